@@ -1,0 +1,196 @@
+// Package sidecar is the contract between the injector and the TLS sidecar
+// program: the injector writes a Config as the sidecar container's arguments,
+// and cmd/decco-sidecar parses the same arguments back. Keeping both ends in
+// one type means a flag can't be renamed on one side only.
+package sidecar
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Defaults shared by the injector and the sidecar program.
+const (
+	// CertDir is where the space's TLS Secret is mounted in the sidecar
+	// (tls.crt, tls.key, ca.crt as cert-manager writes them).
+	CertDir = "/var/run/decco/tls"
+	// HealthPort serves /ready, which succeeds only when every TLS listener
+	// and egress tunnel accepts connections.
+	HealthPort int32 = 15021
+	// ReadyPath is the readiness endpoint on HealthPort.
+	ReadyPath = "/ready"
+)
+
+// Listener terminates TLS on Port and forwards plaintext to AppPort on
+// localhost.
+type Listener struct {
+	// Name is the container port name the listener took over from the app.
+	Name string
+	// Port is the TLS port other pods and Services reach.
+	Port int32
+	// AppPort is the application's plaintext port on localhost.
+	AppPort int32
+	// VerifyClient requires a client certificate signed by the space's CA.
+	VerifyClient bool
+}
+
+// Egress is a tunnel from localhost:LocalPort to Host:Port over mutual TLS;
+// the peer's certificate must chain to the space's CA and name Host.
+type Egress struct {
+	LocalPort int32
+	Host      string
+	Port      int32
+}
+
+// Config is everything the sidecar needs to know.
+type Config struct {
+	CertDir    string
+	HealthPort int32
+	Listeners  []Listener
+	Egress     []Egress
+}
+
+// Args renders c as command-line arguments, in a stable order so that the
+// same Config always yields the same Pod spec.
+func (c Config) Args() []string {
+	args := []string{
+		"--cert-dir=" + c.CertDir,
+		"--health-port=" + strconv.Itoa(int(c.HealthPort)),
+	}
+	for _, l := range c.Listeners {
+		args = append(args, "--listen="+l.String())
+	}
+	for _, e := range c.Egress {
+		args = append(args, "--egress="+e.String())
+	}
+	return args
+}
+
+// String is the --listen flag value: name:port:appPort:verify|noverify.
+func (l Listener) String() string {
+	verify := "noverify"
+	if l.VerifyClient {
+		verify = "verify"
+	}
+	return fmt.Sprintf("%s:%d:%d:%s", l.Name, l.Port, l.AppPort, verify)
+}
+
+// String is the --egress flag value: localPort:host:port.
+func (e Egress) String() string {
+	return fmt.Sprintf("%d:%s:%d", e.LocalPort, e.Host, e.Port)
+}
+
+// ParseArgs parses what Args produced. Unknown flags and malformed values
+// are errors: the sidecar refuses to start rather than run half-configured.
+func ParseArgs(args []string) (Config, error) {
+	c := Config{}
+	fs := flag.NewFlagSet("decco-sidecar", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.CertDir, "cert-dir", CertDir, "directory holding tls.crt, tls.key and ca.crt")
+	health := fs.Int("health-port", int(HealthPort), "port serving "+ReadyPath)
+	fs.Func("listen", "TLS listener name:port:appPort:verify|noverify (repeatable)", func(v string) error {
+		l, err := parseListener(v)
+		c.Listeners = append(c.Listeners, l)
+		return err
+	})
+	fs.Func("egress", "TLS egress tunnel localPort:host:port (repeatable)", func(v string) error {
+		e, err := parseEgress(v)
+		c.Egress = append(c.Egress, e)
+		return err
+	})
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	port, err := checkPort("--health-port", strconv.Itoa(*health))
+	if err != nil {
+		return Config{}, err
+	}
+	c.HealthPort = port
+	return c, c.Validate()
+}
+
+// Validate checks that no two listeners or tunnels share a port.
+func (c Config) Validate() error {
+	if c.CertDir == "" {
+		return errors.New("--cert-dir must not be empty")
+	}
+	used := map[int32]string{c.HealthPort: "--health-port"}
+	claim := func(port int32, by string) error {
+		if prev, ok := used[port]; ok {
+			return fmt.Errorf("port %d is used by both %s and %s", port, prev, by)
+		}
+		used[port] = by
+		return nil
+	}
+	for _, l := range c.Listeners {
+		if err := claim(l.Port, "--listen="+l.String()); err != nil {
+			return err
+		}
+	}
+	for _, e := range c.Egress {
+		if err := claim(e.LocalPort, "--egress="+e.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseListener(v string) (Listener, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 4 {
+		return Listener{}, fmt.Errorf("--listen=%q: want name:port:appPort:verify|noverify", v)
+	}
+	l := Listener{Name: parts[0]}
+	if l.Name == "" {
+		return Listener{}, fmt.Errorf("--listen=%q: empty port name", v)
+	}
+	var err error
+	if l.Port, err = checkPort("--listen port", parts[1]); err != nil {
+		return Listener{}, err
+	}
+	if l.AppPort, err = checkPort("--listen appPort", parts[2]); err != nil {
+		return Listener{}, err
+	}
+	switch parts[3] {
+	case "verify":
+		l.VerifyClient = true
+	case "noverify":
+	default:
+		return Listener{}, fmt.Errorf("--listen=%q: last field must be verify or noverify", v)
+	}
+	return l, nil
+}
+
+func parseEgress(v string) (Egress, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return Egress{}, fmt.Errorf("--egress=%q: want localPort:host:port", v)
+	}
+	e := Egress{Host: parts[1]}
+	if e.Host == "" {
+		return Egress{}, fmt.Errorf("--egress=%q: empty host", v)
+	}
+	var err error
+	if e.LocalPort, err = checkPort("--egress localPort", parts[0]); err != nil {
+		return Egress{}, err
+	}
+	if e.Port, err = checkPort("--egress port", parts[2]); err != nil {
+		return Egress{}, err
+	}
+	return e, nil
+}
+
+func checkPort(what, s string) (int32, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%s %q: want a port number from 1 to 65535", what, s)
+	}
+	return int32(n), nil
+}

@@ -1,0 +1,53 @@
+// Package space is decco's one model of a space: it parses and validates
+// every decco.io/ label and annotation on Namespaces, Pods and Services.
+// No other package reads decco.io/ keys directly.
+package space
+
+// Prefix is the prefix of every label and annotation decco reads or writes.
+const Prefix = "decco.io/"
+
+// Label on a Namespace (value: the namespace's own name) makes it a space;
+// on a Pod template or Service it opts the object into that space.
+const LabelSpace = Prefix + "space"
+
+// Namespace annotations.
+const (
+	AnnotationDomain         = Prefix + "domain"
+	AnnotationProject        = Prefix + "project"
+	AnnotationIssuer         = Prefix + "issuer"
+	AnnotationHTTPCertSecret = Prefix + "http-cert-secret"
+	AnnotationTCPCertSecret  = Prefix + "tcp-cert-secret"
+	AnnotationEncryptHTTP    = Prefix + "encrypt-http"
+	AnnotationRuntimeClass   = Prefix + "runtime-class"
+)
+
+// Pod annotations.
+const (
+	AnnotationTLSPorts       = Prefix + "tls-ports"
+	AnnotationPlaintextPorts = Prefix + "plaintext-ports"
+	AnnotationVerifyClient   = Prefix + "verify-client"
+	AnnotationEgress         = Prefix + "egress"
+	AnnotationInject         = Prefix + "inject"
+)
+
+// Service annotations.
+const (
+	AnnotationHTTPPath = Prefix + "http-path"
+	AnnotationDNS      = Prefix + "dns"
+)
+
+// Annotations decco writes.
+const (
+	// AnnotationInjected records, on a Pod, a hash of what was injected, so a
+	// later run can tell an up-to-date injection from an outdated one.
+	AnnotationInjected = Prefix + "injected"
+	// AnnotationStatus is the reconciler's per-part summary on a space.
+	AnnotationStatus = Prefix + "status"
+)
+
+// LabelManagedBy marks every object the reconciler creates, so cleanup
+// removes exactly those.
+const LabelManagedBy = "app.kubernetes.io/managed-by"
+
+// ManagedByValue is LabelManagedBy's value on decco's objects.
+const ManagedByValue = "decco"

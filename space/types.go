@@ -1,0 +1,75 @@
+package space
+
+// Space is a validated space namespace.
+type Space struct {
+	// Name is the namespace's name; the space label carries the same value.
+	Name string
+	// Domain is the DNS domain; the space is reachable at Name.Domain.
+	Domain string
+	// Project is the isolation group; empty means open to every space.
+	Project string
+	// Issuer is the cert-manager issuer for the space's CA; empty means the
+	// installation's default.
+	Issuer IssuerRef
+	// HTTPCertSecret and TCPCertSecret name user-provided TLS Secrets that
+	// replace the certificates decco would issue.
+	HTTPCertSecret string
+	TCPCertSecret  string
+	// EncryptHTTP makes the gateway-to-pod hop of HTTP services TLS too.
+	EncryptHTTP bool
+	// RuntimeClass, when set, is forced on every pod of the space.
+	RuntimeClass string
+}
+
+// IssuerRef names a cert-manager issuer. Kind is "Issuer" or
+// "ClusterIssuer"; an empty ref means "use the default".
+type IssuerRef struct {
+	Kind string
+	Name string
+}
+
+// PortRef selects a container port by name or by number.
+type PortRef struct {
+	Name   string
+	Number int32
+}
+
+// Workload is what a Pod (or Pod template) asks of decco.
+type Workload struct {
+	// Space is the value of the pod's space label.
+	Space string
+	// OptOut is true for decco.io/inject: "false".
+	OptOut bool
+	// TLSPorts limits the TLS listeners to these ports; nil means every
+	// declared container port.
+	TLSPorts []PortRef
+	// PlaintextPorts are never given a TLS listener.
+	PlaintextPorts []PortRef
+	// VerifyClient requires client certificates on the TLS listeners.
+	VerifyClient bool
+	// Egress lists TLS tunnels the app reaches on localhost.
+	Egress []Egress
+}
+
+// Egress is one decco.io/egress entry: the app connects to
+// localhost:LocalPort and the sidecar carries it over mutual TLS to
+// Host:Port, checking that the peer's certificate names Host.
+type Egress struct {
+	LocalPort int32
+	Host      string
+	Port      int32
+}
+
+// Exposure is what a Service labeled with a space asks for.
+type Exposure struct {
+	// Space is the value of the Service's space label.
+	Space string
+	// HTTPPath, when set, exposes the Service as an HTTP route on
+	// <space>.<domain> under this path prefix; otherwise it is a TCP route
+	// by SNI on <service>.<space>.<domain>.
+	HTTPPath string
+	// DNS publishes a DNS record for a TCP service.
+	DNS bool
+	// PlaintextPorts are target ports left pointing at the app.
+	PlaintextPorts []PortRef
+}
