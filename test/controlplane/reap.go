@@ -1,0 +1,103 @@
+package controlplane
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// A test binary killed outright (go test's timeout, SIGKILL) can't stop its
+// cluster, and envtest's etcd and kube-apiserver outlive it. So every
+// running cluster is recorded under the cache directory, named after the
+// process that owns it, and the next Start removes clusters whose owner is
+// gone: it kills the processes that use their directories and deletes them.
+
+func recordPath(c *Cluster) string {
+	cache, err := CacheDir()
+	if err != nil || c.Dir == "" {
+		return ""
+	}
+	return filepath.Join(cache, "running", fmt.Sprintf("%d-%s", os.Getpid(), filepath.Base(c.Dir)))
+}
+
+// record notes the directories that identify c's processes.
+func record(c *Cluster) {
+	path := recordPath(c)
+	if path == "" || c.env == nil {
+		return
+	}
+	dirs := []string{c.Dir}
+	if api := c.env.ControlPlane.APIServer; api != nil && api.CertDir != "" {
+		dirs = append(dirs, api.CertDir)
+	}
+	if etcd := c.env.ControlPlane.Etcd; etcd != nil && etcd.DataDir != "" {
+		dirs = append(dirs, etcd.DataDir)
+	}
+	_ = os.MkdirAll(filepath.Dir(path), 0o755)
+	_ = os.WriteFile(path, []byte(strings.Join(dirs, "\n")), 0o644)
+}
+
+func forget(c *Cluster) {
+	if path := recordPath(c); path != "" {
+		_ = os.Remove(path)
+	}
+}
+
+// reapStale cleans up after clusters whose owning process has died.
+func reapStale(out io.Writer) {
+	cache, err := CacheDir()
+	if err != nil {
+		return
+	}
+	records, _ := filepath.Glob(filepath.Join(cache, "running", "*"))
+	for _, path := range records {
+		owner, err := strconv.Atoi(strings.SplitN(filepath.Base(path), "-", 2)[0])
+		if err != nil || alive(owner) {
+			continue
+		}
+		data, _ := os.ReadFile(path)
+		dirs := strings.Fields(string(data))
+		if n := killUsing(dirs); n > 0 {
+			fmt.Fprintf(out, "stopped %d processes left by an interrupted run (owner pid %d)\n", n, owner)
+		}
+		for _, d := range dirs {
+			_ = os.RemoveAll(d)
+		}
+		_ = os.Remove(path)
+	}
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+// killUsing kills every process whose command line names one of dirs.
+func killUsing(dirs []string) int {
+	if len(dirs) == 0 {
+		return 0
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	killed := 0
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, d := range dirs {
+			if d != "" && bytes.Contains(cmdline, []byte(d)) {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				if pid != os.Getpid() && syscall.Kill(pid, syscall.SIGKILL) == nil {
+					killed++
+				}
+				break
+			}
+		}
+	}
+	return killed
+}
