@@ -52,6 +52,9 @@ type Config struct {
 	HealthPort int32
 	Listeners  []Listener
 	Egress     []Egress
+	// LogLevel is debug, info, warn or error; empty means info. It is
+	// optional so that injectors which don't know it produce the same args.
+	LogLevel string
 }
 
 // Args renders c as command-line arguments, in a stable order so that the
@@ -66,6 +69,9 @@ func (c Config) Args() []string {
 	}
 	for _, e := range c.Egress {
 		args = append(args, "--egress="+e.String())
+	}
+	if c.LogLevel != "" {
+		args = append(args, "--log-level="+c.LogLevel)
 	}
 	return args
 }
@@ -102,6 +108,7 @@ func ParseArgs(args []string) (Config, error) {
 		c.Egress = append(c.Egress, e)
 		return err
 	})
+	fs.StringVar(&c.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -116,10 +123,21 @@ func ParseArgs(args []string) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks that no two listeners or tunnels share a port.
+// Validate checks that no two listeners or tunnels share a port, that no
+// listener forwards into a port the sidecar itself owns, and that every name
+// and host is safe to render into stunnel's configuration.
 func (c Config) Validate() error {
 	if c.CertDir == "" {
 		return errors.New("--cert-dir must not be empty")
+	}
+	if err := validCertDir(c.CertDir); err != nil {
+		return err
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if err := c.validateNames(); err != nil {
+		return err
 	}
 	used := map[int32]string{c.HealthPort: "--health-port"}
 	claim := func(port int32, by string) error {
@@ -137,6 +155,26 @@ func (c Config) Validate() error {
 	for _, e := range c.Egress {
 		if err := claim(e.LocalPort, "--egress="+e.String()); err != nil {
 			return err
+		}
+	}
+	// An app port owned by the sidecar would make stunnel forward to itself.
+	for _, l := range c.Listeners {
+		if by, ok := used[l.AppPort]; ok {
+			return fmt.Errorf("--listen=%s: appPort %d is used by %s", l, l.AppPort, by)
+		}
+	}
+	return nil
+}
+
+func (c Config) validateNames() error {
+	for _, l := range c.Listeners {
+		if err := validPortName(l.Name); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+	}
+	for _, e := range c.Egress {
+		if err := validHost(e.Host); err != nil {
+			return fmt.Errorf("--egress: %w", err)
 		}
 	}
 	return nil

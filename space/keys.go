@@ -43,6 +43,11 @@ const (
 	AnnotationInjected = Prefix + "injected"
 	// AnnotationStatus is the reconciler's per-part summary on a space.
 	AnnotationStatus = Prefix + "status"
+	// AnnotationRewrittenPorts records, on a Service, which target ports the
+	// injector's Service rewrite moved to their TLS listener, as
+	// "port=originalTarget" pairs, so running the rewrite again changes
+	// nothing (see ParseRewrittenPorts).
+	AnnotationRewrittenPorts = Prefix + "rewritten-ports"
 )
 
 // LabelManagedBy marks every object the reconciler creates, so cleanup

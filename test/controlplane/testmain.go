@@ -10,6 +10,10 @@ import (
 	"testing"
 )
 
+// Runner is what RunTests runs: a *testing.M, or a wrapper that starts
+// more once the cluster is up.
+type Runner interface{ Run() int }
+
 // RunTests is a TestMain body for packages whose tests need a cluster: it
 // starts one, points *into at it, runs the tests and always stops it, on
 // Ctrl-C too. Use it as
@@ -19,7 +23,7 @@ import (
 //
 // With -short, no cluster is started and *into stays nil: tests that need
 // it must skip.
-func RunTests(m *testing.M, into **Cluster, opts Options) int {
+func RunTests(m Runner, into **Cluster, opts Options) int {
 	flag.Parse() // so testing.Short works before m.Run
 	if testing.Short() {
 		return m.Run()

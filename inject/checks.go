@@ -1,0 +1,159 @@
+package inject
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// checkPod refuses pods whose network or runtime the sidecar can't vouch
+// for.
+func checkPod(pod *corev1.Pod, sp space.Space) error {
+	if pod.Spec.HostNetwork {
+		return refuse(pod, HostNetwork,
+			"hostNetwork: true puts the app on the node's network, outside decco's TLS listeners and network policies; remove hostNetwork from the pod spec")
+	}
+	var hostPortErr error
+	eachContainer(pod, func(c *corev1.Container) bool {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				hostPortErr = refuse(pod, HostNetwork,
+					"container %q port %d has hostPort %d, a plaintext path into the pod from the node; remove hostPort and expose the port through a Service",
+					c.Name, p.ContainerPort, p.HostPort)
+				return false
+			}
+		}
+		return true
+	})
+	if hostPortErr != nil {
+		return hostPortErr
+	}
+	return checkRuntimeClass(pod, sp)
+}
+
+func runtimeClass(pod *corev1.Pod) string {
+	if pod.Spec.RuntimeClassName == nil {
+		return ""
+	}
+	return *pod.Spec.RuntimeClassName
+}
+
+// checkRuntimeClass refuses a pod asking for another RuntimeClass than the
+// one its space forces; a pod asking for none gets the space's.
+func checkRuntimeClass(pod *corev1.Pod, sp space.Space) error {
+	rc := runtimeClass(pod)
+	if sp.RuntimeClass == "" || rc == "" || rc == sp.RuntimeClass {
+		return nil
+	}
+	return refuse(pod, RuntimeClassMismatch,
+		"runtimeClassName is %q but space %q runs every pod under RuntimeClass %q (namespace annotation %s); remove runtimeClassName or set it to %q",
+		rc, sp.Name, sp.RuntimeClass, space.AnnotationRuntimeClass, sp.RuntimeClass)
+}
+
+func setRuntimeClass(pod *corev1.Pod, sp space.Space) {
+	if sp.RuntimeClass != "" && runtimeClass(pod) == "" {
+		rc := sp.RuntimeClass
+		pod.Spec.RuntimeClassName = &rc
+	}
+}
+
+// checkReservedNames refuses a pod that was not injected by decco but
+// already uses the sidecar's container or volume names: they would be
+// mistaken for decco's own on the next run.
+func checkReservedNames(pod *corev1.Pod) error {
+	var err error
+	eachContainer(pod, func(c *corev1.Container) bool {
+		if c.Name == SidecarName {
+			err = refuse(pod, ContainerConflict,
+				"container name %q is reserved for decco's TLS sidecar; rename the container", SidecarName)
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == CertVolume || v.Name == TmpVolume {
+			return refuse(pod, VolumeConflict,
+				"volume name %q is reserved for decco's TLS sidecar; rename the volume", v.Name)
+		}
+	}
+	return nil
+}
+
+// checkContainers checks every app container (the sidecar is already
+// removed from pod): no mount of decco's volumes, not the sidecar's UID,
+// no power over the pod's network.
+func checkContainers(pod *corev1.Pod, uid int64) error {
+	var err error
+	eachContainer(pod, func(c *corev1.Container) bool {
+		err = checkContainer(pod, c, uid)
+		return err == nil
+	})
+	return err
+}
+
+func checkContainer(pod *corev1.Pod, c *corev1.Container, uid int64) error {
+	for _, m := range c.VolumeMounts {
+		if m.Name == CertVolume || m.Name == TmpVolume {
+			return refuse(pod, VolumeConflict,
+				"container %q mounts volume %q, which only decco's sidecar may mount (it holds the space's TLS key); remove the volumeMount", c.Name, m.Name)
+		}
+	}
+	if effectiveUID(pod, c) == uid {
+		return refuse(pod, ReservedUID,
+			"container %q runs as UID %d, which is reserved for decco's TLS sidecar (same UID could read its private key); set securityContext.runAsUser to another UID", c.Name, uid)
+	}
+	sc := c.SecurityContext
+	if sc == nil {
+		return nil
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		return refuse(pod, NetAdmin,
+			"container %q is privileged and could reroute the pod's traffic around decco's TLS sidecar; remove securityContext.privileged", c.Name)
+	}
+	if sc.Capabilities != nil {
+		for _, cp := range sc.Capabilities.Add {
+			if n := normCap(cp); n == "NET_ADMIN" || n == "ALL" {
+				return refuse(pod, NetAdmin,
+					"container %q adds capability %s, which could reroute the pod's traffic around decco's TLS sidecar; remove it from securityContext.capabilities.add", c.Name, cp)
+			}
+		}
+	}
+	return nil
+}
+
+// normCap normalizes a capability the way container runtimes read it:
+// case-insensitive, CAP_ prefix optional.
+func normCap(c corev1.Capability) string {
+	return strings.TrimPrefix(strings.ToUpper(string(c)), "CAP_")
+}
+
+// effectiveUID is the UID a container runs as when one is set in the spec
+// (container level overrides pod level); -1 when the image decides.
+func effectiveUID(pod *corev1.Pod, c *corev1.Container) int64 {
+	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+		return *c.SecurityContext.RunAsUser
+	}
+	if pod.Spec.SecurityContext != nil && pod.Spec.SecurityContext.RunAsUser != nil {
+		return *pod.Spec.SecurityContext.RunAsUser
+	}
+	return -1
+}
+
+// eachContainer calls f on every init and regular container, in spec
+// order, until f returns false.
+func eachContainer(pod *corev1.Pod, f func(*corev1.Container) bool) {
+	for i := range pod.Spec.InitContainers {
+		if !f(&pod.Spec.InitContainers[i]) {
+			return
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if !f(&pod.Spec.Containers[i]) {
+			return
+		}
+	}
+}

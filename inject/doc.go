@@ -1,0 +1,50 @@
+// Package inject is decco's sidecar injector as a pure function: a Pod and
+// its Space in, the Pod to admit (or a refusal) out. It does no I/O and
+// holds no clients, so the webhook, spacectl's offline rendering and the
+// tests all run exactly the same code.
+//
+// # What Pod does to a pod labeled decco.io/space=<space>
+//
+//   - Adds a container "decco-tls" running the sidecar image with
+//     sidecar.Config.Args(): one TLS listener per exposed TCP container
+//     port, on ListenerPort(appPort), forwarding to the app on localhost,
+//     and one tunnel per decco.io/egress entry. As a native sidecar (first
+//     init container, restartPolicy Always, startup probe) or, for older
+//     clusters, as the last regular container.
+//   - Port takeover: the sidecar declares each listener port under the app
+//     port's original name (tls-<port> if it had none) and the app's port is
+//     renamed app-<port>, so Services and probes that name the port reach
+//     TLS. App probes and lifecycle hooks that named a moved port are
+//     rewritten to its number, so the kubelet still checks the app directly.
+//   - Mounts the space's workload certificate Secret read-only, and an
+//     emptyDir at /tmp, into the sidecar only.
+//   - Forces the space's RuntimeClass when it has one (also on pods that
+//     are skipped: it is an isolation guarantee, not a TLS feature).
+//   - Records a hash of what it injected in decco.io/injected.
+//
+// Exposed ports are every TCP port declared by the pod's regular
+// containers, or only those in decco.io/tls-ports, minus
+// decco.io/plaintext-ports. Init containers' ports are never exposed but
+// are checked for conflicts.
+//
+// # Decisions and refusals
+//
+// A Result carries a Decision (for metrics and Events). A pod with nothing
+// for the sidecar to do (no exposed port and no egress) is left without a
+// sidecar: SkippedNoPorts. That keeps the space's private key out of pods
+// that would never use it, and saves a container per such pod. Pods that
+// can't be injected safely get a *Refusal with a machine-readable Reason
+// and a message naming the pod, the field or key, and the fix.
+//
+// # Idempotence
+//
+// Pod applied to its own output returns it unchanged (UpToDate): the hash
+// in decco.io/injected, the sidecar's image and arguments and the two
+// volumes must all match what Pod would produce now. When anything differs
+// (new image, changed annotations) the previous injection is removed
+// first, restoring the app's port names from the old sidecar's ports, and
+// the pod is injected again (Reinjected); it never carries two sidecars.
+//
+// Service rewrites numeric target ports of a space's Service to the TLS
+// listener; see its documentation for how it stays idempotent.
+package inject

@@ -1,0 +1,113 @@
+package inject
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// Service points a space's Service at the TLS listeners: every TCP port
+// with a numeric (or absent, meaning = port) targetPort n gets targetPort
+// ListenerPort(n), unless the port is listed in the Service's
+// decco.io/plaintext-ports (matched against the Service port's name or
+// number, or the target port's number). Named targetPorts are left alone:
+// the sidecar took over the names. It returns svc itself and false when
+// nothing changes (no space label, ExternalName, nothing to rewrite); it
+// never modifies svc.
+//
+// Idempotence: a rewritten targetPort can't be told from a user's own
+// targetPort by looking at it, so the rewrite records "port=originalTarget"
+// in decco.io/rewritten-ports. A port whose targetPort still equals
+// ListenerPort(original) is left as is; if the user has since changed it,
+// the new value is taken as the app port and rewritten again; a port that
+// became plaintext gets its original target back.
+func Service(svc *corev1.Service) (*corev1.Service, bool, error) {
+	if _, ok := svc.Labels[space.LabelSpace]; !ok || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return svc, false, nil
+	}
+	exp, err := space.ExposureFromService(svc)
+	if err != nil {
+		return nil, false, err
+	}
+	if svc.Namespace != "" && exp.Space != svc.Namespace {
+		return nil, false, fmt.Errorf("service %s/%s: label %s is %q; set it to %q (a Service can only join its own namespace's space)",
+			svc.Namespace, svc.Name, space.LabelSpace, exp.Space, svc.Namespace)
+	}
+	oldRec, had := svc.Annotations[space.AnnotationRewrittenPorts]
+	rec, err := space.ParseRewrittenPorts(oldRec)
+	if err != nil {
+		return nil, false, fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	out := svc.DeepCopy()
+	newRec := map[int32]int32{}
+	changed := false
+	for i := range out.Spec.Ports {
+		changed = rewriteServicePort(&out.Spec.Ports[i], rec, newRec, exp.PlaintextPorts) || changed
+	}
+	if s := space.FormatRewrittenPorts(newRec); s != oldRec || (had && s == "") {
+		changed = true
+		setRecord(out, s)
+	}
+	if !changed {
+		return svc, false, nil
+	}
+	return out, true, nil
+}
+
+// rewriteServicePort rewrites one port, recording it in newRec; it
+// reports whether the port changed.
+func rewriteServicePort(p *corev1.ServicePort, rec, newRec map[int32]int32, plain []space.PortRef) bool {
+	if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+		return false
+	}
+	if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
+		return false
+	}
+	cur := p.TargetPort.IntVal
+	if cur == 0 {
+		cur = p.Port
+	}
+	app := cur
+	orig, ok := rec[p.Port]
+	rewritten := ok && cur == ListenerPort(orig)
+	if rewritten {
+		app = orig // keep the original as the app port
+	}
+	want := ListenerPort(app)
+	if plaintextServicePort(plain, p, app) {
+		if !rewritten {
+			return false // never touched: leave an absent targetPort absent
+		}
+		want = app
+	} else {
+		newRec[p.Port] = app
+	}
+	if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == want {
+		return false
+	}
+	p.TargetPort = intstr.FromInt32(want)
+	return true
+}
+
+func plaintextServicePort(refs []space.PortRef, p *corev1.ServicePort, app int32) bool {
+	for _, r := range refs {
+		if r.Name != "" && r.Name == p.Name || r.Number != 0 && (r.Number == p.Port || r.Number == app) {
+			return true
+		}
+	}
+	return false
+}
+
+func setRecord(svc *corev1.Service, s string) {
+	if s == "" {
+		delete(svc.Annotations, space.AnnotationRewrittenPorts)
+		return
+	}
+	if svc.Annotations == nil {
+		svc.Annotations = map[string]string{}
+	}
+	svc.Annotations[space.AnnotationRewrittenPorts] = s
+}

@@ -1,0 +1,148 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/webhook"
+)
+
+// Scheme holds every kind the manager reads or writes.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(certmanagerv1.AddToScheme(Scheme))
+	utilruntime.Must(gatewayv1.Install(Scheme))
+}
+
+// LeaderElectionID names the reconciler's Lease.
+const LeaderElectionID = "decco-reconciler"
+
+// New builds a manager running what opts enable. Start it with Start.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, managerOptions(opts))
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if opts.EnableWebhook {
+		if err := setupWebhook(ctx, mgr, cfg, opts); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+func managerOptions(opts Options) ctrl.Options {
+	electionNS := opts.LeaderElectionNS
+	if electionNS == "" {
+		electionNS = opts.SystemNamespace
+	}
+	lease := opts.LeaseDuration
+	return ctrl.Options{
+		Scheme:                  Scheme,
+		HealthProbeBindAddress:  opts.HealthProbeAddr,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		WebhookServer:           crwebhook.NewServer(crwebhook.Options{Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir}),
+		LeaderElection:          opts.LeaderElect && opts.EnableReconciler,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: electionNS,
+		LeaseDuration:           &lease,
+		// A replica that stops gives the lease up at once, so a rolling
+		// update doesn't leave the reconciler idle for a lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		// managedFields are never read and are a large share of each
+		// cached object.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	}
+}
+
+func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts Options) error {
+	resources, err := opts.SidecarResources()
+	if err != nil {
+		return err
+	}
+	native, err := nativeSidecar(cfg, opts.NativeSidecar)
+	if err != nil {
+		return err
+	}
+	ctrl.Log.WithName("webhook").Info("sidecar mode", "native", native)
+	err = webhook.Setup(ctx, mgr, webhook.Options{
+		Inject: inject.Config{
+			Image:         opts.SidecarImage,
+			Resources:     resources,
+			NativeSidecar: native,
+			SidecarUID:    opts.SidecarUID,
+		},
+		SystemNamespace: opts.SystemNamespace,
+		MaxRequestBytes: opts.MaxRequestBytes,
+	})
+	if err != nil {
+		return err
+	}
+	// Ready only once the server serves TLS and the namespace cache has
+	// synced, so no replica answers admission from an empty cache.
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+		wait, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(wait) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	})
+}
+
+// nativeSidecar decides the sidecar mode. Native sidecars (init containers
+// with restartPolicy Always) are on by default from Kubernetes 1.29.
+func nativeSidecar(cfg *rest.Config, mode string) (bool, error) {
+	if mode != "auto" {
+		return mode == "true", nil
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return false, fmt.Errorf("reading the apiserver version to choose the sidecar mode (or set --native-sidecar): %w", err)
+	}
+	return supportsNativeSidecars(v.Major, v.Minor), nil
+}
+
+func supportsNativeSidecars(major, minor string) bool {
+	maj, err1 := strconv.Atoi(major)
+	// Some providers report minors like "29+".
+	min, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return maj > 1 || (maj == 1 && min >= 29)
+}

@@ -1,0 +1,141 @@
+// Package manager wires decco's webhook server and reconciler into one
+// controller-runtime manager: flags, health checks, metrics, leader
+// election. cmd/decco is a thin main around it.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Options are the manager's settings. Every field is a flag; the Helm chart
+// passes them from its values.
+type Options struct {
+	// Components.
+	EnableWebhook    bool
+	EnableReconciler bool
+
+	// Serving.
+	WebhookHost      string
+	WebhookPort      int
+	WebhookCertDir   string
+	HealthProbeAddr  string
+	MetricsAddr      string
+	MaxRequestBytes  int64
+	SystemNamespace  string
+	LeaderElect      bool
+	LeaderElectionNS string
+	LeaseDuration    time.Duration
+
+	// Sidecar.
+	SidecarImage         string
+	SidecarCPURequest    string
+	SidecarMemoryRequest string
+	SidecarMemoryLimit   string
+	SidecarUID           int64
+	// NativeSidecar is "auto" (decide from the apiserver's version),
+	// "true" or "false".
+	NativeSidecar string
+}
+
+// DefaultOptions are the flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		EnableWebhook:        true,
+		EnableReconciler:     true,
+		WebhookPort:          9443,
+		WebhookCertDir:       "/var/run/decco/webhook-tls",
+		HealthProbeAddr:      ":8081",
+		MetricsAddr:          ":8080",
+		MaxRequestBytes:      2 << 20,
+		SystemNamespace:      "decco-system",
+		LeaderElect:          true,
+		LeaseDuration:        15 * time.Second,
+		SidecarImage:         "ghcr.io/decco-dev/decco-sidecar:latest",
+		SidecarCPURequest:    "10m",
+		SidecarMemoryRequest: "16Mi",
+		SidecarMemoryLimit:   "64Mi",
+		SidecarUID:           65532,
+		NativeSidecar:        "auto",
+	}
+}
+
+// BindFlags registers every option on fs, with o's values as defaults.
+func (o *Options) BindFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.EnableWebhook, "enable-webhook", o.EnableWebhook, "Serve the admission webhook (sidecar injection and validation).")
+	fs.BoolVar(&o.EnableReconciler, "enable-reconciler", o.EnableReconciler, "Run the space reconciler (PKI, NetworkPolicies, routes, DNS). Leader-elected.")
+	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "Address the webhook server binds to; empty means all interfaces.")
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the HTTPS admission webhook server.")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook's serving certificate (tls.crt, tls.key); reloaded when it changes.")
+	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", o.HealthProbeAddr, "Address serving /healthz and /readyz.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address serving Prometheus metrics on /metrics; \"0\" turns them off.")
+	fs.Int64Var(&o.MaxRequestBytes, "max-request-bytes", o.MaxRequestBytes, "Largest admission request body accepted; larger ones are refused.")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "decco's own namespace: never injected, and reachable from every project.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect one reconciler among replicas (the webhook always serves on every replica).")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader-election Lease (default: --system-namespace).")
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", o.LeaseDuration, "How long a leader's lease lasts without renewal; a standby takes over after it.")
+	fs.StringVar(&o.SidecarImage, "sidecar-image", o.SidecarImage, "Image of the injected TLS sidecar.")
+	fs.StringVar(&o.SidecarCPURequest, "sidecar-cpu-request", o.SidecarCPURequest, "CPU request of the injected sidecar.")
+	fs.StringVar(&o.SidecarMemoryRequest, "sidecar-memory-request", o.SidecarMemoryRequest, "Memory request of the injected sidecar.")
+	fs.StringVar(&o.SidecarMemoryLimit, "sidecar-memory-limit", o.SidecarMemoryLimit, "Memory limit of the injected sidecar.")
+	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "UID and GID the sidecar runs as; app containers may not use it.")
+	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+}
+
+// Validate checks the options a user can get wrong, naming the flag.
+func (o Options) Validate() error {
+	var errs []error
+	if !o.EnableWebhook && !o.EnableReconciler {
+		errs = append(errs, errors.New("--enable-webhook and --enable-reconciler are both false: nothing to run"))
+	}
+	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port=%d: want 1-65535", o.WebhookPort))
+	}
+	if o.SystemNamespace == "" {
+		errs = append(errs, errors.New("--system-namespace must name decco's namespace"))
+	}
+	if o.SidecarImage == "" {
+		errs = append(errs, errors.New("--sidecar-image must not be empty"))
+	}
+	if _, err := o.SidecarResources(); err != nil {
+		errs = append(errs, err)
+	}
+	switch o.NativeSidecar {
+	case "auto", "true", "false":
+	default:
+		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want auto, true or false", o.NativeSidecar))
+	}
+	if o.MaxRequestBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("--max-request-bytes=%d: want at least 65536", o.MaxRequestBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// SidecarResources parses the sidecar resource flags.
+func (o Options) SidecarResources() (corev1.ResourceRequirements, error) {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, q := range []struct {
+		flag, value string
+		into        corev1.ResourceList
+		name        corev1.ResourceName
+	}{
+		{"--sidecar-cpu-request", o.SidecarCPURequest, r.Requests, corev1.ResourceCPU},
+		{"--sidecar-memory-request", o.SidecarMemoryRequest, r.Requests, corev1.ResourceMemory},
+		{"--sidecar-memory-limit", o.SidecarMemoryLimit, r.Limits, corev1.ResourceMemory},
+	} {
+		if q.value == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.value)
+		if err != nil {
+			return r, fmt.Errorf("%s=%q: %w (e.g. 10m, 64Mi)", q.flag, q.value, err)
+		}
+		q.into[q.name] = v
+	}
+	return r, nil
+}

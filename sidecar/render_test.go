@@ -1,0 +1,167 @@
+package sidecar
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	c := Config{CertDir: CertDir, HealthPort: HealthPort, LogLevel: "warn",
+		Listeners: []Listener{{Name: "http", Port: 8443, AppPort: 8080}, {Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}},
+		Egress:    []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 443}}}
+	got, err := ParseArgs(c.Args())
+	if err != nil {
+		t.Fatalf("ParseArgs(%q): %v", c.Args(), err)
+	}
+	if strings.Join(got.Args(), " ") != strings.Join(c.Args(), " ") {
+		t.Fatalf("round trip: got %q, want %q", got.Args(), c.Args())
+	}
+	// An injector that doesn't know --log-level produces no such flag.
+	c.LogLevel = ""
+	for _, a := range c.Args() {
+		if strings.HasPrefix(a, "--log-level") {
+			t.Fatalf("unexpected %q in %q", a, c.Args())
+		}
+	}
+}
+
+func TestParseArgsRejectsHostileValues(t *testing.T) {
+	base := []string{"--cert-dir=/var/run/decco/tls", "--health-port=15021"}
+	for name, arg := range map[string]string{
+		"newline in name":      "--listen=http\nconnect = 10.0.0.1:22:8443:8080:verify",
+		"bracket in name":      "--listen=a]b:8443:8080:verify",
+		"space in name":        "--listen=a b:8443:8080:verify",
+		"upper-case name":      "--listen=HTTP:8443:8080:verify",
+		"long name":            "--listen=abcdefghijklmnop:8443:8080:verify",
+		"digits-only name":     "--listen=8080:8443:8080:verify",
+		"newline in host":      "--egress=15001:db.example.com\n[evil]:5432",
+		"bracket in host":      "--egress=15001:db]example.com:5432",
+		"space in host":        "--egress=15001:db example.com:5432",
+		"tab in host":          "--egress=15001:db\texample.com:5432",
+		"upper-case host":      "--egress=15001:DB.example.com:5432",
+		"empty label":          "--egress=15001:db..example.com:5432",
+		"cert-dir newline":     "--cert-dir=/tls\ncert = /etc/shadow",
+		"cert-dir space":       "--cert-dir=/tls dir",
+		"cert-dir relative":    "--cert-dir=tls",
+		"cert-dir unclean":     "--cert-dir=/var/../etc",
+		"app port is own port": "--listen=http:8443:8443:verify",
+		"app port is health":   "--listen=http:8443:15021:verify",
+		"bad log level":        "--log-level=trace",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if c, err := ParseArgs(append(append([]string{}, base...), arg)); err == nil {
+				t.Fatalf("ParseArgs accepted %q: %+v", arg, c)
+			}
+		})
+	}
+}
+
+func TestRenderStunnel(t *testing.T) {
+	const dir = "/var/run/decco/tls"
+	tests := []struct {
+		name    string
+		cfg     Config
+		want    []string // lines that must appear, in order
+		notWant []string
+	}{{
+		name: "verified listener",
+		cfg:  Config{CertDir: dir, HealthPort: 15021, Listeners: []Listener{{Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}}},
+		want: []string{"foreground = yes", "pid =", "syslog = no", "debug = notice",
+			"[listen-mysql-13306]", "accept = 13306", "connect = 127.0.0.1:3306",
+			"cert = /var/run/decco/tls/tls.crt", "key = /var/run/decco/tls/tls.key",
+			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "requireCert = yes",
+			"sslVersionMin = TLSv1.2", "ciphers = " + tls12Ciphers, "ciphersuites = " + tls13Suites,
+			"options = NO_COMPRESSION", "options = NO_RENEGOTIATION", "renegotiation = no", "libwrap = no"},
+		notWant: []string{"client = yes"},
+	}, {
+		name:    "unverified listener requests no client certificate",
+		cfg:     Config{CertDir: dir, HealthPort: 15021, LogLevel: "warn", Listeners: []Listener{{Name: "http", Port: 8443, AppPort: 8080}}},
+		want:    []string{"debug = warning", "[listen-http-8443]", "accept = 8443", "connect = 127.0.0.1:8080", "sslVersionMin = TLSv1.2"},
+		notWant: []string{"requireCert", "verifyChain", "CAfile"},
+	}, {
+		name: "egress",
+		cfg:  Config{CertDir: dir, HealthPort: 15021, Egress: []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 5432}}},
+		want: []string{"[egress-15001]", "client = yes", "accept = 127.0.0.1:15001",
+			"connect = db.acme.example.com:5432", "delay = yes", "sni = db.acme.example.com",
+			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "checkHost = db.acme.example.com",
+			"cert = /var/run/decco/tls/tls.crt", "key = /var/run/decco/tls/tls.key", "sslVersionMin = TLSv1.2"},
+		notWant: []string{"requireCert"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := RenderStunnel(tt.cfg)
+			if err != nil {
+				t.Fatalf("RenderStunnel: %v", err)
+			}
+			assertLinesInOrder(t, string(out), tt.want)
+			for _, s := range tt.notWant {
+				if strings.Contains(string(out), s) {
+					t.Errorf("config contains %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
+
+func assertLinesInOrder(t *testing.T, conf string, want []string) {
+	t.Helper()
+	lines := strings.Split(conf, "\n")
+	i := 0
+	for _, w := range want {
+		for i < len(lines) && lines[i] != w {
+			i++
+		}
+		if i == len(lines) {
+			t.Fatalf("line %q missing or out of order in:\n%s", w, conf)
+		}
+	}
+}
+
+// A Config built in code (not parsed) must not get hostile values past the
+// renderer either.
+func TestRenderStunnelRejectsHostileValues(t *testing.T) {
+	for name, c := range map[string]Config{
+		"name with newline": {CertDir: CertDir, HealthPort: 1, Listeners: []Listener{{Name: "a\nb", Port: 2, AppPort: 3}}},
+		"name with bracket": {CertDir: CertDir, HealthPort: 1, Listeners: []Listener{{Name: "a]", Port: 2, AppPort: 3}}},
+		"host with space":   {CertDir: CertDir, HealthPort: 1, Egress: []Egress{{LocalPort: 2, Host: "a b", Port: 3}}},
+		"host with newline": {CertDir: CertDir, HealthPort: 1, Egress: []Egress{{LocalPort: 2, Host: "a\n[x]", Port: 3}}},
+		"cert dir with nul": {CertDir: "/tls\x00", HealthPort: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if out, err := RenderStunnel(c); err == nil {
+				t.Fatalf("rendered hostile config:\n%s", out)
+			}
+		})
+	}
+	w := &confWriter{}
+	w.set("connect", "x\nclient = yes")
+	if w.err == nil {
+		t.Fatal("confWriter accepted a newline")
+	}
+}
+
+func TestLogWriterDemotesProbes(t *testing.T) {
+	var buf strings.Builder
+	log := newTestLogger(&buf)
+	probes := &probeSet{}
+	lw := newLogWriter(log, probes)
+	probes.add(50476)
+	_, _ = lw.Write([]byte("2026.11.22 23:06:01 LOG5[1]: Service [in] accepted connection from 127.0.0.1:50476\n" +
+		"2026.11.22 23:06:01 LOG3[1]: SSL_accept: unexpected eof while reading\n" +
+		"2026.11.22 23:06:01 LOG5[1]: Connection reset/closed: 0 byte(s) sent to TLS\n" +
+		"2026.11.22 23:06:01 LOG3[2]: SSL_accept: peer did not return a certificate\n" +
+		"not a stunnel line\n"))
+	out := buf.String()
+	if strings.Contains(out, `"level":"ERROR","msg":"SSL_accept: unexpected eof`) {
+		t.Errorf("probe error not demoted:\n%s", out)
+	}
+	for _, want := range []string{
+		`"level":"DEBUG","msg":"SSL_accept: unexpected eof while reading","component":"stunnel","stunnel_id":"1"`,
+		`"level":"ERROR","msg":"SSL_accept: peer did not return a certificate","component":"stunnel","stunnel_id":"2"`,
+		`"msg":"not a stunnel line"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+// Package deccotest runs decco's manager against a test control plane:
+// a serving certificate for loopback, the webhook configurations pointed
+// at a local URL, and a wait until the apiserver really calls them. The
+// e2e tests and `make demo` share it.
+package deccotest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	certutil "k8s.io/client-go/util/cert"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/webhook"
+)
+
+// ServingCert writes a self-signed certificate for 127.0.0.1 into dir as
+// tls.crt and tls.key and returns the PEM the apiserver must trust.
+func ServingCert(dir string) ([]byte, error) {
+	cert, key, err := certutil.GenerateSelfSignedCertKey("localhost", []net.IP{net.ParseIP("127.0.0.1")}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("generating the webhook serving certificate: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), cert, 0o600); err != nil {
+		return nil, err
+	}
+	return cert, os.WriteFile(filepath.Join(dir, "tls.key"), key, 0o600)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WebhookURL is the base URL of a manager serving on port on loopback.
+func WebhookURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) }
+
+// RegisterWebhooks creates (or replaces) decco's webhook configurations,
+// pointed at baseURL, and waits until the apiserver calls them: admission
+// configuration reaches the apiserver's cache a moment after it is stored.
+func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte, systemNamespace string) error {
+	cc := webhook.URLClientConfig(baseURL, caBundle)
+	for _, obj := range []client.Object{
+		webhook.MutatingConfiguration(cc, systemNamespace),
+		webhook.ValidatingConfiguration(cc, systemNamespace),
+	} {
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating %T: %w", obj, err)
+		}
+	}
+	return waitForInjection(ctx, c)
+}
+
+// waitForInjection dry-runs a pod in a throwaway space until it comes back
+// with the sidecar.
+func waitForInjection(ctx context.Context, c client.Client) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "decco-probe-"}}
+	if err := c.Create(ctx, ns); err != nil {
+		return err
+	}
+	defer c.Delete(context.Background(), ns)
+	ns.Labels = map[string]string{space.LabelSpace: ns.Name}
+	ns.Annotations = map[string]string{space.AnnotationDomain: "probe.example.com"}
+	if err := c.Update(ctx, ns); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var lastErr error
+	for {
+		pod := probePod(ns.Name)
+		lastErr = c.Create(ctx, pod, client.DryRunAll)
+		if lastErr == nil && pod.Annotations[space.AnnotationInjected] != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the apiserver did not call decco's webhook within 30s (last error: %v)", lastErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func probePod(ns string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{space.LabelSpace: ns}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "probe",
+			Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
+		}}},
+	}
+}
+
+// Injected reports whether pod carries decco's sidecar.
+func Injected(pod *corev1.Pod) bool {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == inject.SidecarName {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Manager is an in-process decco manager serving on loopback.
+type Manager struct {
+	Options manager.Options
+	stop    context.CancelFunc
+	done    chan error
+}
+
+// StartManager runs decco's manager in this process against cfg, with the
+// webhook on a free loopback port, and registers its webhook
+// configurations. Stop ends it.
+func StartManager(ctx context.Context, cfg *rest.Config, c client.Client, tune func(*manager.Options)) (*Manager, error) {
+	dir, err := os.MkdirTemp("", "decco-webhook-")
+	if err != nil {
+		return nil, err
+	}
+	ca, err := ServingCert(dir)
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	opts := TestOptions(dir, port)
+	if tune != nil {
+		tune(&opts)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	mgr, err := manager.New(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	m := &Manager{Options: opts, stop: cancel, done: make(chan error, 1)}
+	go func() { m.done <- mgr.Start(ctx); os.RemoveAll(dir) }()
+	if err := RegisterWebhooks(ctx, c, WebhookURL(port), ca, opts.SystemNamespace); err != nil {
+		m.Stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// TestOptions are manager options for a test: loopback only, no metrics
+// or probe ports, no leader election.
+func TestOptions(certDir string, port int) manager.Options {
+	opts := manager.DefaultOptions()
+	opts.WebhookHost = "127.0.0.1"
+	opts.WebhookPort = port
+	opts.WebhookCertDir = certDir
+	opts.MetricsAddr = "0"
+	opts.HealthProbeAddr = "0"
+	opts.LeaderElect = false
+	opts.SidecarImage = "decco-sidecar:test"
+	return opts
+}
+
+// Stop ends the manager and waits for it.
+func (m *Manager) Stop() error {
+	m.stop()
+	return <-m.done
+}

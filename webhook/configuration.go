@@ -1,0 +1,132 @@
+package webhook
+
+import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// ConfigurationName names both webhook configurations.
+const ConfigurationName = "decco"
+
+// TimeoutSeconds is kept low: every pod creation in a space waits on us.
+const TimeoutSeconds = 2
+
+// ClientConfig says how the apiserver reaches the handler at path: a
+// Service in the cluster, or a URL for a manager running outside it.
+type ClientConfig func(path string) admissionregistrationv1.WebhookClientConfig
+
+// ServiceClientConfig reaches the manager through its Service.
+func ServiceClientConfig(namespace, name string, port int32, caBundle []byte) ClientConfig {
+	return func(path string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{
+			Service:  &admissionregistrationv1.ServiceReference{Namespace: namespace, Name: name, Path: ptr.To(path), Port: ptr.To(port)},
+			CABundle: caBundle,
+		}
+	}
+}
+
+// URLClientConfig reaches a manager at baseURL (https://host:port).
+func URLClientConfig(baseURL string, caBundle []byte) ClientConfig {
+	return func(path string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{URL: ptr.To(baseURL + path), CABundle: caBundle}
+	}
+}
+
+// spaceNamespaces matches space namespaces only, and never the namespaces
+// decco must leave alone, even if someone labels them.
+func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpExists},
+		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+			Values: []string{"kube-system", "kube-public", "kube-node-lease", systemNamespace}},
+	}}
+}
+
+// labeledObjects matches only objects that carry the space label, so the
+// apiserver doesn't call us for the rest.
+var labeledObjects = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+	{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpExists},
+}}
+
+func rule(group, version string, ops []admissionregistrationv1.OperationType, resources ...string) admissionregistrationv1.RuleWithOperations {
+	return admissionregistrationv1.RuleWithOperations{
+		Operations: ops,
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{group}, APIVersions: []string{version}, Resources: resources,
+			Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	}
+}
+
+var (
+	create         = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
+	createOrUpdate = []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
+)
+
+// MutatingConfiguration injects Pods and rewrites Services.
+func MutatingConfiguration(cc ClientConfig, systemNamespace string) *admissionregistrationv1.MutatingWebhookConfiguration {
+	hook := func(name, path string, rules ...admissionregistrationv1.RuleWithOperations) admissionregistrationv1.MutatingWebhook {
+		return admissionregistrationv1.MutatingWebhook{
+			Name:                    name,
+			ClientConfig:            cc(path),
+			Rules:                   rules,
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       spaceNamespaces(systemNamespace),
+			ObjectSelector:          labeledObjects,
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+			AdmissionReviewVersions: []string{"v1"},
+			// Another webhook may add containers or ports after us; run
+			// again so they get a listener too. Injection is idempotent.
+			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		}
+	}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{space.LabelManagedBy: space.ManagedByValue}},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{
+			hook("pods.decco.io", PodPath, rule("", "v1", create, "pods")),
+			hook("services.decco.io", ServicePath, rule("", "v1", createOrUpdate, "services")),
+		},
+	}
+}
+
+// ValidatingConfiguration checks workload pod templates at apply time.
+// Workload objects rarely carry the space label themselves (their pod
+// template does), so a CEL match condition filters instead of an object
+// selector.
+func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	hook := func(name, template string, rules ...admissionregistrationv1.RuleWithOperations) admissionregistrationv1.ValidatingWebhook {
+		return admissionregistrationv1.ValidatingWebhook{
+			Name:                    name,
+			ClientConfig:            cc(WorkloadPath),
+			Rules:                   rules,
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       spaceNamespaces(systemNamespace),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+			AdmissionReviewVersions: []string{"v1"},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name: "template-labeled-with-a-space",
+				// has() on each level: a missing field is an error, and an
+				// error with failurePolicy Fail would refuse the object.
+				Expression: "has(" + template + ".metadata) && has(" + template + ".metadata.labels) && '" +
+					space.LabelSpace + "' in " + template + ".metadata.labels",
+			}},
+		}
+	}
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{space.LabelManagedBy: space.ManagedByValue}},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			hook("workloads.decco.io", "object.spec.template",
+				rule("apps", "v1", createOrUpdate, "deployments", "statefulsets", "daemonsets", "replicasets"),
+				rule("batch", "v1", createOrUpdate, "jobs")),
+			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
+				rule("batch", "v1", createOrUpdate, "cronjobs")),
+		},
+	}
+}

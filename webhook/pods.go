@@ -1,0 +1,83 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
+)
+
+// podInjector adds the TLS sidecar to Pods created in a space.
+type podInjector struct {
+	spaces *spaceLookup
+	cfg    inject.Config
+}
+
+func (h *podInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Pod: %w", err))
+	}
+	// The apiserver fills in the namespace after admission of generated
+	// names; the request always has it.
+	pod.Namespace = req.Namespace
+	if _, labeled := pod.Labels[space.LabelSpace]; !labeled {
+		return observe(ctx, "Pod", admission.Allowed(string(inject.SkippedNoLabel)), inject.SkippedNoLabel, "")
+	}
+	stop, sp := h.spaces.spaceOf(ctx, req.Namespace, "pod "+podName(pod, req))
+	if stop != nil {
+		return observe(ctx, "Pod", *stop, "", "NotASpace")
+	}
+	res, err := inject.Pod(pod, sp, h.cfg)
+	if err != nil {
+		return refused(ctx, "Pod", err)
+	}
+	switch res.Decision {
+	case inject.Injected, inject.Reinjected:
+		out, err := json.Marshal(res.Pod)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding injected Pod: %w", err))
+		}
+		return observe(ctx, "Pod", admission.PatchResponseFromRaw(req.Object.Raw, out), res.Decision, "")
+	default:
+		return observe(ctx, "Pod", admission.Allowed(string(res.Decision)), res.Decision, "")
+	}
+}
+
+// refused turns an inject refusal into a denial that names its reason.
+func refused(ctx context.Context, kind string, err error) admission.Response {
+	r, ok := inject.IsRefusal(err)
+	if !ok {
+		return observe(ctx, kind, admission.Errored(http.StatusInternalServerError, err), "", "Error")
+	}
+	resp := admission.Denied(r.Message)
+	resp.Result.Reason = metav1.StatusReason("decco." + string(r.Reason))
+	return observe(ctx, kind, resp, "", string(r.Reason))
+}
+
+// observe records the outcome in metrics and logs before returning it.
+func observe(ctx context.Context, kind string, resp admission.Response, d inject.Decision, reason string) admission.Response {
+	outcome := string(d)
+	if !resp.Allowed {
+		outcome = "Refused"
+	}
+	admissions.WithLabelValues(kind, outcome, reason).Inc()
+	log.FromContext(ctx).V(1).Info("admission", "kind", kind, "outcome", outcome, "reason", reason)
+	return resp
+}
+
+func podName(pod *corev1.Pod, req admission.Request) string {
+	name := pod.Name
+	if name == "" {
+		name = pod.GenerateName + "*"
+	}
+	return req.Namespace + "/" + name
+}

@@ -1,0 +1,64 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
+)
+
+// serviceMutator points the numeric target ports of a space's Services at
+// the sidecar's TLS listeners, so a Service never reaches a plaintext port.
+type serviceMutator struct {
+	spaces *spaceLookup
+}
+
+func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	svc := &corev1.Service{}
+	if err := json.Unmarshal(req.Object.Raw, svc); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Service: %w", err))
+	}
+	svc.Namespace = req.Namespace
+	label, labeled := svc.Labels[space.LabelSpace]
+	if !labeled {
+		return observe(ctx, "Service", admission.Allowed(string(inject.SkippedNoLabel)), inject.SkippedNoLabel, "")
+	}
+	what := "service " + req.Namespace + "/" + svc.Name
+	stop, sp := h.spaces.spaceOf(ctx, req.Namespace, what)
+	if stop != nil {
+		return observe(ctx, "Service", *stop, "", "NotASpace")
+	}
+	if label != sp.Name {
+		return refusedWrongSpace(ctx, "Service", what, label, sp.Name)
+	}
+	if _, err := space.ExposureFromService(svc); err != nil {
+		resp := admission.Denied(fmt.Sprintf("%s: %v", what, err))
+		return observe(ctx, "Service", resp, "", string(inject.InvalidAnnotation))
+	}
+	out, changed, err := inject.Service(svc)
+	if err != nil {
+		return refused(ctx, "Service", err)
+	}
+	if !changed {
+		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)), inject.UpToDate, "")
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding Service: %w", err))
+	}
+	return observe(ctx, "Service", admission.PatchResponseFromRaw(req.Object.Raw, raw), inject.Injected, "")
+}
+
+func refusedWrongSpace(ctx context.Context, kind, what, label, spaceName string) admission.Response {
+	resp := admission.Denied(fmt.Sprintf("%s has %s=%s but its namespace is space %s; set the label to %s or move the object to namespace %s",
+		what, space.LabelSpace, label, spaceName, spaceName, label))
+	resp.Result.Reason = metav1.StatusReason("decco." + string(inject.WrongSpace))
+	return observe(ctx, kind, resp, "", string(inject.WrongSpace))
+}

@@ -1,0 +1,106 @@
+// Package webhook is decco's admission webhook: it injects the TLS sidecar
+// into Pods, points Services at the TLS listeners, and validates workload
+// objects at apply time. Decisions are made by the pure inject and space
+// packages; this package only decodes, looks up the namespace in a cache,
+// and encodes the answer.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
+)
+
+// Paths the handlers are served on.
+const (
+	PodPath      = "/inject-pod"
+	ServicePath  = "/mutate-service"
+	WorkloadPath = "/validate-workload"
+)
+
+// Options configure the handlers.
+type Options struct {
+	// Inject is the sidecar configuration, the same for every pod.
+	Inject inject.Config
+	// SystemNamespace is decco's own namespace: never handled.
+	SystemNamespace string
+	// MaxRequestBytes caps an admission request's body.
+	MaxRequestBytes int64
+}
+
+// Setup registers the handlers on mgr's webhook server and starts the
+// metadata-only Namespace informer they read spaces from, so that no
+// admission request makes an API call.
+func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
+	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
+		return fmt.Errorf("starting the namespace metadata informer: %w", err)
+	}
+	spaces := &spaceLookup{reader: mgr.GetCache(), system: opts.SystemNamespace}
+	srv := mgr.GetWebhookServer()
+	srv.Register(PodPath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &podInjector{spaces: spaces, cfg: opts.Inject}}))
+	srv.Register(ServicePath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &serviceMutator{spaces: spaces}}))
+	srv.Register(WorkloadPath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &workloadValidator{spaces: spaces, cfg: opts.Inject}}))
+	return nil
+}
+
+// limitBody refuses bodies over max before anything decodes them.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			http.Error(w, fmt.Sprintf("admission request of %d bytes is over the %d-byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
+}
+
+// spaceLookup reads a namespace's space from the informer cache.
+type spaceLookup struct {
+	reader client.Reader
+	system string
+}
+
+// spaceOf resolves the space that what (an object labeled with a space)
+// claims in namespace ns. It returns a response when the request ends here
+// (allowed or denied), or nil and the space.
+func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.Response, space.Space) {
+	switch ns {
+	case "", "kube-system", "kube-public", "kube-node-lease", l.system:
+		r := admission.Allowed("decco does not handle namespace " + ns)
+		return &r, space.Space{}
+	}
+	meta := namespaceMeta()
+	if err := l.reader.Get(ctx, client.ObjectKey{Name: ns}, meta); err != nil {
+		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s from the cache: %w", ns, err))
+		return &r, space.Space{}
+	}
+	sp, err := space.FromNamespace(meta)
+	switch {
+	case err == nil:
+		return nil, sp
+	case errors.Is(err, space.ErrNotASpace):
+		r := admission.Denied(fmt.Sprintf("%s has label %s but namespace %s is not a space; remove the label, or make %s a space: label it %s=%s and set %s",
+			what, space.LabelSpace, ns, ns, space.LabelSpace, ns, space.AnnotationDomain))
+		return &r, sp
+	default:
+		r := admission.Denied(fmt.Sprintf("namespace %s is not a valid space, so %s can't join it: %v", ns, what, err))
+		return &r, sp
+	}
+}
