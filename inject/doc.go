@@ -44,6 +44,8 @@
 // (new image, changed annotations) the previous injection is removed
 // first, restoring the app's port names from the old sidecar's ports, and
 // the pod is injected again (Reinjected); it never carries two sidecars.
+// A previously injected pod that now opts out, or has nothing left to
+// expose, has the old injection removed.
 //
 // Service rewrites numeric target ports of a space's Service to the TLS
 // listener; see its documentation for how it stays idempotent.

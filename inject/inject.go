@@ -91,7 +91,7 @@ func Pod(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 		return Result{}, r
 	}
 	if w.OptOut {
-		return skip(pod, sp, SkippedOptOut)
+		return optOut(pod, sp)
 	}
 	if err := checkPod(pod, sp); err != nil {
 		return Result{}, err
@@ -115,10 +115,14 @@ func inject(pod *corev1.Pod, sp space.Space, w space.Workload, cfg Config) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	setRuntimeClass(out, sp)
 	if len(p.listeners) == 0 && len(p.egress) == 0 {
+		if !previous {
+			return skip(pod, sp, SkippedNoPorts) // input itself when unchanged
+		}
+		setRuntimeClass(out, sp)
 		return Result{Pod: out, Decision: SkippedNoPorts}, nil
 	}
+	setRuntimeClass(out, sp)
 	if previous && upToDate(pod, p, sp) {
 		return Result{Pod: pod, Decision: UpToDate}, nil
 	}
@@ -141,6 +145,22 @@ func skip(pod *corev1.Pod, sp space.Space, d Decision) (Result, error) {
 	out := pod.DeepCopy()
 	setRuntimeClass(out, sp)
 	return Result{Pod: out, Decision: d}, nil
+}
+
+// optOut skips the pod; one that carries a previous injection (a spec
+// copied from a running pod, say) has it removed, since opting out means
+// no sidecar.
+func optOut(pod *corev1.Pod, sp space.Space) (Result, error) {
+	if _, previous := pod.Annotations[space.AnnotationInjected]; !previous {
+		return skip(pod, sp, SkippedOptOut)
+	}
+	if err := checkRuntimeClass(pod, sp); err != nil {
+		return Result{}, err
+	}
+	out := pod.DeepCopy()
+	removeInjection(out)
+	setRuntimeClass(out, sp)
+	return Result{Pod: out, Decision: SkippedOptOut}, nil
 }
 
 // invalidText renders the space package's joined field errors on one line.

@@ -518,3 +518,24 @@ func TestUpToDateSurvivesAPIServerDefaults(t *testing.T) {
 func lis(name string, port, app int32, verify bool) sidecar.Listener {
 	return sidecar.Listener{Name: name, Port: port, AppPort: app, VerifyClient: verify}
 }
+
+func TestPreviousInjectionRemovedWhenNothingToDo(t *testing.T) {
+	injected := mustInject(t, basePod(), testSpace, testCfg).Pod
+	for name, ann := range map[string]string{
+		space.AnnotationPlaintextPorts: "http,9090",
+		space.AnnotationInject:         "false",
+	} {
+		p := injected.DeepCopy()
+		p.Annotations[name] = ann
+		res := mustInject(t, p, testSpace, testCfg)
+		want := basePod()
+		want.Annotations = map[string]string{name: ann}
+		want.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8080) // rewrites stay
+		if !reflect.DeepEqual(res.Pod, want) {
+			t.Errorf("%s: previous injection not cleanly removed (%s): %v", name, res.Decision, names(res.Pod))
+		}
+		if again := mustInject(t, res.Pod, testSpace, testCfg); again.Pod != res.Pod {
+			t.Errorf("%s: not stable", name)
+		}
+	}
+}

@@ -12,8 +12,8 @@ import (
 // the sidecar serves, unless the space brings its own (tcp-cert-secret).
 const DefaultWorkloadCertSecret = "decco-workload-tls"
 
-// caSecret is the Secret holding the space's CA.
-const caSecret = "decco-ca"
+// CASecretName is the Secret holding the space's CA (see Space.CASecret).
+const CASecretName = "decco-ca"
 
 // Issuer kinds accepted in decco.io/issuer.
 const (
@@ -37,7 +37,7 @@ func (s Space) WorkloadCertSecret() string {
 }
 
 // CASecret is the Secret holding the space's CA certificate and key.
-func (s Space) CASecret() string { return caSecret }
+func (s Space) CASecret() string { return CASecretName }
 
 // FromNamespace parses and validates a space Namespace. It returns
 // ErrNotASpace when the namespace has no decco.io/space label. Every invalid

@@ -68,7 +68,7 @@ var (
 
 // MutatingConfiguration injects Pods and rewrites Services.
 func MutatingConfiguration(cc ClientConfig, systemNamespace string) *admissionregistrationv1.MutatingWebhookConfiguration {
-	hook := func(name, path string, rules ...admissionregistrationv1.RuleWithOperations) admissionregistrationv1.MutatingWebhook {
+	hook := func(name, path string, objects *metav1.LabelSelector, rules ...admissionregistrationv1.RuleWithOperations) admissionregistrationv1.MutatingWebhook {
 		return admissionregistrationv1.MutatingWebhook{
 			Name:                    name,
 			ClientConfig:            cc(path),
@@ -76,7 +76,7 @@ func MutatingConfiguration(cc ClientConfig, systemNamespace string) *admissionre
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
 			NamespaceSelector:       spaceNamespaces(systemNamespace),
-			ObjectSelector:          labeledObjects,
+			ObjectSelector:          objects,
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
 			AdmissionReviewVersions: []string{"v1"},
@@ -88,8 +88,10 @@ func MutatingConfiguration(cc ClientConfig, systemNamespace string) *admissionre
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{space.LabelManagedBy: space.ManagedByValue}},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
-			hook("pods.decco.io", PodPath, rule("", "v1", create, "pods")),
-			hook("services.decco.io", ServicePath, rule("", "v1", createOrUpdate, "services")),
+			// Every pod of a space: a space's RuntimeClass binds unlabeled
+			// pods too.
+			hook("pods.decco.io", PodPath, nil, rule("", "v1", create, "pods")),
+			hook("services.decco.io", ServicePath, labeledObjects, rule("", "v1", createOrUpdate, "services")),
 		},
 	}
 }

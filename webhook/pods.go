@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/decco-dev/decco/inject"
-	"github.com/decco-dev/decco/space"
 )
 
 // podInjector adds the TLS sidecar to Pods created in a space.
@@ -29,9 +28,8 @@ func (h *podInjector) Handle(ctx context.Context, req admission.Request) admissi
 	// The apiserver fills in the namespace after admission of generated
 	// names; the request always has it.
 	pod.Namespace = req.Namespace
-	if _, labeled := pod.Labels[space.LabelSpace]; !labeled {
-		return observe(ctx, "Pod", admission.Allowed(string(inject.SkippedNoLabel)), inject.SkippedNoLabel, "")
-	}
+	// Unlabeled pods come here too: a space's RuntimeClass binds every pod
+	// in it, injected or not, and inject.Pod enforces it.
 	stop, sp := h.spaces.spaceOf(ctx, req.Namespace, "pod "+podName(pod, req))
 	if stop != nil {
 		return observe(ctx, "Pod", *stop, "", "NotASpace")
@@ -40,16 +38,21 @@ func (h *podInjector) Handle(ctx context.Context, req admission.Request) admissi
 	if err != nil {
 		return refused(ctx, "Pod", err)
 	}
-	switch res.Decision {
-	case inject.Injected, inject.Reinjected:
-		out, err := json.Marshal(res.Pod)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding injected Pod: %w", err))
-		}
-		return observe(ctx, "Pod", admission.PatchResponseFromRaw(req.Object.Raw, out), res.Decision, "")
-	default:
+	// inject.Pod returns the input pointer when nothing changed; a skipped
+	// pod may still have been changed (given the space's RuntimeClass).
+	if res.Pod == pod {
 		return observe(ctx, "Pod", admission.Allowed(string(res.Decision)), res.Decision, "")
 	}
+	return observe(ctx, "Pod", patch(req.Object.Raw, res.Pod), res.Decision, "")
+}
+
+// patch answers with the JSON patch from the request's object to out.
+func patch(raw []byte, out any) admission.Response {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the mutated object: %w", err))
+	}
+	return admission.PatchResponseFromRaw(raw, b)
 }
 
 // refused turns an inject refusal into a denial that names its reason.

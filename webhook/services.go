@@ -49,11 +49,7 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 	if !changed {
 		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)), inject.UpToDate, "")
 	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding Service: %w", err))
-	}
-	return observe(ctx, "Service", admission.PatchResponseFromRaw(req.Object.Raw, raw), inject.Injected, "")
+	return observe(ctx, "Service", patch(req.Object.Raw, out), inject.Injected, "")
 }
 
 func refusedWrongSpace(ctx context.Context, kind, what, label, spaceName string) admission.Response {

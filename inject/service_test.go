@@ -1,0 +1,123 @@
+package inject
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/decco-dev/decco/space"
+)
+
+func svc(ann map[string]string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "team-a",
+			Labels: map[string]string{space.LabelSpace: "team-a"}, Annotations: ann},
+		Spec: corev1.ServiceSpec{Ports: ports},
+	}
+}
+
+func sport(name string, port int32, target intstr.IntOrString, proto corev1.Protocol) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, Port: port, TargetPort: target, Protocol: proto}
+}
+
+func targets(s *corev1.Service) []intstr.IntOrString {
+	var out []intstr.IntOrString
+	for _, p := range s.Spec.Ports {
+		out = append(out, p.TargetPort)
+	}
+	return out
+}
+
+func TestService(t *testing.T) {
+	in := svc(map[string]string{space.AnnotationPlaintextPorts: "metrics"},
+		sport("mysql", 3306, intstr.IntOrString{}, ""),               // absent target = port
+		sport("web", 80, intstr.FromInt32(8080), corev1.ProtocolTCP), // numeric
+		sport("named", 443, intstr.FromString("https"), ""),          // named: follows the sidecar
+		sport("dns", 53, intstr.FromInt32(53), corev1.ProtocolUDP),   // not TCP
+		sport("metrics", 9090, intstr.FromInt32(9090), ""),           // plaintext
+		sport("high", 60000, intstr.FromInt32(60000), ""),            // above 55535
+	)
+	before := in.DeepCopy()
+	out, changed, err := Service(in)
+	if err != nil || !changed {
+		t.Fatalf("Service: %v %v", changed, err)
+	}
+	if !reflect.DeepEqual(in, before) {
+		t.Fatal("Service modified its input")
+	}
+	want := []intstr.IntOrString{intstr.FromInt32(13306), intstr.FromInt32(18080), intstr.FromString("https"),
+		intstr.FromInt32(53), intstr.FromInt32(9090), intstr.FromInt32(50000)}
+	if got := targets(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("targets %v, want %v", got, want)
+	}
+	if got := out.Annotations[space.AnnotationRewrittenPorts]; got != "80=8080,3306=3306,60000=60000" {
+		t.Errorf("record %q", got)
+	}
+	again, changed, err := Service(out)
+	if err != nil || changed || again != out {
+		t.Fatalf("second run changed the Service: %v %v", changed, err)
+	}
+	// The user sets targetPort again (kubectl apply): it is taken as the new
+	// app port.
+	edited := out.DeepCopy()
+	edited.Spec.Ports[1].TargetPort = intstr.FromInt32(8081)
+	re, changed, _ := Service(edited)
+	if !changed || re.Spec.Ports[1].TargetPort != intstr.FromInt32(18081) || re.Annotations[space.AnnotationRewrittenPorts] != "80=8081,3306=3306,60000=60000" {
+		t.Errorf("edited: %v %v %q", changed, targets(re), re.Annotations[space.AnnotationRewrittenPorts])
+	}
+	// A port that became plaintext gets its original target back.
+	plain := out.DeepCopy()
+	plain.Annotations[space.AnnotationPlaintextPorts] = "metrics,80"
+	re, changed, _ = Service(plain)
+	if !changed || re.Spec.Ports[1].TargetPort != intstr.FromInt32(8080) || re.Annotations[space.AnnotationRewrittenPorts] != "3306=3306,60000=60000" {
+		t.Errorf("became plaintext: %v %v %q", changed, targets(re), re.Annotations[space.AnnotationRewrittenPorts])
+	}
+	if _, changed, _ := Service(re); changed {
+		t.Error("plaintext result not stable")
+	}
+}
+
+func TestServicePlaintextMatching(t *testing.T) {
+	// By Service port name, Service port number and target port number.
+	for _, ref := range []string{"web", "80", "8080"} {
+		in := svc(map[string]string{space.AnnotationPlaintextPorts: ref}, sport("web", 80, intstr.FromInt32(8080), ""))
+		out, changed, err := Service(in)
+		if err != nil || changed || out != in {
+			t.Errorf("%s: %v %v", ref, changed, err)
+		}
+	}
+}
+
+func TestServiceUntouched(t *testing.T) {
+	noLabel := svc(nil, sport("web", 80, intstr.FromInt32(8080), ""))
+	noLabel.Labels = nil
+	ext := svc(nil)
+	ext.Spec.Type = corev1.ServiceTypeExternalName
+	named := svc(nil, sport("web", 80, intstr.FromString("http"), ""))
+	for name, s := range map[string]*corev1.Service{"no label": noLabel, "external": ext, "named": named} {
+		out, changed, err := Service(s)
+		if err != nil || changed || out != s {
+			t.Errorf("%s: %v %v", name, changed, err)
+		}
+	}
+}
+
+func TestServiceErrors(t *testing.T) {
+	bad := svc(map[string]string{space.AnnotationPlaintextPorts: "a b"}, sport("web", 80, intstr.FromInt32(8080), ""))
+	if _, _, err := Service(bad); err == nil || !strings.Contains(err.Error(), space.AnnotationPlaintextPorts) {
+		t.Errorf("bad annotation: %v", err)
+	}
+	wrong := svc(nil)
+	wrong.Labels[space.LabelSpace] = "team-b"
+	if _, _, err := Service(wrong); err == nil || !strings.Contains(err.Error(), `set it to "team-a"`) {
+		t.Errorf("wrong space: %v", err)
+	}
+	forged := svc(map[string]string{space.AnnotationRewrittenPorts: "x"})
+	if _, _, err := Service(forged); err == nil || !strings.Contains(err.Error(), space.AnnotationRewrittenPorts) {
+		t.Errorf("bad record: %v", err)
+	}
+}
