@@ -51,11 +51,18 @@ func run(ctx context.Context, keep bool) error {
 	defer mgr.stop()
 	say("✓ decco manager running (pid %d), webhook registered with the apiserver", mgr.cmd.Process.Pid)
 
-	applied, err := applyDir(ctx, cluster, filepath.Join(controlplane.RepoRoot(), "examples"))
+	objs, err := deccotest.ReadManifests(filepath.Join(controlplane.RepoRoot(), "examples"))
 	if err != nil {
 		return err
 	}
-	say("✓ applied examples/: %s", applied)
+	if err := deccotest.Apply(ctx, cluster.Client, "", objs); err != nil {
+		return err
+	}
+	var applied []string
+	for _, o := range objs {
+		applied = append(applied, strings.ToLower(o.GetKind())+"/"+o.GetName())
+	}
+	say("✓ applied examples/: %s", strings.Join(applied, ", "))
 	if err := report(ctx, cluster, os.Stdout); err != nil {
 		return err
 	}

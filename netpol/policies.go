@@ -1,0 +1,155 @@
+package netpol
+
+import (
+	"cmp"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// Names of the policies decco writes in every space namespace.
+const (
+	// IsolationPolicy denies all ingress to every pod of the namespace.
+	IsolationPolicy = "decco-isolation"
+	// ListenerPolicy opens the TLS listener ports to permitted namespaces.
+	ListenerPolicy = "decco-allow-listeners"
+)
+
+// Names lists every policy name Policies can return, so the reconciler
+// knows which ones to delete when they are no longer wanted.
+var Names = []string{IsolationPolicy, ListenerPolicy}
+
+// LabelNamespaceName is the label the apiserver sets on every Namespace
+// to its own name; tenants can't set it to anything else.
+const LabelNamespaceName = corev1.LabelMetadataName
+
+// Input is everything Policies needs about one space.
+type Input struct {
+	// Space is the space being fenced.
+	Space space.Space
+	// ProjectMembers names the spaces of Space.Project, the space itself
+	// included (it is added if missing). Ignored when Space.Project is "".
+	ProjectMembers []string
+	// SystemNamespace is decco's own namespace; "" for none.
+	SystemNamespace string
+	// GatewayNamespace runs the gateway (or ingress controller) that
+	// carries Internet traffic in; "" for none.
+	GatewayNamespace string
+	// ListenerPorts are the TLS listener ports to open: numbers are
+	// listener port numbers, names resolve to the sidecar's listener after
+	// port takeover. See ListenerPorts. Entries the apiserver would
+	// refuse (numbers outside 1-65535, names that are not IANA service
+	// names) are dropped rather than failing the whole policy.
+	ListenerPorts []intstr.IntOrString
+}
+
+// Policies returns the space's NetworkPolicies, sorted by name, with
+// sorted and de-duplicated contents so equal inputs give equal objects.
+// Every field the apiserver would default is set, so a policy read back
+// from the cluster compares equal to a freshly built one.
+func Policies(in Input) []*networkingv1.NetworkPolicy {
+	out := []*networkingv1.NetworkPolicy{isolation(in.Space)}
+	if ports := policyPorts(in.ListenerPorts); len(ports) > 0 {
+		out = append(out, listeners(in, ports))
+	}
+	slices.SortFunc(out, func(a, b *networkingv1.NetworkPolicy) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// isolation is the default-deny policy: it selects every pod and lists no
+// ingress rule.
+func isolation(sp space.Space) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   typeMeta(),
+		ObjectMeta: objectMeta(sp, IsolationPolicy),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+		},
+	}
+}
+
+// listeners admits the permitted namespaces to the listener ports of the
+// space's pods.
+func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   typeMeta(),
+		ObjectMeta: objectMeta(in.Space, ListenerPolicy),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				Ports: ports,
+				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
+			}},
+		},
+	}
+}
+
+// peerNamespaces selects every namespace for a space without a project,
+// else exactly the permitted namespaces by their apiserver-set name label.
+func peerNamespaces(in Input) *metav1.LabelSelector {
+	if in.Space.Project == "" {
+		return &metav1.LabelSelector{}
+	}
+	names := append([]string{in.Space.Name, in.SystemNamespace, in.GatewayNamespace}, in.ProjectMembers...)
+	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	slices.Sort(names)
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key:      LabelNamespaceName,
+		Operator: metav1.LabelSelectorOpIn,
+		Values:   slices.Compact(names),
+	}}}
+}
+
+// policyPorts turns listener ports into TCP policy ports: numbers first in
+// ascending order, then names, without duplicates or invalid entries.
+func policyPorts(in []intstr.IntOrString) []networkingv1.NetworkPolicyPort {
+	ports := slices.DeleteFunc(slices.Clone(in), func(p intstr.IntOrString) bool { return !validPort(p) })
+	slices.SortFunc(ports, comparePorts)
+	ports = slices.CompactFunc(ports, func(a, b intstr.IntOrString) bool { return comparePorts(a, b) == 0 })
+	var out []networkingv1.NetworkPolicyPort
+	for _, p := range ports {
+		out = append(out, networkingv1.NetworkPolicyPort{Protocol: new(corev1.ProtocolTCP), Port: new(p)})
+	}
+	return out
+}
+
+func validPort(p intstr.IntOrString) bool {
+	if p.Type == intstr.String {
+		return len(validation.IsValidPortName(p.StrVal)) == 0
+	}
+	return p.IntVal >= 1 && p.IntVal <= 65535
+}
+
+// comparePorts orders numbers before names.
+func comparePorts(a, b intstr.IntOrString) int {
+	if a.Type != b.Type {
+		return cmp.Compare(a.Type, b.Type)
+	}
+	if a.Type == intstr.String {
+		return cmp.Compare(a.StrVal, b.StrVal)
+	}
+	return cmp.Compare(a.IntVal, b.IntVal)
+}
+
+func typeMeta() metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "NetworkPolicy"}
+}
+
+func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: sp.Name,
+		Labels: map[string]string{
+			space.LabelManagedBy: space.ManagedByValue,
+			space.LabelSpace:     sp.Name,
+		},
+	}
+}

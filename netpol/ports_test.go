@@ -1,0 +1,129 @@
+package netpol_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/netpol"
+	"github.com/decco-dev/decco/space"
+)
+
+// svc is a Service of space ns as a user writes it.
+func svc(ns, name string, ann map[string]string, ports ...corev1.ServicePort) corev1.Service {
+	return corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{space.LabelSpace: ns}, Annotations: ann},
+		Spec:       corev1.ServiceSpec{Ports: ports},
+	}
+}
+
+// rewritten is s after the webhook's Service rewrite.
+func rewritten(t *testing.T, s corev1.Service) corev1.Service {
+	t.Helper()
+	out, _, err := inject.Service(&s)
+	require.NoError(t, err)
+	return *out
+}
+
+func port(name string, p int32, target intstr.IntOrString) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, Port: p, TargetPort: target}
+}
+
+func TestListenerPorts(t *testing.T) {
+	sp := space.Space{Name: "a1", Domain: "example.com"}
+	i, s := intstr.FromInt32, intstr.FromString
+	tests := []struct {
+		name     string
+		services func(t *testing.T) []corev1.Service
+		want     []intstr.IntOrString
+		wantErr  string
+	}{{
+		name: "numeric target rewritten by the webhook opens its listener",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{rewritten(t, svc("a1", "web", nil, port("http", 80, i(8080))))}
+		},
+		want: []intstr.IntOrString{i(18080)},
+	}, {
+		name: "absent target port means the service port, rewritten too",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{rewritten(t, svc("a1", "db", nil, port("", 3306, intstr.IntOrString{})))}
+		},
+		want: []intstr.IntOrString{i(13306)},
+	}, {
+		name: "named target follows the sidecar",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
+		},
+		want: []intstr.IntOrString{s("http")},
+	}, {
+		name: "a numeric target the rewrite has not reached is the plaintext app port: closed",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("http", 80, i(8080)))}
+		},
+	}, {
+		name: "a user-written listener number without the rewrite's record stays closed",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("http", 80, i(18080)))}
+		},
+	}, {
+		name: "target changed after the rewrite no longer matches the record: closed",
+		services: func(t *testing.T) []corev1.Service {
+			out := rewritten(t, svc("a1", "web", nil, port("http", 80, i(8080))))
+			out.Spec.Ports[0].TargetPort = i(8081)
+			return []corev1.Service{out}
+		},
+	}, {
+		name: "plaintext ports stay closed, numeric or named",
+		services: func(t *testing.T) []corev1.Service {
+			ann := map[string]string{space.AnnotationPlaintextPorts: "metrics,9100,debug"}
+			return []corev1.Service{rewritten(t, svc("a1", "web", ann,
+				port("http", 80, i(8080)), port("metrics", 9090, s("metrics")), port("node", 9100, i(9100)),
+				port("dbg", 7000, s("debug"))))}
+		},
+		want: []intstr.IntOrString{i(18080)},
+	}, {
+		name: "UDP has no TLS listener",
+		services: func(t *testing.T) []corev1.Service {
+			p := port("dns", 53, s("dns"))
+			p.Protocol = corev1.ProtocolUDP
+			return []corev1.Service{svc("a1", "dns", nil, p)}
+		},
+	}, {
+		name: "services of other spaces, unlabeled or ExternalName don't count",
+		services: func(t *testing.T) []corev1.Service {
+			other := rewritten(t, svc("b1", "web", nil, port("http", 80, i(8080))))
+			unlabeled := svc("a1", "plain", nil, port("http", 80, s("http")))
+			unlabeled.Labels = nil
+			foreign := svc("a1", "foreign", nil, port("http", 80, s("http")))
+			foreign.Labels[space.LabelSpace] = "b1"
+			ext := svc("a1", "ext", nil, port("http", 80, s("http")))
+			ext.Spec.Type = corev1.ServiceTypeExternalName
+			return []corev1.Service{other, unlabeled, foreign, ext}
+		},
+	}, {
+		name: "a broken service is named in the error and the others still open",
+		services: func(t *testing.T) []corev1.Service {
+			bad := svc("a1", "bad", map[string]string{space.AnnotationDNS: "yes"}, port("http", 80, s("http")))
+			return []corev1.Service{bad, svc("a1", "good", nil, port("amqp", 5671, s("amqp")))}
+		},
+		want:    []intstr.IntOrString{s("amqp")},
+		wantErr: "service a1/bad: its ports stay closed",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := netpol.ListenerPorts(sp, tt.services(t))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				require.ErrorContains(t, err, space.AnnotationDNS, "the error names the bad key")
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
