@@ -121,7 +121,8 @@ func TestPortTakeoverAndProbes(t *testing.T) {
 		t.Errorf("sidecar ports %+v", sc.Ports)
 	}
 	cfg := sidecarConfig(t, out)
-	wantL := []sidecar.Listener{lis("http", 18080, 8080, true), lis("tls-9090", 19090, 9090, true)}
+	// An HTTP-named port is reached through the gateway: no client cert.
+	wantL := []sidecar.Listener{lis("http", 18080, 8080, false), lis("tls-9090", 19090, 9090, true)}
 	if !reflect.DeepEqual(cfg.Listeners, wantL) || cfg.CertDir != sidecar.CertDir || cfg.HealthPort != sidecar.HealthPort {
 		t.Errorf("sidecar config %+v", cfg)
 	}
@@ -308,13 +309,15 @@ func TestAnnotations(t *testing.T) {
 		ann  map[string]string
 		want []sidecar.Listener
 	}{
-		{"default all ports", nil, []sidecar.Listener{lis("http", 18080, 8080, true), lis("tls-9090", 19090, 9090, true)}},
-		{"tls-ports by name", map[string]string{space.AnnotationTLSPorts: "http"}, []sidecar.Listener{lis("http", 18080, 8080, true)}},
+		{"default all ports", nil, []sidecar.Listener{lis("http", 18080, 8080, false), lis("tls-9090", 19090, 9090, true)}},
+		{"tls-ports by name", map[string]string{space.AnnotationTLSPorts: "http"}, []sidecar.Listener{lis("http", 18080, 8080, false)}},
 		{"tls-ports by number", map[string]string{space.AnnotationTLSPorts: "9090"}, []sidecar.Listener{lis("tls-9090", 19090, 9090, true)}},
-		{"plaintext by number", map[string]string{space.AnnotationPlaintextPorts: "9090"}, []sidecar.Listener{lis("http", 18080, 8080, true)}},
+		{"plaintext by number", map[string]string{space.AnnotationPlaintextPorts: "9090"}, []sidecar.Listener{lis("http", 18080, 8080, false)}},
 		{"plaintext by name", map[string]string{space.AnnotationPlaintextPorts: "http"}, []sidecar.Listener{lis("tls-9090", 19090, 9090, true)}},
 		{"verify off", map[string]string{space.AnnotationVerifyClient: "false", space.AnnotationTLSPorts: "http"}, []sidecar.Listener{lis("http", 18080, 8080, false)}},
-		{"inject true", map[string]string{space.AnnotationInject: "true", space.AnnotationTLSPorts: "8080"}, []sidecar.Listener{lis("http", 18080, 8080, true)}},
+		{"verify on for HTTP", map[string]string{space.AnnotationVerifyClient: "true"}, []sidecar.Listener{lis("http", 18080, 8080, true), lis("tls-9090", 19090, 9090, true)}},
+		{"verify off for TCP", map[string]string{space.AnnotationVerifyClient: "false", space.AnnotationTLSPorts: "9090"}, []sidecar.Listener{lis("tls-9090", 19090, 9090, false)}},
+		{"inject true", map[string]string{space.AnnotationInject: "true", space.AnnotationTLSPorts: "8080"}, []sidecar.Listener{lis("http", 18080, 8080, false)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -536,6 +539,17 @@ func TestPreviousInjectionRemovedWhenNothingToDo(t *testing.T) {
 		}
 		if again := mustInject(t, res.Pod, testSpace, testCfg); again.Pod != res.Pod {
 			t.Errorf("%s: not stable", name)
+		}
+	}
+}
+
+func TestIsHTTPPortName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"http": true, "http-api": true, "http2": true, "https": true, "grpc": true, "grpc-web": true, "grpc-admin": true,
+		"": false, "mysql": false, "tcp": false, "httpd": false, "tls-8080": false, "amqp": false, "web": false,
+	} {
+		if got := IsHTTPPortName(name); got != want {
+			t.Errorf("IsHTTPPortName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -47,7 +47,7 @@ func makePlan(pod *corev1.Pod, w space.Workload, sp space.Space, cfg Config) (*p
 	if err := checkEgressPorts(pod, p.egress); err != nil {
 		return nil, err
 	}
-	if p.listeners, err = listeners(pod, exposed, p.egress, w.VerifyClient); err != nil {
+	if p.listeners, err = listeners(pod, exposed, p.egress, w); err != nil {
 		return nil, err
 	}
 	if err := checkPortNames(pod, p.listeners); err != nil {

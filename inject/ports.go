@@ -2,6 +2,7 @@ package inject
 
 import (
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -113,7 +114,7 @@ func checkRefs(pod *corev1.Pod, key string, refs []space.PortRef, tcpOnly bool) 
 
 // listeners turns exposed ports into sidecar listeners, refusing listener
 // ports that collide with anything else in the pod.
-func listeners(pod *corev1.Pod, exposed []appPort, egress []sidecar.Egress, verify bool) ([]sidecar.Listener, error) {
+func listeners(pod *corev1.Pod, exposed []appPort, egress []sidecar.Egress, w space.Workload) ([]sidecar.Listener, error) {
 	declared := declaredTCP(pod)
 	local := map[int32]bool{}
 	for _, e := range egress {
@@ -141,9 +142,33 @@ func listeners(pod *corev1.Pod, exposed []appPort, egress []sidecar.Egress, veri
 				app, lp, what, app, space.AnnotationPlaintextPorts)
 		}
 		taken[lp] = app
-		out = append(out, sidecar.Listener{Name: listenerName(ap.port), Port: lp, AppPort: app, VerifyClient: verify})
+		out = append(out, sidecar.Listener{Name: listenerName(ap.port), Port: lp, AppPort: app, VerifyClient: verifyClient(w, ap.port)})
 	}
 	return out, nil
+}
+
+// verifyClient decides whether a listener requires a client certificate:
+// decco.io/verify-client when given, otherwise yes for TCP ports and no for
+// HTTP ones. HTTP services are reached through the gateway, which can't
+// present a per-space client certificate, and authenticate users at the
+// application level; TCP clients (databases, brokers) get mutual TLS.
+func verifyClient(w space.Workload, p corev1.ContainerPort) bool {
+	if w.VerifyClientSet {
+		return w.VerifyClient
+	}
+	return !IsHTTPPortName(p.Name)
+}
+
+// IsHTTPPortName reports whether a port's name declares HTTP, following the
+// common convention: http, http2, https, grpc, grpc-web, or one of those
+// followed by "-" and a suffix (http-api, grpc-admin).
+func IsHTTPPortName(name string) bool {
+	for _, proto := range []string{"http", "http2", "https", "grpc", "grpc-web"} {
+		if name == proto || strings.HasPrefix(name, proto+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 // listenerName: the app port's name moves to the sidecar.

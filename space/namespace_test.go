@@ -34,18 +34,17 @@ func TestFromNamespaceValid(t *testing.T) {
 		ann  map[string]string
 		want Space
 	}{
-		{"minimal", base, Space{Name: "team-a", Domain: "example.com"}},
-		{"project", with(base, AnnotationProject, "blue"), Space{Name: "team-a", Domain: "example.com", Project: "blue"}},
-		{"issuer bare", with(base, AnnotationIssuer, "my-ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindIssuer, "my-ca"}}},
-		{"issuer kind", with(base, AnnotationIssuer, "Issuer/my-ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindIssuer, "my-ca"}}},
-		{"cluster issuer", with(base, AnnotationIssuer, "ClusterIssuer/corp.ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindClusterIssuer, "corp.ca"}}},
+		{"minimal", base, Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
+		{"project", with(base, AnnotationProject, "blue"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Project: "blue"}},
+		{"issuer bare", with(base, AnnotationIssuer, "my-ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindIssuer, "my-ca"}}},
+		{"issuer kind", with(base, AnnotationIssuer, "Issuer/my-ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindIssuer, "my-ca"}}},
+		{"cluster issuer", with(base, AnnotationIssuer, "ClusterIssuer/corp.ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindClusterIssuer, "corp.ca"}}},
 		{"secrets", with(base, AnnotationHTTPCertSecret, "web-tls", AnnotationTCPCertSecret, "tcp.tls"),
-			Space{Name: "team-a", Domain: "example.com", HTTPCertSecret: "web-tls", TCPCertSecret: "tcp.tls"}},
+			Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, HTTPCertSecret: "web-tls", TCPCertSecret: "tcp.tls"}},
 		{"encrypt true", with(base, AnnotationEncryptHTTP, "true"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
-		{"encrypt false", with(base, AnnotationEncryptHTTP, "false"), Space{Name: "team-a", Domain: "example.com"}},
-		{"runtime class", with(base, AnnotationRuntimeClass, "kata-qemu"), Space{Name: "team-a", Domain: "example.com", RuntimeClass: "kata-qemu"}},
-		{"deep domain", with(base, AnnotationDomain, "a.b.c.platform9.net"), Space{Name: "team-a", Domain: "a.b.c.platform9.net"}},
-		{"unrelated keys ignored", with(base, "other.io/x", "\n"), Space{Name: "team-a", Domain: "example.com"}},
+		{"runtime class", with(base, AnnotationRuntimeClass, "kata-qemu"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, RuntimeClass: "kata-qemu"}},
+		{"deep domain", with(base, AnnotationDomain, "a.b.c.platform9.net"), Space{Name: "team-a", Domain: "a.b.c.platform9.net", EncryptHTTP: true}},
+		{"unrelated keys ignored", with(base, "other.io/x", "\n"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,8 +96,9 @@ func TestFromNamespaceInvalid(t *testing.T) {
 		{"issuer extra slash", "team-a", with(base, AnnotationIssuer, "Issuer/a/b"), AnnotationIssuer, []string{"must name an issuer"}, 1},
 		{"http secret", "team-a", with(base, AnnotationHTTPCertSecret, "Web TLS"), AnnotationHTTPCertSecret, []string{"must be a Secret name", "kubernetes.io/tls Secret"}, 1},
 		{"tcp secret", "team-a", with(base, AnnotationTCPCertSecret, "-x"), AnnotationTCPCertSecret, []string{"must be a Secret name"}, 1},
-		{"encrypt yes", "team-a", with(base, AnnotationEncryptHTTP, "yes"), AnnotationEncryptHTTP, []string{`must be "true" or "false"`, "default (false)"}, 1},
-		{"encrypt True", "team-a", with(base, AnnotationEncryptHTTP, "True"), AnnotationEncryptHTTP, []string{`must be "true" or "false"`}, 1},
+		{"encrypt yes", "team-a", with(base, AnnotationEncryptHTTP, "yes"), AnnotationEncryptHTTP, []string{`must be "true"`, "always on"}, 1},
+		{"encrypt True", "team-a", with(base, AnnotationEncryptHTTP, "True"), AnnotationEncryptHTTP, []string{`must be "true"`}, 1},
+		{"encrypt false", "team-a", with(base, AnnotationEncryptHTTP, "false"), AnnotationEncryptHTTP, []string{"never opens a plaintext path", "remove the annotation"}, 1},
 		{"runtime class", "team-a", with(base, AnnotationRuntimeClass, "Kata"), AnnotationRuntimeClass, []string{"must be a RuntimeClass name", "kata or gvisor"}, 1},
 		{"several at once", "team-a", map[string]string{AnnotationProject: "A", AnnotationEncryptHTTP: "1"}, AnnotationDomain,
 			[]string{AnnotationDomain, AnnotationProject, AnnotationEncryptHTTP}, 3},
@@ -128,7 +128,7 @@ func TestFromNamespaceInvalid(t *testing.T) {
 }
 
 func TestSpaceHelpers(t *testing.T) {
-	sp := Space{Name: "team-a", Domain: "example.com"}
+	sp := Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}
 	checks := []struct{ got, want string }{
 		{sp.Host(), "team-a.example.com"},
 		{sp.ServiceHost("mysql"), "mysql.team-a.example.com"},

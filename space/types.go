@@ -15,7 +15,9 @@ type Space struct {
 	// replace the certificates decco would issue.
 	HTTPCertSecret string
 	TCPCertSecret  string
-	// EncryptHTTP makes the gateway-to-pod hop of HTTP services TLS too.
+	// EncryptHTTP: the gateway-to-pod hop of HTTP services is TLS. Always
+	// true for a valid space (see parseEncryptHTTP); kept as a field so
+	// builders state the hop's protection explicitly.
 	EncryptHTTP bool
 	// RuntimeClass, when set, is forced on every pod of the space.
 	RuntimeClass string
@@ -46,7 +48,13 @@ type Workload struct {
 	// PlaintextPorts are never given a TLS listener.
 	PlaintextPorts []PortRef
 	// VerifyClient requires client certificates on the TLS listeners.
+	// Without the annotation it is true and applies to TCP ports only:
+	// HTTP ports are reached through the gateway, which can't present a
+	// space's client certificate (see VerifyClientSet).
 	VerifyClient bool
+	// VerifyClientSet says decco.io/verify-client was given, so
+	// VerifyClient applies to every port, HTTP ones included.
+	VerifyClientSet bool
 	// Egress lists TLS tunnels the app reaches on localhost.
 	Egress []Egress
 }

@@ -48,6 +48,7 @@ func WorkloadFromPod(obj metav1.Object) (Workload, error) {
 		}
 	}
 	w.VerifyClient = parseBool(&errs, ann, AnnotationVerifyClient, true)
+	_, w.VerifyClientSet = ann[AnnotationVerifyClient]
 	if v, ok := ann[AnnotationEgress]; ok {
 		eg, err := ParseEgress(v)
 		if err != nil {

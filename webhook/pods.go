@@ -2,10 +2,10 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
+	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -22,7 +22,7 @@ type podInjector struct {
 
 func (h *podInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
 	pod := &corev1.Pod{}
-	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+	if err := gojson.Unmarshal(req.Object.Raw, pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Pod: %w", err))
 	}
 	// The apiserver fills in the namespace after admission of generated
@@ -43,16 +43,11 @@ func (h *podInjector) Handle(ctx context.Context, req admission.Request) admissi
 	if res.Pod == pod {
 		return observe(ctx, "Pod", admission.Allowed(string(res.Decision)), res.Decision, "")
 	}
-	return observe(ctx, "Pod", patch(req.Object.Raw, res.Pod), res.Decision, "")
-}
-
-// patch answers with the JSON patch from the request's object to out.
-func patch(raw []byte, out any) admission.Response {
-	b, err := json.Marshal(out)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the mutated object: %w", err))
-	}
-	return admission.PatchResponseFromRaw(raw, b)
+	ops := fieldPatch(
+		structPair{"/metadata", &pod.ObjectMeta, &res.Pod.ObjectMeta},
+		structPair{"/spec", &pod.Spec, &res.Pod.Spec},
+	)
+	return observe(ctx, "Pod", admission.Patched(string(res.Decision), ops...), res.Decision, "")
 }
 
 // refused turns an inject refusal into a denial that names its reason.

@@ -2,10 +2,10 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
+	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -22,7 +22,7 @@ type serviceMutator struct {
 
 func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	svc := &corev1.Service{}
-	if err := json.Unmarshal(req.Object.Raw, svc); err != nil {
+	if err := gojson.Unmarshal(req.Object.Raw, svc); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Service: %w", err))
 	}
 	svc.Namespace = req.Namespace
@@ -49,7 +49,11 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 	if !changed {
 		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)), inject.UpToDate, "")
 	}
-	return observe(ctx, "Service", patch(req.Object.Raw, out), inject.Injected, "")
+	ops := fieldPatch(
+		structPair{"/metadata", &svc.ObjectMeta, &out.ObjectMeta},
+		structPair{"/spec", &svc.Spec, &out.Spec},
+	)
+	return observe(ctx, "Service", admission.Patched("target ports point at the TLS listeners", ops...), inject.Injected, "")
 }
 
 func refusedWrongSpace(ctx context.Context, kind, what, label, spaceName string) admission.Response {

@@ -47,22 +47,10 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}
 	spaces := &spaceLookup{reader: mgr.GetCache(), system: opts.SystemNamespace}
 	srv := mgr.GetWebhookServer()
-	srv.Register(PodPath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &podInjector{spaces: spaces, cfg: opts.Inject}}))
-	srv.Register(ServicePath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &serviceMutator{spaces: spaces}}))
-	srv.Register(WorkloadPath, limitBody(opts.MaxRequestBytes, &admission.Webhook{Handler: &workloadValidator{spaces: spaces, cfg: opts.Inject}}))
+	srv.Register(PodPath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &podInjector{spaces: spaces, cfg: opts.Inject}})
+	srv.Register(ServicePath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &serviceMutator{spaces: spaces}})
+	srv.Register(WorkloadPath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &workloadValidator{spaces: spaces, cfg: opts.Inject}})
 	return nil
-}
-
-// limitBody refuses bodies over max before anything decodes them.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			http.Error(w, fmt.Sprintf("admission request of %d bytes is over the %d-byte limit", r.ContentLength, max), http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
 }
 
 func namespaceMeta() *metav1.PartialObjectMetadata {

@@ -2,10 +2,10 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
+	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -46,7 +46,7 @@ func (t *templated) podTemplate() *corev1.PodTemplateSpec {
 func (h *workloadValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	kind := req.Kind.Kind
 	var obj templated
-	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+	if err := gojson.Unmarshal(req.Object.Raw, &obj); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding %s: %w", kind, err))
 	}
 	tmpl := obj.podTemplate()

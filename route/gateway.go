@@ -1,0 +1,191 @@
+package route
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// Kinds of the Gateway API objects this package writes or refers to.
+const (
+	KindListenerSet      = "ListenerSet"
+	KindHTTPRoute        = "HTTPRoute"
+	KindTLSRoute         = "TLSRoute"
+	KindBackendTLSPolicy = "BackendTLSPolicy"
+	kindGateway          = "Gateway"
+)
+
+// The builders below spell out every field the CRDs would otherwise
+// default (groups, kinds, weights, route namespaces), so the object read
+// back from the apiserver has the spec that was built, and comparing the
+// two before writing finds nothing to do.
+
+// gatewayObjects builds the space's ListenerSet and its routes.
+func gatewayObjects(in Input, exps []exposure) []client.Object {
+	var objs []client.Object
+	var hasHTTP, hasTCP bool
+	for _, e := range exps {
+		if e.http() {
+			hasHTTP = true
+			objs = append(objs, httpRoute(in.Space, e))
+			if in.Space.EncryptHTTP {
+				objs = append(objs, backendTLSPolicy(in.Space, e))
+			}
+		} else {
+			hasTCP = true
+			objs = append(objs, tlsRoute(in.Space, e))
+		}
+	}
+	if hasHTTP || hasTCP {
+		objs = append(objs, listenerSet(in, hasHTTP, hasTCP))
+	}
+	return objs
+}
+
+// listenerSet gives the space its own listeners on the shared Gateway:
+// HTTPS for <space>.<domain> with the space's certificate when it has HTTP
+// routes, TLS passthrough for *.<space>.<domain> when it has TCP routes.
+// Both admit routes from the space's namespace only.
+func listenerSet(in Input, hasHTTP, hasTCP bool) *gatewayv1.ListenerSet {
+	sp := in.Space
+	port := gatewayv1.PortNumber(in.Port)
+	if port == 0 {
+		port = DefaultPort
+	}
+	var listeners []gatewayv1.ListenerEntry
+	if hasHTTP {
+		listeners = append(listeners, gatewayv1.ListenerEntry{
+			Name:     ListenerHTTPS,
+			Hostname: ptr.To(gatewayv1.Hostname(sp.Host())),
+			Port:     port,
+			Protocol: gatewayv1.HTTPSProtocolType,
+			TLS: &gatewayv1.ListenerTLSConfig{
+				Mode: ptr.To(gatewayv1.TLSModeTerminate),
+				CertificateRefs: []gatewayv1.SecretObjectReference{{
+					Group: ptr.To(gatewayv1.Group("")),
+					Kind:  ptr.To(gatewayv1.Kind("Secret")),
+					Name:  gatewayv1.ObjectName(sp.HTTPTLSSecret()),
+				}},
+			},
+			AllowedRoutes: sameNamespaceRoutes(KindHTTPRoute),
+		})
+	}
+	if hasTCP {
+		listeners = append(listeners, gatewayv1.ListenerEntry{
+			Name:          ListenerTLS,
+			Hostname:      ptr.To(gatewayv1.Hostname("*." + sp.Host())),
+			Port:          port,
+			Protocol:      gatewayv1.TLSProtocolType,
+			TLS:           &gatewayv1.ListenerTLSConfig{Mode: ptr.To(gatewayv1.TLSModePassthrough)},
+			AllowedRoutes: sameNamespaceRoutes(KindTLSRoute),
+		})
+	}
+	return &gatewayv1.ListenerSet{
+		TypeMeta:   typeMeta(KindListenerSet),
+		ObjectMeta: objectMeta(sp, ListenerSetName),
+		Spec: gatewayv1.ListenerSetSpec{
+			ParentRef: gatewayv1.ParentGatewayReference{
+				Group:     ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
+				Kind:      ptr.To(gatewayv1.Kind(kindGateway)),
+				Name:      gatewayv1.ObjectName(in.Gateway.Name),
+				Namespace: ptr.To(gatewayv1.Namespace(in.Gateway.Namespace)),
+			},
+			Listeners: listeners,
+		},
+	}
+}
+
+func sameNamespaceRoutes(kind string) *gatewayv1.AllowedRoutes {
+	return &gatewayv1.AllowedRoutes{
+		Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(gatewayv1.NamespacesFromSame)},
+		Kinds:      []gatewayv1.RouteGroupKind{{Group: ptr.To(gatewayv1.Group(gatewayv1.GroupName)), Kind: gatewayv1.Kind(kind)}},
+	}
+}
+
+// httpRoute sends <space>.<domain><path>... to the Service.
+func httpRoute(sp space.Space, e exposure) *gatewayv1.HTTPRoute {
+	return &gatewayv1.HTTPRoute{
+		TypeMeta:   typeMeta(KindHTTPRoute),
+		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: commonRouteSpec(ListenerHTTPS),
+			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
+			Rules: []gatewayv1.HTTPRouteRule{{
+				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{
+					Type:  ptr.To(gatewayv1.PathMatchPathPrefix),
+					Value: ptr.To(e.path),
+				}}},
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: backendRef(e)}},
+			}},
+		},
+	}
+}
+
+// tlsRoute passes TLS connections whose SNI is <service>.<space>.<domain>
+// through, unopened, to the Service's TLS listener.
+func tlsRoute(sp space.Space, e exposure) *gatewayv1.TLSRoute {
+	return &gatewayv1.TLSRoute{
+		TypeMeta:   typeMeta(KindTLSRoute),
+		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		Spec: gatewayv1.TLSRouteSpec{
+			CommonRouteSpec: commonRouteSpec(ListenerTLS),
+			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
+			Rules:           []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{backendRef(e)}}},
+		},
+	}
+}
+
+// backendTLSPolicy makes the gateway speak TLS to the Service's pods and
+// verify them against the space CA under the name <space>.<domain>, which
+// every workload certificate of the space carries.
+func backendTLSPolicy(sp space.Space, e exposure) *gatewayv1.BackendTLSPolicy {
+	return &gatewayv1.BackendTLSPolicy{
+		TypeMeta:   typeMeta(KindBackendTLSPolicy),
+		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		Spec: gatewayv1.BackendTLSPolicySpec{
+			TargetRefs: []gatewayv1.LocalPolicyTargetReferenceWithSectionName{{
+				LocalPolicyTargetReference: gatewayv1.LocalPolicyTargetReference{
+					Group: "", Kind: "Service", Name: gatewayv1.ObjectName(e.service),
+				},
+			}},
+			Validation: gatewayv1.BackendTLSPolicyValidation{
+				CACertificateRefs: []gatewayv1.LocalObjectReference{{Group: "", Kind: "ConfigMap", Name: CABundleConfigMap}},
+				Hostname:          gatewayv1.PreciseHostname(sp.Host()),
+			},
+		},
+	}
+}
+
+// commonRouteSpec attaches a route to one listener of the space's own
+// ListenerSet, never to the Gateway directly.
+func commonRouteSpec(section string) gatewayv1.CommonRouteSpec {
+	return gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
+		Group:       ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
+		Kind:        ptr.To(gatewayv1.Kind(KindListenerSet)),
+		Name:        ListenerSetName,
+		SectionName: ptr.To(gatewayv1.SectionName(section)),
+	}}}
+}
+
+func backendRef(e exposure) gatewayv1.BackendRef {
+	return gatewayv1.BackendRef{
+		BackendObjectReference: gatewayv1.BackendObjectReference{
+			Group: ptr.To(gatewayv1.Group("")),
+			Kind:  ptr.To(gatewayv1.Kind("Service")),
+			Name:  gatewayv1.ObjectName(e.service),
+			Port:  ptr.To(gatewayv1.PortNumber(e.port.Port)),
+		},
+		Weight: ptr.To(int32(1)),
+	}
+}
+
+func typeMeta(kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: kind}
+}
+
+func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: sp.Name, Name: name, Labels: labels(sp)}
+}

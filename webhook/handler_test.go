@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
+)
+
+// namespaces is a unit-test seam standing in for the informer cache; the
+// e2e suite runs the same handlers against the real cache and apiserver.
+type namespaces map[string]map[string]string
+
+func (n namespaces) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	ann, ok := n[key.Name]
+	if !ok {
+		return &notFound{}
+	}
+	obj.SetName(key.Name)
+	obj.SetLabels(map[string]string{space.LabelSpace: key.Name})
+	obj.SetAnnotations(ann)
+	return nil
+}
+
+func (n namespaces) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}
+
+type notFound struct{}
+
+func (*notFound) Error() string { return "not found" }
+
+var testInject = inject.Config{Image: "decco-sidecar:test", NativeSidecar: true}
+
+func testPodHandler() http.Handler {
+	lookup := &spaceLookup{reader: namespaces{"acme": {space.AnnotationDomain: "example.com"}}, system: "decco-system"}
+	return &reviewServer{maxBytes: 2 << 20, handler: &podInjector{spaces: lookup, cfg: testInject}}
+}
+
+func serve(t testing.TB, h http.Handler, body []byte) admissionv1.AdmissionResponse {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	var review admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &review))
+	require.NotNil(t, review.Response)
+	return *review.Response
+}
+
+// The patch the handler returns, applied to the request's pod, gives
+// exactly what inject.Pod gives.
+func TestPodPatchMatchesInjector(t *testing.T) {
+	pod := benchPod(10 << 10)
+	resp := serve(t, testPodHandler(), admissionReview(t, pod))
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	require.NotEmpty(t, resp.Patch)
+
+	raw, _ := json.Marshal(pod)
+	patch, err := jsonpatch.DecodePatch(resp.Patch)
+	require.NoError(t, err)
+	patched, err := patch.Apply(raw)
+	require.NoError(t, err)
+	var got corev1.Pod
+	require.NoError(t, json.Unmarshal(patched, &got))
+
+	sp, err := space.FromNamespace(&metav1.ObjectMeta{Name: "acme", Labels: map[string]string{space.LabelSpace: "acme"},
+		Annotations: map[string]string{space.AnnotationDomain: "example.com"}})
+	require.NoError(t, err)
+	want, err := inject.Pod(pod, sp, testInject)
+	require.NoError(t, err)
+	assert.Equal(t, want.Pod, &got)
+}
+
+func TestRefusalNamesReason(t *testing.T) {
+	pod := benchPod(2 << 10)
+	pod.Labels[space.LabelSpace] = "other"
+	resp := serve(t, testPodHandler(), admissionReview(t, pod))
+	assert.False(t, resp.Allowed)
+	assert.Equal(t, metav1.StatusReason("decco."+string(inject.WrongSpace)), resp.Result.Reason)
+	assert.Contains(t, resp.Result.Message, "other")
+}
+
+func TestOversizedRequestRefused(t *testing.T) {
+	h := testPodHandler()
+	h.(*reviewServer).maxBytes = 64 << 10
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(admissionReview(t, benchPod(100<<10))))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Contains(t, rec.Body.String(), "limit")
+}
+
+func BenchmarkPodAdmission10KB(b *testing.B) {
+	h := testPodHandler()
+	body := admissionReview(b, benchPod(10<<10))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+	}
+}
