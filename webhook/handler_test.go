@@ -30,6 +30,7 @@ func (n namespaces) Get(_ context.Context, key client.ObjectKey, obj client.Obje
 		return &notFound{}
 	}
 	obj.SetName(key.Name)
+	obj.SetResourceVersion("1")
 	obj.SetLabels(map[string]string{space.LabelSpace: key.Name})
 	obj.SetAnnotations(ann)
 	return nil

@@ -97,11 +97,24 @@ func complete(resp *admission.Response, uid types.UID) error {
 	if len(resp.Patches) == 0 {
 		return nil
 	}
-	patch, err := gojson.Marshal(resp.Patches)
+	// jsonpatch.Operation's own MarshalJSON goes through encoding/json;
+	// the wire form is the same, written by the fast codec.
+	wire := make([]wireOp, len(resp.Patches))
+	for i, op := range resp.Patches {
+		wire[i] = wireOp{Op: op.Operation, Path: op.Path, Value: op.Value}
+	}
+	patch, err := gojson.Marshal(wire)
 	if err != nil {
 		return fmt.Errorf("encoding the JSON patch: %w", err)
 	}
 	resp.Patch = patch
 	resp.PatchType = ptr.To(admissionv1.PatchTypeJSONPatch)
 	return nil
+}
+
+// wireOp is a JSON patch operation as RFC 6902 writes it.
+type wireOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
 }
