@@ -23,10 +23,15 @@ import (
 const KubeVersion = "v1.36.3"
 
 // binary is one control-plane command and the package that builds it,
-// relative to the tools module.
+// relative to its tools module.
 type binary struct {
 	name string
 	pkg  string
+	// tools is the tools module's directory relative to the repository
+	// root; empty means test/tools.
+	tools string
+	// ldflags for go build; empty means versionLDFlags().
+	ldflags string
 }
 
 var binaries = []binary{
@@ -66,28 +71,34 @@ func EnsureBinaries(ctx context.Context, out io.Writer) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(cache, "controlplane", KubeVersion)
-	if missing(dir) == nil {
-		return dir, nil
+	return dir, ensure(ctx, dir, binaries, out)
+}
+
+// ensure builds whichever of bins is missing from dir, holding dir's lock
+// so concurrent callers build each binary once.
+func ensure(ctx context.Context, dir string, bins []binary, out io.Writer) error {
+	if missing(dir, bins) == nil {
+		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating binary cache: %w", err)
+		return fmt.Errorf("creating binary cache: %w", err)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer unlock()
-	for _, b := range missing(dir) {
+	for _, b := range missing(dir, bins) {
 		if err := build(ctx, dir, b, out); err != nil {
-			return "", err
+			return err
 		}
 	}
-	return dir, nil
+	return nil
 }
 
-func missing(dir string) []binary {
+func missing(dir string, bins []binary) []binary {
 	var out []binary
-	for _, b := range binaries {
+	for _, b := range bins {
 		if st, err := os.Stat(filepath.Join(dir, b.name)); err != nil || st.Mode()&0o111 == 0 {
 			out = append(out, b)
 		}
@@ -111,10 +122,17 @@ func lockDir(dir string) (func(), error) {
 // interrupted build never leaves a truncated binary behind.
 func build(ctx context.Context, dir string, b binary, out io.Writer) error {
 	tools := filepath.Join(RepoRoot(), "test", "tools")
+	if b.tools != "" {
+		tools = filepath.Join(RepoRoot(), filepath.FromSlash(b.tools))
+	}
+	ldflags := b.ldflags
+	if ldflags == "" {
+		ldflags = versionLDFlags()
+	}
 	tmp := filepath.Join(dir, "."+b.name+".tmp")
-	fmt.Fprintf(out, "building %s %s from the Go module proxy (first run only; kube-apiserver takes ~5 min on 2 cores)\n", b.name, KubeVersion)
+	fmt.Fprintf(out, "building %s (%s) from the Go module proxy (first run only; kube-apiserver takes ~5 min on 2 cores)\n", b.name, filepath.Base(dir))
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", versionLDFlags(), "-o", tmp, b.pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, b.pkg)
 	cmd.Dir = tools
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = out, out

@@ -41,6 +41,9 @@ type Options struct {
 	WithoutControllerManager bool
 	// APIServerArgs are extra kube-apiserver flags (name without dashes).
 	APIServerArgs map[string][]string
+	// WithCertManager also runs cert-manager's controllers (CA and
+	// SelfSigned issuers; see certmanager.go).
+	WithCertManager bool
 }
 
 // Cluster is a running control plane.
@@ -54,9 +57,10 @@ type Cluster struct {
 	// Dir holds the kubeconfig and component logs; removed by Stop.
 	Dir string
 
-	env *envtest.Environment
-	kcm *exec.Cmd
-	out io.Writer
+	env         *envtest.Environment
+	kcm         *exec.Cmd
+	certManager *exec.Cmd
+	out         io.Writer
 }
 
 // Start builds the binaries if needed, then starts etcd, kube-apiserver and
@@ -70,6 +74,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	bin, err := EnsureBinaries(ctx, opts.Out)
 	if err != nil {
 		return nil, err
+	}
+	var certManagerBin string
+	if opts.WithCertManager {
+		if certManagerBin, err = EnsureCertManager(ctx, opts.Out); err != nil {
+			return nil, err
+		}
 	}
 	crds, err := CRDs(ctx)
 	if err != nil {
@@ -98,6 +108,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if !opts.WithoutControllerManager {
 		if err := c.startControllerManager(ctx, bin); err != nil {
+			return nil, err
+		}
+	}
+	if opts.WithCertManager {
+		if err := c.startCertManager(ctx, certManagerBin); err != nil {
 			return nil, err
 		}
 	}
@@ -157,6 +172,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, bin string) error 
 // is safe to call more than once.
 func (c *Cluster) Stop() error {
 	var errs []error
+	c.stopCertManager()
 	if c.kcm != nil && c.kcm.Process != nil {
 		_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGTERM)
 		waitGone(c.kcm.Process.Pid, 10*time.Second)

@@ -1,0 +1,233 @@
+package pki
+
+import (
+	"slices"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// Names of the objects Objects builds in a space namespace. They never
+// change, so the reconciler finds last time's objects and compares before
+// writing.
+const (
+	CACertificateName       = "decco-ca"
+	CAIssuerName            = "decco-ca"
+	SelfSignedIssuerName    = "decco-selfsigned"
+	WorkloadCertificateName = "decco-workload"
+	HTTPCertificateName     = "decco-http"
+)
+
+// DefaultClusterDomain is the cluster's DNS domain when Options leaves it
+// empty.
+const DefaultClusterDomain = "cluster.local"
+
+// Lifetimes. The CA lives long and keeps its key on renewal, because every
+// leaf chains to it; leaves are short-lived and get a fresh key each time.
+var (
+	caDuration      = 10 * 365 * 24 * time.Hour
+	caRenewBefore   = 365 * 24 * time.Hour
+	leafDuration    = 90 * 24 * time.Hour
+	leafRenewBefore = 30 * 24 * time.Hour
+)
+
+// Options are the installation's PKI settings.
+type Options struct {
+	// DefaultIssuer issues the space CA when the space names no
+	// decco.io/issuer. Empty: a self-signed CA per space. It must be a
+	// SelfSigned issuer (see the package doc). An empty Kind means Issuer.
+	DefaultIssuer space.IssuerRef
+	// HTTPIssuer issues the certificate the gateway serves for
+	// <space>.<domain>: in production a publicly trusted issuer such as an
+	// ACME ClusterIssuer. Empty: the space CA (or, with a bring-your-own
+	// workload Secret and so no space CA, the CA's issuer).
+	HTTPIssuer space.IssuerRef
+	// ClusterDomain is the cluster's DNS domain, for in-cluster service
+	// names; empty means DefaultClusterDomain.
+	ClusterDomain string
+	// Services are the names of the space's exposed Services; each gets
+	// its in-cluster names on the workload certificate.
+	Services []string
+}
+
+// Objects returns the cert-manager objects that the space should have, in
+// apply order (issuers before the certificates that use them). It returns
+// nothing for the parts bring-your-own Secrets replace.
+func Objects(sp space.Space, opts Options) []client.Object {
+	var out []client.Object
+	caIssuer := issuerRef(sp.Issuer, opts.DefaultIssuer)
+	needSelfSigned := caIssuer.Name == ""
+	if needSelfSigned {
+		caIssuer = cmmeta.IssuerReference{Name: SelfSignedIssuerName, Kind: cmapi.IssuerKind, Group: groupName}
+	}
+	ownCA := sp.TCPCertSecret == ""
+	httpIssuer := issuerRef(opts.HTTPIssuer)
+	switch {
+	case httpIssuer.Name != "":
+	case ownCA:
+		httpIssuer = cmmeta.IssuerReference{Name: CAIssuerName, Kind: cmapi.IssuerKind, Group: groupName}
+	default:
+		httpIssuer = caIssuer
+	}
+	ownHTTP := sp.HTTPCertSecret == ""
+	// The self-signed Issuer is needed when something refers to it.
+	if needSelfSigned && (ownCA || ownHTTP && httpIssuer == caIssuer) {
+		out = append(out, selfSignedIssuer(sp))
+	}
+	if ownCA {
+		out = append(out, caCertificate(sp, opts, caIssuer), caIssuerObject(sp), workloadCertificate(sp, opts))
+	}
+	if ownHTTP {
+		out = append(out, httpCertificate(sp, httpIssuer))
+	}
+	return out
+}
+
+const groupName = "cert-manager.io"
+
+// issuerRef is the first non-empty ref, as cert-manager's reference with
+// every field explicit so the object compares equal to what the apiserver
+// returns.
+func issuerRef(refs ...space.IssuerRef) cmmeta.IssuerReference {
+	for _, r := range refs {
+		if r.Name == "" {
+			continue
+		}
+		kind := r.Kind
+		if kind == "" {
+			kind = cmapi.IssuerKind
+		}
+		return cmmeta.IssuerReference{Name: r.Name, Kind: kind, Group: groupName}
+	}
+	return cmmeta.IssuerReference{}
+}
+
+func selfSignedIssuer(sp space.Space) *cmapi.Issuer {
+	return &cmapi.Issuer{
+		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
+		ObjectMeta: objectMeta(sp, SelfSignedIssuerName),
+		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
+			SelfSigned: &cmapi.SelfSignedIssuer{},
+		}},
+	}
+}
+
+func caIssuerObject(sp space.Space) *cmapi.Issuer {
+	return &cmapi.Issuer{
+		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
+		ObjectMeta: objectMeta(sp, CAIssuerName),
+		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
+			CA: &cmapi.CAIssuer{SecretName: sp.CASecret()},
+		}},
+	}
+}
+
+func caCertificate(sp space.Space, opts Options, issuer cmmeta.IssuerReference) *cmapi.Certificate {
+	return certificate(sp, CACertificateName, cmapi.CertificateSpec{
+		CommonName: caCommonName(sp.Name),
+		Subject:    &cmapi.X509Subject{Organizations: []string{"decco"}, OrganizationalUnits: []string{sp.Name}},
+		IsCA:       true,
+		Usages:     []cmapi.KeyUsage{cmapi.UsageCertSign, cmapi.UsageCRLSign, cmapi.UsageDigitalSignature},
+		SecretName: sp.CASecret(),
+		IssuerRef:  issuer,
+		PrivateKey: privateKey(cmapi.RotationPolicyNever),
+		Duration:   &metav1.Duration{Duration: caDuration}, RenewBefore: &metav1.Duration{Duration: caRenewBefore},
+		NameConstraints: &cmapi.NameConstraints{
+			Critical:  true,
+			Permitted: &cmapi.NameConstraintItem{DNSDomains: permittedDomains(sp, opts)},
+		},
+	})
+}
+
+func workloadCertificate(sp space.Space, opts Options) *cmapi.Certificate {
+	return certificate(sp, WorkloadCertificateName, cmapi.CertificateSpec{
+		DNSNames: workloadNames(sp, opts),
+		Usages: []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageClientAuth,
+			cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment},
+		SecretName: sp.WorkloadCertSecret(),
+		IssuerRef:  cmmeta.IssuerReference{Name: CAIssuerName, Kind: cmapi.IssuerKind, Group: groupName},
+		PrivateKey: privateKey(cmapi.RotationPolicyAlways),
+		Duration:   &metav1.Duration{Duration: leafDuration}, RenewBefore: &metav1.Duration{Duration: leafRenewBefore},
+	})
+}
+
+func httpCertificate(sp space.Space, issuer cmmeta.IssuerReference) *cmapi.Certificate {
+	return certificate(sp, HTTPCertificateName, cmapi.CertificateSpec{
+		DNSNames:   []string{sp.Host()},
+		Usages:     []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageDigitalSignature},
+		SecretName: sp.HTTPTLSSecret(),
+		IssuerRef:  issuer,
+		PrivateKey: privateKey(cmapi.RotationPolicyAlways),
+		Duration:   &metav1.Duration{Duration: leafDuration}, RenewBefore: &metav1.Duration{Duration: leafRenewBefore},
+	})
+}
+
+// certificate wraps spec with decco's metadata; the Secret cert-manager
+// writes carries the same labels, so it too can be found as decco's.
+func certificate(sp space.Space, name string, spec cmapi.CertificateSpec) *cmapi.Certificate {
+	spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Labels: labels(sp)}
+	return &cmapi.Certificate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
+		ObjectMeta: objectMeta(sp, name),
+		Spec:       spec,
+	}
+}
+
+func privateKey(rotation cmapi.PrivateKeyRotationPolicy) *cmapi.CertificatePrivateKey {
+	return &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256, RotationPolicy: rotation}
+}
+
+// caCommonName is "<space> CA", or just the space name where that would
+// pass the 64 characters X.509 allows a common name.
+func caCommonName(name string) string {
+	const maxCommonName = 64
+	if cn := name + " CA"; len(cn) <= maxCommonName {
+		return cn
+	}
+	return name
+}
+
+// workloadNames are the names the sidecars answer to: the space host, any
+// name under it (TCP services by SNI), and each Service's in-cluster
+// names; sorted and without duplicates so equal inputs give equal specs.
+func workloadNames(sp space.Space, opts Options) []string {
+	names := []string{sp.Host(), "*." + sp.Host()}
+	cd := clusterDomain(opts)
+	for _, svc := range opts.Services {
+		if svc == "" {
+			continue
+		}
+		base := svc + "." + sp.Name + ".svc"
+		names = append(names, base, base+"."+cd)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// permittedDomains bound what the space CA may sign: the space host and
+// the namespace's in-cluster service domains (a constraint covers the name
+// and every name under it).
+func permittedDomains(sp space.Space, opts Options) []string {
+	svc := sp.Name + ".svc"
+	return []string{sp.Host(), svc, svc + "." + clusterDomain(opts)}
+}
+
+func clusterDomain(opts Options) string {
+	if opts.ClusterDomain == "" {
+		return DefaultClusterDomain
+	}
+	return opts.ClusterDomain
+}
+
+func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: sp.Name, Name: name, Labels: labels(sp)}
+}
+
+func labels(sp space.Space) map[string]string {
+	return map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp.Name}
+}

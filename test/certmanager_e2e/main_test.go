@@ -1,0 +1,25 @@
+// Package certmanager_e2e checks decco's PKI against cert-manager's real
+// controllers: the objects pki.Objects builds are accepted by the
+// apiserver, issued by cert-manager, and give each space a CA that trusts
+// its own certificates and no other space's.
+package certmanager_e2e
+
+import (
+	"os"
+	"testing"
+
+	"github.com/decco-dev/decco/test/controlplane"
+)
+
+var cluster *controlplane.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{WithCertManager: true}))
+}
+
+func needCluster(t *testing.T) {
+	t.Helper()
+	if cluster == nil {
+		t.Skip("needs the local control plane with cert-manager; run without -short")
+	}
+}
