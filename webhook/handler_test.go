@@ -47,8 +47,8 @@ func (*notFound) Error() string { return "not found" }
 var testInject = inject.Config{Image: "decco-sidecar:test", NativeSidecar: true}
 
 func testPodHandler() http.Handler {
-	lookup := &spaceLookup{reader: namespaces{"acme": {space.AnnotationDomain: "example.com"}}, system: "decco-system"}
-	return &reviewServer{maxBytes: 2 << 20, handler: &podInjector{spaces: lookup, cfg: testInject}}
+	return Handlers(namespaces{"acme": {space.AnnotationDomain: "example.com"}},
+		Options{Inject: testInject, SystemNamespace: "decco-system", MaxRequestBytes: 2 << 20})[PodPath]
 }
 
 func serve(t testing.TB, h http.Handler, body []byte) admissionv1.AdmissionResponse {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -21,12 +22,16 @@ import (
 // k8s.io/api types: every pod creation in a space waits on this path, and
 // encoding/json spends most of a request's time on a 10 KB Pod.
 type reviewServer struct {
+	// kind labels the duration metric.
+	kind    string
 	handler admission.Handler
 	// maxBytes caps the request body; larger requests are refused.
 	maxBytes int64
 }
 
 func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { durations.WithLabelValues(s.kind).Observe(time.Since(start).Seconds()) }()
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		http.Error(w, fmt.Sprintf("content type %q is not application/json", ct), http.StatusUnsupportedMediaType)
 		return

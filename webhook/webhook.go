@@ -46,12 +46,24 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
 	}
-	spaces := &spaceLookup{reader: mgr.GetCache(), system: opts.SystemNamespace}
-	srv := mgr.GetWebhookServer()
-	srv.Register(PodPath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &podInjector{spaces: spaces, cfg: opts.Inject}})
-	srv.Register(ServicePath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &serviceMutator{spaces: spaces}})
-	srv.Register(WorkloadPath, &reviewServer{maxBytes: opts.MaxRequestBytes, handler: &workloadValidator{spaces: spaces, cfg: opts.Inject}})
+	for path, h := range Handlers(mgr.GetCache(), opts) {
+		mgr.GetWebhookServer().Register(path, h)
+	}
 	return nil
+}
+
+// Handlers returns the admission handlers by path, reading namespaces from
+// reader (the manager's informer cache in production).
+func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
+	spaces := &spaceLookup{reader: reader, system: opts.SystemNamespace}
+	serve := func(kind string, h admission.Handler) http.Handler {
+		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h}
+	}
+	return map[string]http.Handler{
+		PodPath:      serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}),
+		ServicePath:  serve("Service", &serviceMutator{spaces: spaces}),
+		WorkloadPath: serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}),
+	}
 }
 
 func namespaceMeta() *metav1.PartialObjectMetadata {
