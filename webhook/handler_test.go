@@ -18,6 +18,7 @@ import (
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/corpus"
 )
 
 // namespaces is a unit-test seam standing in for the informer cache; the
@@ -65,8 +66,8 @@ func serve(t testing.TB, h http.Handler, body []byte) admissionv1.AdmissionRespo
 // The patch the handler returns, applied to the request's pod, gives
 // exactly what inject.Pod gives.
 func TestPodPatchMatchesInjector(t *testing.T) {
-	pod := benchPod(10 << 10)
-	resp := serve(t, testPodHandler(), admissionReview(t, pod))
+	pod := corpus.Pod(10 << 10)
+	resp := serve(t, testPodHandler(), corpus.AdmissionReview(pod))
 	require.True(t, resp.Allowed, "%v", resp.Result)
 	require.NotEmpty(t, resp.Patch)
 
@@ -87,9 +88,9 @@ func TestPodPatchMatchesInjector(t *testing.T) {
 }
 
 func TestRefusalNamesReason(t *testing.T) {
-	pod := benchPod(2 << 10)
+	pod := corpus.Pod(2 << 10)
 	pod.Labels[space.LabelSpace] = "other"
-	resp := serve(t, testPodHandler(), admissionReview(t, pod))
+	resp := serve(t, testPodHandler(), corpus.AdmissionReview(pod))
 	assert.False(t, resp.Allowed)
 	assert.Equal(t, metav1.StatusReason("decco."+string(inject.WrongSpace)), resp.Result.Reason)
 	assert.Contains(t, resp.Result.Message, "other")
@@ -99,7 +100,7 @@ func TestOversizedRequestRefused(t *testing.T) {
 	h := testPodHandler()
 	h.(*reviewServer).maxBytes = 64 << 10
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(admissionReview(t, benchPod(100<<10))))
+	req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(corpus.AdmissionReview(corpus.Pod(100<<10))))
 	req.Header.Set("Content-Type", "application/json")
 	h.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
@@ -108,7 +109,7 @@ func TestOversizedRequestRefused(t *testing.T) {
 
 func BenchmarkPodAdmission10KB(b *testing.B) {
 	h := testPodHandler()
-	body := admissionReview(b, benchPod(10<<10))
+	body := corpus.AdmissionReview(corpus.Pod(10 << 10))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,9 +1,11 @@
-package webhook
+// Package corpus makes the realistic Pods and AdmissionReviews that the
+// webhook's tests and the benchmarks share, so every measurement runs on
+// the same input.
+package corpus
 
 import (
 	"encoding/json"
 	"fmt"
-	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,10 +17,10 @@ import (
 	"github.com/decco-dev/decco/space"
 )
 
-// benchPod is a realistic pod of about size bytes of JSON: an app with
+// Pod is a realistic pod of about size bytes of JSON: an app with
 // env, probes, resources and mounts, a metrics sidecar, an init
 // container, labels and annotations as Helm charts write them.
-func benchPod(size int) *corev1.Pod {
+func Pod(size int) *corev1.Pod {
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -83,11 +85,11 @@ func jsonSize(v any) int {
 	return len(b)
 }
 
-// admissionReview wraps pod in a CREATE request as the apiserver sends it.
-func admissionReview(t testing.TB, pod *corev1.Pod) []byte {
+// AdmissionReview wraps pod in a CREATE request as the apiserver sends it.
+func AdmissionReview(pod *corev1.Pod) []byte {
 	raw, err := json.Marshal(pod)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	review := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -102,7 +104,7 @@ func admissionReview(t testing.TB, pod *corev1.Pod) []byte {
 	}
 	b, err := json.Marshal(review)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return b
 }
