@@ -2,25 +2,22 @@ package webhook
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 )
 
-// fieldPatch returns JSON patch operations that turn before into after,
-// one per top-level field of each struct named in paths (a JSON pointer
-// prefix per struct pair, e.g. "/spec" for PodSpec). A changed field is
-// replaced whole: the injector rewrites containers, volumes and
-// annotations as units, so a field-level patch is exact and avoids
-// generic JSON diffing (jsonpatch.CreatePatch), which costs more than
-// the rest of an admission.
-func fieldPatch(pairs ...structPair) []jsonpatch.Operation {
-	var ops []jsonpatch.Operation
-	for _, p := range pairs {
-		ops = append(ops, structOps(p.path, reflect.ValueOf(p.before).Elem(), reflect.ValueOf(p.after).Elem())...)
-	}
-	return ops
-}
+// The injector returns typed objects, and the patch is built from them:
+// generic JSON diffing (jsonpatch.CreatePatch) decodes both documents into
+// maps and costs more than the rest of an admission. The typed walk is
+// shallow on purpose. It compares the fields of each struct pair; a
+// changed field is replaced whole, except slices of structs, which are
+// compared element by element (so renaming one container's port doesn't
+// rewrite that container's env), and slices that only grew at the front or
+// the back, which get "add" operations (the sidecar, its volumes).
+// TestPodPatchMatchesInjector and TestPatchesOfRandomPods apply the result
+// with an independent JSON patch library to prove it exact.
 
 // structPair is two pointers to the same struct type and the JSON pointer
 // of that struct in the object.
@@ -29,8 +26,19 @@ type structPair struct {
 	before, after any
 }
 
-func structOps(path string, before, after reflect.Value) []jsonpatch.Operation {
+// fieldPatch returns JSON patch operations that turn each pair's before
+// into its after.
+func fieldPatch(pairs ...structPair) []jsonpatch.Operation {
 	var ops []jsonpatch.Operation
+	for _, p := range pairs {
+		ops = structOps(ops, p.path, reflect.ValueOf(p.before).Elem(), reflect.ValueOf(p.after).Elem(), true)
+	}
+	return ops
+}
+
+// structOps appends the operations for each changed field of a struct.
+// descend says whether slices of structs may be compared element-wise.
+func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Value, descend bool) []jsonpatch.Operation {
 	t := before.Type()
 	for i := range t.NumField() {
 		name, omitEmpty := jsonName(t.Field(i))
@@ -41,19 +49,63 @@ func structOps(path string, before, after reflect.Value) []jsonpatch.Operation {
 		if reflect.DeepEqual(b.Interface(), a.Interface()) {
 			continue
 		}
-		ptr := path + "/" + escape(name)
-		switch {
-		case isEmpty(a) && omitEmpty:
-			if !isEmpty(b) {
-				ops = append(ops, jsonpatch.NewOperation("remove", ptr, nil))
-			}
-		case isEmpty(b) && omitEmpty:
-			ops = append(ops, jsonpatch.NewOperation("add", ptr, a.Interface()))
-		default:
-			ops = append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
-		}
+		ops = fieldOps(ops, path+"/"+escape(name), b, a, omitEmpty, descend)
 	}
 	return ops
+}
+
+func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmpty, descend bool) []jsonpatch.Operation {
+	switch {
+	case omitEmpty && isEmpty(a):
+		if isEmpty(b) {
+			return ops
+		}
+		return append(ops, jsonpatch.NewOperation("remove", ptr, nil))
+	case omitEmpty && isEmpty(b):
+		return append(ops, jsonpatch.NewOperation("add", ptr, a.Interface()))
+	case descend && a.Kind() == reflect.Slice && a.Type().Elem().Kind() == reflect.Struct:
+		return sliceOps(ops, ptr, b, a)
+	default:
+		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
+	}
+}
+
+// sliceOps patches a slice of structs: element-wise when the length is
+// unchanged, by adding elements when it only grew at either end, else by
+// replacing it.
+func sliceOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value) []jsonpatch.Operation {
+	nb, na := b.Len(), a.Len()
+	switch {
+	case nb == na:
+		for i := range na {
+			if !reflect.DeepEqual(b.Index(i).Interface(), a.Index(i).Interface()) {
+				ops = structOps(ops, ptr+"/"+strconv.Itoa(i), b.Index(i), a.Index(i), false)
+			}
+		}
+		return ops
+	case na > nb && equalRange(a, 0, b):
+		for i := nb; i < na; i++ {
+			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/-", a.Index(i).Interface()))
+		}
+		return ops
+	case na > nb && equalRange(a, na-nb, b):
+		for i := range na - nb {
+			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/"+strconv.Itoa(i), a.Index(i).Interface()))
+		}
+		return ops
+	default:
+		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
+	}
+}
+
+// equalRange reports whether a[from:from+len(b)] equals b.
+func equalRange(a reflect.Value, from int, b reflect.Value) bool {
+	for i := range b.Len() {
+		if !reflect.DeepEqual(a.Index(from+i).Interface(), b.Index(i).Interface()) {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonName reads a field's JSON name and whether it is omitted when empty.
@@ -64,7 +116,7 @@ func jsonName(f reflect.StructField) (string, bool) {
 	}
 	name, opts, _ := strings.Cut(tag, ",")
 	if name == "" {
-		return "", false // embedded or untagged: not part of a Pod's JSON
+		return "", false // embedded or untagged: not part of the object's JSON
 	}
 	return name, strings.Contains(opts, "omitempty")
 }
