@@ -46,6 +46,12 @@ func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Val
 			continue
 		}
 		b, a := before.Field(i), after.Field(i)
+		if descend && isStructSlice(a) && b.Len() == a.Len() {
+			// Compared element by element below; comparing the whole
+			// slice first would walk it twice.
+			ops = sliceOps(ops, path+"/"+escape(name), b, a)
+			continue
+		}
 		if reflect.DeepEqual(b.Interface(), a.Interface()) {
 			continue
 		}
@@ -63,7 +69,7 @@ func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmp
 		return append(ops, jsonpatch.NewOperation("remove", ptr, nil))
 	case omitEmpty && isEmpty(b):
 		return append(ops, jsonpatch.NewOperation("add", ptr, a.Interface()))
-	case descend && a.Kind() == reflect.Slice && a.Type().Elem().Kind() == reflect.Struct:
+	case descend && isStructSlice(a):
 		return sliceOps(ops, ptr, b, a)
 	default:
 		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
@@ -96,6 +102,10 @@ func sliceOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value) []jsonp
 	default:
 		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
 	}
+}
+
+func isStructSlice(v reflect.Value) bool {
+	return v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct
 }
 
 // equalRange reports whether a[from:from+len(b)] equals b.
