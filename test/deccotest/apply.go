@@ -71,7 +71,7 @@ func Apply(ctx context.Context, c client.Client, namespace string, objs []*unstr
 		if namespace != "" && obj.GetNamespace() == "" && obj.GetKind() != "Namespace" {
 			obj.SetNamespace(namespace)
 		}
-		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner("decco-test"), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("decco-test"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
