@@ -41,9 +41,10 @@ fuzz:
 	  done; \
 	done
 
-## bench: benchmarks, reported as ratios and percentiles (see BENCHMARKS.md)
+## bench: benchmarks, reported as ratios and percentiles; writes bench/results.md (see BENCHMARKS.md)
 bench:
-	DECCO_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./sidecar/bench/
+	cd bench && $(GO) run . -out results.md
+	DECCO_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./sidecar/bench/ | tee -a bench/results.md
 
 clean:
 	rm -rf bin/

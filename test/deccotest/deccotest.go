@@ -129,6 +129,9 @@ func Injected(pod *corev1.Pod) bool {
 // Manager is an in-process decco manager serving on loopback.
 type Manager struct {
 	Options manager.Options
+	// URL is the webhook server's base URL; CABundle the PEM it serves.
+	URL      string
+	CABundle []byte
 	stop    context.CancelFunc
 	done    chan error
 }
@@ -159,7 +162,7 @@ func StartManager(ctx context.Context, cfg *rest.Config, c client.Client, tune f
 		cancel()
 		return nil, err
 	}
-	m := &Manager{Options: opts, stop: cancel, done: make(chan error, 1)}
+	m := &Manager{Options: opts, URL: WebhookURL(port), CABundle: ca, stop: cancel, done: make(chan error, 1)}
 	go func() { m.done <- mgr.Start(ctx); os.RemoveAll(dir) }()
 	if err := RegisterWebhooks(ctx, c, WebhookURL(port), ca, opts.SystemNamespace); err != nil {
 		m.Stop()

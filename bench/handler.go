@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	daprpatcher "github.com/dapr/dapr/pkg/injector/patcher"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	ktypes "k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/corpus"
+	"github.com/decco-dev/decco/webhook"
+)
+
+// handlerResult is one injector's per-call latency on the corpus.
+type handlerResult struct {
+	name string
+	lat  latencies
+}
+
+// benchHandlers runs the same 10 KB Pod AdmissionReview through decco's
+// handler, the plain path and Dapr's injector core, interleaved so that
+// machine noise hits all three alike.
+func benchHandlers(calls int) ([]handlerResult, error) {
+	pod := corpus.Pod(10 << 10)
+	review := corpus.AdmissionReview(pod)
+	daprReview := corpus.AdmissionReview(daprPod(pod))
+	sp := benchSpace()
+	cfg := inject.Config{Image: "decco-sidecar:bench", NativeSidecar: true}
+
+	decco := webhook.Handlers(namespaceReader{sp}, webhook.Options{Inject: cfg, SystemNamespace: "decco-system", MaxRequestBytes: 2 << 20})[webhook.PodPath]
+	runs := []struct {
+		name string
+		call func() error
+	}{
+		{"decco webhook handler", func() error { return serveDecco(decco, review) }},
+		{"plain path (encoding/json + jsonpatch.CreatePatch)", func() error { return plainPath(review, sp, cfg) }},
+		{"Dapr v1.14.0 injector core", func() error { return daprPath(daprReview) }},
+	}
+	results := make([]handlerResult, len(runs))
+	for i := range runs {
+		results[i].name = runs[i].name
+		for range calls / 10 { // warm up
+			if err := runs[i].call(); err != nil {
+				return nil, fmt.Errorf("%s: %w", runs[i].name, err)
+			}
+		}
+	}
+	for range calls {
+		for i := range runs {
+			start := time.Now()
+			if err := runs[i].call(); err != nil {
+				return nil, fmt.Errorf("%s: %w", runs[i].name, err)
+			}
+			results[i].lat = append(results[i].lat, time.Since(start))
+		}
+	}
+	return results, nil
+}
+
+func serveDecco(h http.Handler, body []byte) error {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, webhook.PodPath, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+		return fmt.Errorf("no patch in response %d: %.200s", rec.Code, rec.Body.String())
+	}
+	return nil
+}
+
+// plainPath is the textbook mutating webhook: encoding/json in and out,
+// mutate the typed Pod, diff the two JSON documents into a patch.
+func plainPath(body []byte, sp space.Space, cfg inject.Config) error {
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		return err
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
+		return err
+	}
+	res, err := inject.Pod(&pod, sp, cfg)
+	if err != nil {
+		return err
+	}
+	mutated, err := json.Marshal(res.Pod)
+	if err != nil {
+		return err
+	}
+	ops, err := jsonpatch.CreatePatch(review.Request.Object.Raw, mutated)
+	if err != nil {
+		return err
+	}
+	return respond(review.Request.UID, ops)
+}
+
+var admissionCodecs = serializer.NewCodecFactory(admissionScheme())
+
+func admissionScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = admissionv1.AddToScheme(s)
+	return s
+}
+
+// daprPath follows Dapr's injector handler: the AdmissionReview through
+// the apimachinery deserializer, the Pod through encoding/json, then its
+// patcher's SidecarConfig and GetPatch.
+func daprPath(body []byte) error {
+	var review admissionv1.AdmissionReview
+	if _, _, err := admissionCodecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
+		return err
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
+		return err
+	}
+	sc := daprpatcher.NewSidecarConfig(&pod)
+	sc.Namespace = review.Request.Namespace
+	sc.SidecarImage = "daprio/daprd:1.14.0"
+	sc.ControlPlaneNamespace = "dapr-system"
+	sc.ControlPlaneTrustDomain = "cluster.local"
+	sc.CurrentTrustAnchors = []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	sc.SentryAddress = "dapr-sentry.dapr-system.svc.cluster.local:443"
+	sc.SetFromPodAnnotations()
+	patch, err := sc.GetPatch()
+	if err != nil {
+		return err
+	}
+	if len(patch) == 0 {
+		return fmt.Errorf("dapr produced no patch")
+	}
+	b, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	return encodeResponse(admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: b, PatchType: &pt})
+}
+
+func respond(uid ktypes.UID, ops []jsonpatch.Operation) error {
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	return encodeResponse(admissionv1.AdmissionResponse{UID: uid, Allowed: true, Patch: b, PatchType: &pt})
+}
+
+func encodeResponse(resp admissionv1.AdmissionResponse) error {
+	out := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: &resp}
+	_, err := json.Marshal(out)
+	return err
+}
+
+// daprPod is the corpus pod with the annotations that opt it into Dapr.
+func daprPod(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	p.Annotations["dapr.io/enabled"] = "true"
+	p.Annotations["dapr.io/app-id"] = "shop-api"
+	p.Annotations["dapr.io/app-port"] = "8080"
+	return p
+}
+
+func benchSpace() space.Space {
+	sp, err := space.FromNamespace(benchNamespace())
+	if err != nil {
+		panic(err)
+	}
+	return sp
+}
+
+func benchNamespace() *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: "acme", ResourceVersion: "1",
+		Labels:      map[string]string{space.LabelSpace: "acme"},
+		Annotations: map[string]string{space.AnnotationDomain: "example.com"},
+	}}
+}
+
+// namespaceReader serves the one space namespace, standing in for the
+// manager's informer cache (a map lookup in both cases).
+type namespaceReader struct{ sp space.Space }
+
+func (namespaceReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	ns := benchNamespace()
+	if key.Name != ns.Name {
+		return fmt.Errorf("namespace %s not found", key.Name)
+	}
+	obj.SetName(ns.Name)
+	obj.SetResourceVersion(ns.ResourceVersion)
+	obj.SetLabels(ns.Labels)
+	obj.SetAnnotations(ns.Annotations)
+	return nil
+}
+
+func (namespaceReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
