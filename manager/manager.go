@@ -55,6 +55,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			return nil, err
 		}
 	}
+	if opts.EnableReconciler {
+		if err := setupReconciler(ctx, mgr, opts); err != nil {
+			return nil, err
+		}
+	}
 	return mgr, nil
 }
 
@@ -78,7 +83,7 @@ func managerOptions(opts Options) ctrl.Options {
 		LeaderElectionReleaseOnCancel: true,
 		// managedFields are never read and are a large share of each
 		// cached object.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: reconcilerCache(opts)},
 	}
 }
 

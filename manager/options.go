@@ -41,6 +41,9 @@ type Options struct {
 	// NativeSidecar is "auto" (decide from the apiserver's version),
 	// "true" or "false".
 	NativeSidecar string
+
+	// Reconciler holds the space reconciler's flags (reconciler.go).
+	Reconciler ReconcilerOptions
 }
 
 // DefaultOptions are the flag defaults.
@@ -62,6 +65,7 @@ func DefaultOptions() Options {
 		SidecarMemoryLimit:   "64Mi",
 		SidecarUID:           65532,
 		NativeSidecar:        "auto",
+		Reconciler:           DefaultReconcilerOptions(),
 	}
 }
 
@@ -85,6 +89,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SidecarMemoryLimit, "sidecar-memory-limit", o.SidecarMemoryLimit, "Memory limit of the injected sidecar.")
 	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "UID and GID the sidecar runs as; app containers may not use it.")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+	o.Reconciler.BindFlags(fs)
 }
 
 // Validate checks the options a user can get wrong, naming the flag.
@@ -109,6 +114,9 @@ func (o Options) Validate() error {
 	case "auto", "true", "false":
 	default:
 		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want auto, true or false", o.NativeSidecar))
+	}
+	if o.EnableReconciler {
+		errs = append(errs, o.Reconciler.Validate())
 	}
 	if o.MaxRequestBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("--max-request-bytes=%d: want at least 65536", o.MaxRequestBytes))

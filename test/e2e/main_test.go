@@ -28,7 +28,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(&withManager{m}, &cluster, controlplane.Options{}))
+	os.Exit(controlplane.RunTests(&withManager{m}, &cluster, controlplane.Options{WithCertManager: true}))
 }
 
 // withManager starts decco's manager once the cluster is up and stops it
@@ -43,7 +43,7 @@ func (w *withManager) Run() int {
 	if os.Getenv("DECCO_TEST_LOG") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-2))))
 	}
-	mgr, err := deccotest.StartManager(context.Background(), cluster.Config, cluster.Client, nil)
+	mgr, err := deccotest.StartManager(context.Background(), managerWrites.wrap(cluster.Config), cluster.Client, tuneReconciler)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting decco's manager: %v\n", err)
 		return 1

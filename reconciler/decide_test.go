@@ -1,0 +1,202 @@
+package reconciler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestClaims(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		peers []Peer
+		want  map[string]string
+	}{
+		{"no overlap", []Peer{
+			{Name: "a", Created: t0, Hosts: []string{"a.x.io"}},
+			{Name: "b", Created: t0, Hosts: []string{"b.x.io"}},
+		}, map[string]string{"a.x.io": "a", "b.x.io": "b"}},
+		{"older namespace wins, whatever the order", []Peer{
+			{Name: "young", Created: t0.Add(time.Hour), Hosts: []string{"db.shop.x.io"}},
+			{Name: "old", Created: t0, Hosts: []string{"db.shop.x.io"}},
+		}, map[string]string{"db.shop.x.io": "old"}},
+		{"same age: name decides", []Peer{
+			{Name: "b", Created: t0, Hosts: []string{"h.x.io"}},
+			{Name: "a", Created: t0, Hosts: []string{"h.x.io"}},
+		}, map[string]string{"h.x.io": "a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, claims(tc.peers))
+		})
+	}
+}
+
+func TestProjectMembers(t *testing.T) {
+	peers := []Peer{{Name: "c", Project: "p"}, {Name: "a", Project: "p"}, {Name: "b", Project: "q"}, {Name: "d"}}
+	assert.Equal(t, []string{"a", "c"}, projectMembers(peers, "p"))
+	assert.Nil(t, projectMembers(peers, ""), "no project: open to all, no member list")
+	assert.Nil(t, projectMembers(peers, "none"))
+}
+
+func TestDNSTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"IPs sorted and deduplicated", []string{"192.0.2.2", "192.0.2.1", "192.0.2.2"}, []string{"192.0.2.1", "192.0.2.2"}},
+		{"IPs win over hostnames", []string{"lb.example.net", "2001:db8::1"}, []string{"2001:db8::1"}},
+		{"first hostname alone", []string{"", "lb.example.net", "lb2.example.net"}, []string{"lb.example.net"}},
+		{"nothing", []string{""}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, dnsTargets(tc.in)) })
+	}
+}
+
+func TestWithoutTaken(t *testing.T) {
+	recs := []dns.Record{{Name: "shop.x.io"}, {Name: "db.shop.x.io"}}
+	got := withoutTaken(recs, []route.Conflict{
+		{Hostname: "db.shop.x.io", Reason: route.ReasonHostnameTaken, Owner: "db"},
+		{Hostname: "shop.x.io", Reason: route.ReasonInvalidPath},
+	})
+	assert.Equal(t, []dns.Record{{Name: "shop.x.io"}}, got, "only names another space holds are dropped")
+}
+
+func service(ns, name, path string, target int32) corev1.Service {
+	svc := corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{space.LabelSpace: ns},
+			Annotations: map[string]string{space.AnnotationDNS: "true"}},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("http")}}},
+	}
+	if path != "" {
+		svc.Annotations[space.AnnotationHTTPPath] = path
+	}
+	return svc
+}
+
+func input(sp space.Space, svcs ...corev1.Service) Input {
+	return Input{
+		Space:      sp,
+		Services:   svcs,
+		Peers:      []Peer{{Name: sp.Name, Project: sp.Project, Created: t0, Hosts: route.Hostnames(sp, svcs)}},
+		CABundle:   []byte("-----BEGIN CERTIFICATE-----\n"),
+		DNSTargets: []string{"192.0.2.10"},
+	}
+}
+
+func options(mode route.Mode) Options {
+	return Options{
+		SystemNamespace: "decco-system",
+		Gateway:         route.GatewayRef{Namespace: "gw", Name: "shared"},
+		RouteMode:       mode,
+		SNIIngressClass: "sni",
+		DNS:             nopDNS{},
+		ClusterDomain:   "cluster.local",
+		Workers:         1,
+	}
+}
+
+// nopDNS is a provider that only has to exist: decide never calls it.
+type nopDNS struct{}
+
+func (nopDNS) Ensure(context.Context, string, []dns.Record) error { return nil }
+func (nopDNS) Remove(context.Context, string) error               { return nil }
+
+// scheme knows every kind the builders return.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(certmanagerv1.AddToScheme(s))
+	utilruntime.Must(gatewayv1.Install(s))
+	return s
+}()
+
+// Every object the builders return is of a kind the reconciler watches,
+// prunes and cleans up in that mode: a kind missing from the list would
+// be created but never removed.
+func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
+	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
+		t.Run(string(mode), func(t *testing.T) {
+			want := decide(in, options(mode))
+			require.NotEmpty(t, want.Objects)
+			r := &Reconciler{scheme: scheme, kinds: activeKinds(mode)}
+			for _, obj := range want.Objects {
+				_, err := r.kindOf(obj)
+				assert.NoError(t, err)
+				assert.True(t, isManaged(obj), "%T %s lacks the managed-by label", obj, obj.GetName())
+				assert.Equal(t, sp.Name, obj.GetNamespace())
+				assert.Equal(t, sp.Name, obj.GetLabels()[space.LabelSpace])
+			}
+			assert.Empty(t, want.Conflicts)
+			assert.NotEmpty(t, want.Records)
+		})
+	}
+}
+
+// Equal inputs give equal objects (what compare-before-write relies on),
+// and the CA bundle appears only when a BackendTLSPolicy refers to it.
+func TestDecideIsDeterministic(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
+	a, b := decide(in, options(route.ModeGatewayAPI)), decide(in, options(route.ModeGatewayAPI))
+	require.Equal(t, len(a.Objects), len(b.Objects))
+	for i := range a.Objects {
+		sa, err := stamp(a.Objects[i])
+		require.NoError(t, err)
+		sb, err := stamp(b.Objects[i])
+		require.NoError(t, err)
+		assert.Equal(t, sa.GetAnnotations(), sb.GetAnnotations(), "object %d", i)
+	}
+	assert.True(t, hasObject(a.Objects, "ConfigMap", route.CABundleConfigMap))
+
+	sp.EncryptHTTP = false
+	plain := decide(input(sp, service("shop", "web", "/", 0)), options(route.ModeGatewayAPI))
+	assert.False(t, hasObject(plain.Objects, "ConfigMap", route.CABundleConfigMap), "no BackendTLSPolicy, no bundle")
+}
+
+// A hostname an older space holds is refused, and its record not
+// published, while the space's other names go ahead.
+func TestDecideRefusesTakenHostname(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com"}
+	in := input(sp, service("shop", "db", "", 0))
+	in.Peers = append(in.Peers, Peer{Name: "db", Created: t0.Add(-time.Hour), Hosts: []string{"db.shop.example.com"}})
+	want := decide(in, options(route.ModeGatewayAPI))
+	require.Len(t, want.Conflicts, 1)
+	assert.Equal(t, route.ReasonHostnameTaken, want.Conflicts[0].Reason)
+	assert.Equal(t, "db", want.Conflicts[0].Owner)
+	for _, r := range want.Records {
+		assert.NotEqual(t, "db.shop.example.com", r.Name)
+	}
+	assert.True(t, hasObject(want.Objects, "NetworkPolicy", "decco-isolation"), "the space is still fenced")
+}
+
+func hasObject(objs []client.Object, kind, name string) bool {
+	for _, o := range objs {
+		gvk, err := apiutil.GVKForObject(o, scheme)
+		if err == nil && gvk.Kind == kind && o.GetName() == name {
+			return true
+		}
+	}
+	return false
+}

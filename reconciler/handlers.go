@@ -1,0 +1,246 @@
+package reconciler
+
+import (
+	"context"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+// queue is the controller's work queue.
+type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+// mapper turns watch events into the spaces they affect. A space's
+// desired state depends on more than its own namespace: its project's
+// members (policies) and which older space holds a hostname it wants
+// (routes, DNS), so an event can concern several spaces.
+type mapper struct{ r *Reconciler }
+
+// namespaceHandler enqueues the namespace itself when it is, was, or
+// still carries traces of, a space; the members of its old and new
+// project when its membership changed; and the spaces that may compete
+// with it for a hostname when its hostnames changed.
+func (m *mapper) namespaceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) {
+			// A new namespace is the youngest: it takes no hostname from
+			// anyone, so only project members need to hear of it.
+			m.namespaceChanged(ctx, nil, e.Object, false, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			if !metaChanged(e.ObjectOld, e.ObjectNew) {
+				return
+			}
+			m.namespaceChanged(ctx, e.ObjectOld, e.ObjectNew, true, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
+			m.namespaceChanged(ctx, e.Object, nil, true, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) {
+			m.namespaceChanged(ctx, nil, e.Object, false, q)
+		},
+	}
+}
+
+func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, hosts bool, q queue) {
+	for _, obj := range []client.Object{old, new} {
+		if obj != nil && !m.r.ignored(obj.GetName()) && hasTraces(obj) {
+			q.Add(namespaceKey(obj.GetName()))
+		}
+	}
+	oldSp, oldOK := m.parse(old)
+	newSp, newOK := m.parse(new)
+	if oldOK != newOK || oldSp.Project != newSp.Project {
+		m.enqueueProject(ctx, oldSp.Project, q)
+		m.enqueueProject(ctx, newSp.Project, q)
+	}
+	if hosts && (oldOK != newOK || oldSp.Domain != newSp.Domain) {
+		for _, sp := range []space.Space{oldSp, newSp} {
+			if sp.Name != "" {
+				m.enqueueRivals(ctx, sp, q)
+			}
+		}
+	}
+}
+
+// hasTraces: labeled a space, or still carrying decco's status.
+func hasTraces(obj client.Object) bool {
+	_, labeled := obj.GetLabels()[space.LabelSpace]
+	_, status := obj.GetAnnotations()[space.AnnotationStatus]
+	return labeled || status
+}
+
+// metaChanged ignores updates that change nothing decco reads: its own
+// status annotation, resourceVersion, managed fields. A deletion starting
+// counts.
+func metaChanged(old, new client.Object) bool {
+	if (old.GetDeletionTimestamp() == nil) != (new.GetDeletionTimestamp() == nil) {
+		return true
+	}
+	if !maps.Equal(old.GetLabels(), new.GetLabels()) {
+		return true
+	}
+	oa, na := maps.Clone(old.GetAnnotations()), maps.Clone(new.GetAnnotations())
+	delete(oa, space.AnnotationStatus)
+	delete(na, space.AnnotationStatus)
+	return !maps.Equal(oa, na)
+}
+
+// parse returns the valid, live space obj is, if any.
+func (m *mapper) parse(obj client.Object) (space.Space, bool) {
+	if obj == nil || m.r.ignored(obj.GetName()) || isNamespaceGone(obj) {
+		return space.Space{}, false
+	}
+	sp, err := space.FromNamespace(obj)
+	return sp, err == nil
+}
+
+// enqueueProject enqueues every valid space of project.
+func (m *mapper) enqueueProject(ctx context.Context, project string, q queue) {
+	if project == "" {
+		return
+	}
+	spaces, err := m.r.spaces(ctx)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "finding the members of a project", "project", project)
+		return
+	}
+	for _, s := range spaces {
+		if s.sp.Project == project {
+			q.Add(namespaceKey(s.sp.Name))
+		}
+	}
+}
+
+// enqueueRivals enqueues the spaces that could ask for one of sp's
+// hostnames. A hostname <a>.<b>.<rest> can only be asked for by the space
+// named a (as its own <space>.<domain>) or the space named b (for its TCP
+// Service a), because namespace names are single DNS labels. So the
+// rivals of sp are found without scanning every space.
+func (m *mapper) enqueueRivals(ctx context.Context, sp space.Space, q queue) {
+	hosts := []string{sp.Host()}
+	var svcs corev1.ServiceList
+	if err := m.r.client.List(ctx, &svcs, client.InNamespace(sp.Name), client.HasLabels{space.LabelSpace}); err == nil {
+		hosts = append(hosts, route.Hostnames(sp, svcs.Items)...)
+	}
+	for _, h := range hosts {
+		for _, name := range claimants(h) {
+			if name != sp.Name {
+				m.enqueueIfSpace(ctx, name, q)
+			}
+		}
+	}
+}
+
+// claimants are the only spaces that can ask for hostname h: those named
+// by its first two labels.
+func claimants(h string) []string {
+	labels := strings.SplitN(h, ".", 3)
+	if len(labels) < 3 {
+		return nil
+	}
+	return labels[:2]
+}
+
+// enqueueIfSpace enqueues namespace name when it is a space.
+func (m *mapper) enqueueIfSpace(ctx context.Context, name string, q queue) {
+	ns := namespaceMeta()
+	if err := m.r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return
+	}
+	if _, ok := ns.Labels[space.LabelSpace]; ok && !m.r.ignored(name) {
+		q.Add(namespaceKey(name))
+	}
+}
+
+// serviceHandler enqueues the Service's space, and the space named like
+// the Service: its TCP hostname <svc>.<space>.<domain> is also what a
+// space named <svc> with domain <space>.<domain> would own.
+func (m *mapper) serviceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(ctx context.Context, obj client.Object, q queue) {
+		q.Add(namespaceKey(obj.GetNamespace()))
+		m.enqueueIfSpace(ctx, obj.GetName(), q)
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { enqueue(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			if e.ObjectOld.GetResourceVersion() != e.ObjectNew.GetResourceVersion() {
+				enqueue(ctx, e.ObjectNew, q)
+			}
+		},
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { enqueue(ctx, e.Object, q) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { enqueue(ctx, e.Object, q) },
+	}
+}
+
+// toNamespace maps an object in a space namespace to that namespace.
+func (m *mapper) toNamespace(_ context.Context, obj client.Object) []reconcile.Request {
+	if obj.GetNamespace() == "" || m.r.ignored(obj.GetNamespace()) {
+		return nil
+	}
+	return []reconcile.Request{namespaceKey(obj.GetNamespace())}
+}
+
+// allSpaces maps a Gateway change to every space: their DNS records point
+// at its addresses.
+func (m *mapper) allSpaces(ctx context.Context, _ client.Object) []reconcile.Request {
+	spaces, err := m.r.spaces(ctx)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "listing spaces after a Gateway change")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(spaces))
+	for _, s := range spaces {
+		out = append(out, namespaceKey(s.sp.Name))
+	}
+	return out
+}
+
+// managedPredicate passes decco's objects only (the cache is narrowed to
+// them already; this keeps a misconfigured cache from widening the
+// controller's work).
+func managedPredicate() predicate.Predicate {
+	return predicate.NewPredicateFuncs(isManaged)
+}
+
+// gatewayPredicate passes the shared Gateway's appearance, disappearance
+// and address changes; its frequent condition updates are ignored.
+func gatewayPredicate(ref route.GatewayRef) predicate.Predicate {
+	isOurs := func(obj client.Object) bool {
+		return obj.GetNamespace() == ref.Namespace && obj.GetName() == ref.Name
+	}
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return isOurs(e.Object) },
+		DeleteFunc: func(e event.DeleteEvent) bool { return isOurs(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*gatewayv1.Gateway)
+			n, ok2 := e.ObjectNew.(*gatewayv1.Gateway)
+			return isOurs(e.ObjectNew) && (!ok1 || !ok2 || !addressesEqual(o.Status.Addresses, n.Status.Addresses))
+		},
+		GenericFunc: func(e event.GenericEvent) bool { return isOurs(e.Object) },
+	}
+}
+
+func addressesEqual(a, b []gatewayv1.GatewayStatusAddress) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}

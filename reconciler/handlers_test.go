@@ -1,0 +1,62 @@
+package reconciler
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+func nsMeta(labels, annotations map[string]string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels, Annotations: annotations, ResourceVersion: "1"}}
+}
+
+func TestMetaChanged(t *testing.T) {
+	base := func() *metav1.PartialObjectMetadata {
+		return nsMeta(map[string]string{space.LabelSpace: "shop"}, map[string]string{space.AnnotationDomain: "x.io", space.AnnotationStatus: "{}"})
+	}
+	for _, tc := range []struct {
+		name    string
+		mutate  func(*metav1.PartialObjectMetadata)
+		changed bool
+	}{
+		{"resourceVersion only", func(n *metav1.PartialObjectMetadata) { n.ResourceVersion = "2" }, false},
+		{"decco's own status", func(n *metav1.PartialObjectMetadata) { n.Annotations[space.AnnotationStatus] = `{"parts":{}}` }, false},
+		{"a user's annotation", func(n *metav1.PartialObjectMetadata) { n.Annotations["team"] = "a" }, true},
+		{"project joined", func(n *metav1.PartialObjectMetadata) { n.Annotations[space.AnnotationProject] = "p" }, true},
+		{"label removed", func(n *metav1.PartialObjectMetadata) { delete(n.Labels, space.LabelSpace) }, true},
+		{"deletion started", func(n *metav1.PartialObjectMetadata) { now := metav1.Now(); n.DeletionTimestamp = &now }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := base()
+			tc.mutate(n)
+			assert.Equal(t, tc.changed, metaChanged(base(), n))
+		})
+	}
+}
+
+// The spaces that can ask for a hostname are named by its first two
+// labels; checked against route.Hostnames, the builder's own rule.
+func TestClaimants(t *testing.T) {
+	assert.Equal(t, []string{"db", "shop"}, claimants("db.shop.example.com"))
+	assert.Equal(t, []string{"shop", "example"}, claimants("shop.example.com"))
+	assert.Nil(t, claimants("example.com"))
+
+	sp := space.Space{Name: "shop", Domain: "example.com"}
+	for _, h := range route.Hostnames(sp, []corev1.Service{service("shop", "db", "", 0)}) {
+		assert.Contains(t, claimants(h), sp.Name, "space %s must be a claimant of its own hostname %s", sp.Name, h)
+	}
+	rival := space.Space{Name: "db", Domain: "shop.example.com"}
+	assert.Contains(t, claimants(rival.Host()), "db")
+	assert.Contains(t, claimants(rival.Host()), "shop")
+}
+
+func TestHasTraces(t *testing.T) {
+	assert.True(t, hasTraces(nsMeta(map[string]string{space.LabelSpace: "shop"}, nil)))
+	assert.True(t, hasTraces(nsMeta(nil, map[string]string{space.AnnotationStatus: "{}"})), "a former space still to clean up")
+	assert.False(t, hasTraces(nsMeta(map[string]string{"team": "a"}, nil)))
+}

@@ -1,0 +1,117 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+// FieldOwner is the server-side apply field manager of every write the
+// reconciler makes, so `kubectl get -o yaml --show-managed-fields` tells
+// decco's fields from a user's.
+const FieldOwner = "decco"
+
+// ControllerName names the controller in logs and controller-runtime's
+// metrics (controller_runtime_reconcile_total{controller="space"}).
+const ControllerName = "space"
+
+// Options configure the reconciler. The manager fills them from its flags.
+type Options struct {
+	// SystemNamespace is decco's own namespace: admitted into every
+	// space by the NetworkPolicies, never a space itself.
+	SystemNamespace string
+	// DefaultIssuer issues a space's CA when the space names no issuer;
+	// empty means a self-signed CA per space (see package pki).
+	DefaultIssuer space.IssuerRef
+	// HTTPIssuer issues the certificate the gateway serves for
+	// <space>.<domain> (a publicly trusted issuer, in production); empty
+	// means the space CA.
+	HTTPIssuer space.IssuerRef
+	// Gateway is the shared Gateway that spaces' ListenerSets attach to
+	// (Gateway API mode) and whose status.addresses DNS points at. In
+	// Ingress mode only its Namespace is used: the namespace of the
+	// ingress controllers, admitted into every space.
+	Gateway route.GatewayRef
+	// RouteMode chooses Gateway API objects or Ingresses.
+	RouteMode route.Mode
+	// IngressClass and SNIIngressClass are the Ingress classes of the HTTP
+	// reverse proxy and of the SNI router (Ingress mode).
+	IngressClass    string
+	SNIIngressClass string
+	// DNS publishes the spaces' records; nil turns DNS off.
+	DNS dns.Provider
+	// DNSTargets, when set, is where every record points (IP addresses,
+	// or one hostname) instead of the Gateway's (or, in Ingress mode, the
+	// space's Ingresses') status addresses.
+	DNSTargets []string
+	// DNSTTL is the records' TTL in seconds; 0 means the provider's.
+	DNSTTL int64
+	// ClusterDomain is the cluster's DNS suffix, for the in-cluster names
+	// in workload certificates.
+	ClusterDomain string
+	// Workers is how many spaces are reconciled at once.
+	Workers int
+}
+
+// Validate checks what a user can get wrong, naming the field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.SystemNamespace == "" {
+		errs = append(errs, errors.New("reconciler: SystemNamespace is empty; set it to decco's namespace"))
+	}
+	switch o.RouteMode {
+	case route.ModeGatewayAPI:
+		if o.Gateway.Namespace == "" || o.Gateway.Name == "" {
+			errs = append(errs, fmt.Errorf("reconciler: Gateway %q/%q: Gateway API mode needs the shared Gateway's namespace and name", o.Gateway.Namespace, o.Gateway.Name))
+		}
+	case route.ModeIngress:
+	default:
+		errs = append(errs, fmt.Errorf("reconciler: RouteMode %q: want %q or %q", o.RouteMode, route.ModeGatewayAPI, route.ModeIngress))
+	}
+	for _, iss := range []struct {
+		field string
+		ref   space.IssuerRef
+	}{{"DefaultIssuer", o.DefaultIssuer}, {"HTTPIssuer", o.HTTPIssuer}} {
+		if iss.ref != (space.IssuerRef{}) && (iss.ref.Name == "" || iss.ref.Kind != space.KindIssuer && iss.ref.Kind != space.KindClusterIssuer) {
+			errs = append(errs, fmt.Errorf("reconciler: %s %s/%s: want Issuer/<name> or ClusterIssuer/<name>, or nothing", iss.field, iss.ref.Kind, iss.ref.Name))
+		}
+	}
+	if err := checkTargets(o.DNSTargets); err != nil {
+		errs = append(errs, err)
+	}
+	if o.DNSTTL < 0 {
+		errs = append(errs, fmt.Errorf("reconciler: DNSTTL %d: want 0 (provider default) or more seconds", o.DNSTTL))
+	}
+	if len(validation.IsDNS1123Subdomain(o.ClusterDomain)) > 0 {
+		errs = append(errs, fmt.Errorf("reconciler: ClusterDomain %q: want a DNS name such as cluster.local", o.ClusterDomain))
+	}
+	if o.Workers < 1 {
+		errs = append(errs, fmt.Errorf("reconciler: Workers %d: want at least 1", o.Workers))
+	}
+	return errors.Join(errs...)
+}
+
+// checkTargets accepts IP addresses, or exactly one hostname: a name can
+// only be a CNAME, and a CNAME can't share its name with other records.
+func checkTargets(targets []string) error {
+	var hosts int
+	for _, t := range targets {
+		if net.ParseIP(t) != nil {
+			continue
+		}
+		if len(validation.IsDNS1123Subdomain(t)) > 0 {
+			return fmt.Errorf("reconciler: DNS target %q is neither an IP address nor a DNS name", t)
+		}
+		hosts++
+	}
+	if hosts > 0 && len(targets) > 1 {
+		return fmt.Errorf("reconciler: DNS targets %q: give IP addresses, or exactly one hostname (a CNAME)", targets)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package reconciler
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Options)
+		errHas string
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"ingress mode needs no Gateway name", func(o *Options) { o.RouteMode = route.ModeIngress; o.Gateway.Name = "" }, ""},
+		{"gateway mode needs the Gateway", func(o *Options) { o.Gateway.Name = "" }, "Gateway"},
+		{"unknown mode", func(o *Options) { o.RouteMode = "mesh" }, "RouteMode"},
+		{"issuer kind", func(o *Options) { o.DefaultIssuer = space.IssuerRef{Kind: "Vault", Name: "v"} }, "DefaultIssuer"},
+		{"IP targets", func(o *Options) { o.DNSTargets = []string{"192.0.2.1", "2001:db8::1"} }, ""},
+		{"one hostname target", func(o *Options) { o.DNSTargets = []string{"lb.example.net"} }, ""},
+		{"hostname among others", func(o *Options) { o.DNSTargets = []string{"lb.example.net", "192.0.2.1"} }, "exactly one hostname"},
+		{"junk target", func(o *Options) { o.DNSTargets = []string{"not a name"} }, "neither an IP"},
+		{"negative TTL", func(o *Options) { o.DNSTTL = -1 }, "DNSTTL"},
+		{"workers", func(o *Options) { o.Workers = 0 }, "Workers"},
+		{"system namespace", func(o *Options) { o.SystemNamespace = "" }, "SystemNamespace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := options(route.ModeGatewayAPI)
+			tc.mutate(&o)
+			err := o.Validate()
+			if tc.errHas == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tc.errHas)
+		})
+	}
+}

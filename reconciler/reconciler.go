@@ -1,0 +1,229 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/decco-dev/decco/space"
+)
+
+// Reconciler converges one space namespace per request (the request's
+// Name is the namespace).
+type Reconciler struct {
+	// client reads from the manager's label-filtered caches and writes.
+	client client.Client
+	// reader reads the apiserver directly, for the few objects decco does
+	// not cache: a name decco is about to create, a Secret's CA.
+	reader   client.Reader
+	scheme   *runtime.Scheme
+	recorder events.EventRecorder
+	opts     Options
+	kinds    []kind
+	states   *spaceStates
+	memo     *secretMemo
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// Reconcile converges the namespace req.Name: a valid space gets its
+// objects, status and records; an invalid one a status saying why; a
+// namespace that is no longer a space loses everything decco made in it.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if r.ignored(req.Name) {
+		return reconcile.Result{}, nil
+	}
+	ns := namespaceMeta()
+	err := r.client.Get(ctx, client.ObjectKey{Name: req.Name}, ns)
+	switch {
+	case apierrors.IsNotFound(err):
+		return reconcile.Result{}, r.gone(ctx, req.Name)
+	case err != nil:
+		return reconcile.Result{}, fmt.Errorf("reading namespace %s: %w", req.Name, err)
+	case ns.DeletionTimestamp != nil:
+		// The namespace controller deletes its contents; only what lives
+		// outside the cluster (DNS) is decco's to remove.
+		return reconcile.Result{}, r.gone(ctx, req.Name)
+	}
+	sp, err := space.FromNamespace(ns)
+	switch {
+	case errors.Is(err, space.ErrNotASpace):
+		return reconcile.Result{}, r.cleanup(ctx, ns)
+	case err != nil:
+		r.states.set(ns.Name, stateInvalid)
+		return reconcile.Result{}, r.writeStatus(ctx, ns, invalidStatus(err))
+	}
+	return reconcile.Result{}, r.converge(ctx, ns, sp)
+}
+
+// ignored namespaces are never spaces: decco's own and Kubernetes'.
+func (r *Reconciler) ignored(name string) bool {
+	switch name {
+	case r.opts.SystemNamespace, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease:
+		return true
+	}
+	return false
+}
+
+// converge makes a valid space match its desired state and reports how
+// far it got in the status annotation. A failed write is retried with
+// backoff (the returned error); refusals the user must fix are not.
+func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetadata, sp space.Space) error {
+	have, err := r.owned(ctx, sp.Name)
+	if err != nil {
+		return err
+	}
+	in, err := r.gather(ctx, sp, have)
+	if err != nil {
+		return err
+	}
+	facts, err := r.gatherPKI(ctx, sp, have)
+	if err != nil {
+		return err
+	}
+	requests, err := r.certificateRequests(ctx, sp.Name)
+	if err != nil {
+		return err
+	}
+	want := decide(in, r.opts)
+	errs := partErrs{}
+	r.apply(ctx, want.Objects, have, errs)
+	r.prune(ctx, want.Objects, have, errs)
+	var dnsErr error
+	if r.opts.DNS != nil && len(in.DNSTargets) > 0 {
+		// Without an address the records stay as they are: a load
+		// balancer that briefly reports none must not unpublish a space.
+		dnsErr = r.opts.DNS.Ensure(ctx, sp.Name, want.Records)
+	}
+	st := space.Status{Parts: map[string]space.Condition{
+		space.PartPKI:      pkiCondition(want.Objects, have, requests, facts, errs.err(space.PartPKI)),
+		space.PartPolicies: policiesCondition(errs.err(space.PartPolicies), want.PortsErr),
+		space.PartRoutes:   routesCondition(errs.err(space.PartRoutes), want.Conflicts),
+		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)),
+	}}
+	r.states.set(sp.Name, stateOf(st))
+	statusErr := r.writeStatus(ctx, ns, st)
+	return errors.Join(retryable(errs), dnsErr, statusErr)
+}
+
+// retryable are the write errors worth retrying: not a name held by a
+// user's object, which only the user can free (and doing so is an event
+// that brings the space back here).
+func retryable(errs partErrs) error {
+	var out []error
+	for _, part := range space.Parts {
+		for _, err := range errs[part] {
+			if !errors.Is(err, errNameInUse) {
+				out = append(out, err)
+			}
+		}
+	}
+	return errors.Join(out...)
+}
+
+// cleanup removes everything decco made in a namespace that is no longer
+// a space: its objects, cert-manager's Secrets for them, its DNS records
+// and its status annotation, and nothing else. A namespace with none of
+// these causes no write.
+func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetadata) error {
+	have, err := r.owned(ctx, ns.Name)
+	if err != nil {
+		return err
+	}
+	_, hasStatus := ns.Annotations[space.AnnotationStatus]
+	if have.empty() && !hasStatus {
+		r.states.set(ns.Name, "")
+		return nil
+	}
+	logf.FromContext(ctx).Info("namespace is no longer a space: removing decco's objects", "objects", len(have.objects), "secrets", len(have.secrets))
+	errs := partErrs{}
+	r.prune(ctx, nil, have, errs)
+	var all []error
+	for _, p := range space.Parts {
+		all = append(all, errs[p]...)
+	}
+	if r.opts.DNS != nil {
+		all = append(all, r.opts.DNS.Remove(ctx, ns.Name))
+	}
+	if err := errors.Join(all...); err != nil {
+		return err // keep the status until everything is gone, so a retry finds the namespace again
+	}
+	if hasStatus {
+		if err := r.patchStatus(ctx, ns, nil); err != nil {
+			return err
+		}
+	}
+	r.states.set(ns.Name, "")
+	r.forgetSecrets(ns.Name)
+	r.record(ns, nsEvent{Type: corev1.EventTypeNormal, Reason: ReasonSpaceRemoved,
+		Note: fmt.Sprintf("label %s removed: decco deleted the objects it made here", space.LabelSpace)})
+	return nil
+}
+
+// gone handles a namespace that is deleted or being deleted: its objects
+// go with it, its DNS records do not.
+func (r *Reconciler) gone(ctx context.Context, name string) error {
+	r.states.set(name, "")
+	r.forgetSecrets(name)
+	if r.opts.DNS == nil {
+		return nil
+	}
+	if err := r.opts.DNS.Remove(ctx, name); err != nil {
+		return fmt.Errorf("removing the DNS records of deleted space %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeStatus stores st in the namespace's status annotation when it
+// differs from what is there, and records an Event per changed part.
+func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, st space.Status) error {
+	cur := ns.Annotations[space.AnnotationStatus]
+	next := st.Format()
+	if cur == next {
+		return nil
+	}
+	old, err := space.ParseStatus(cur)
+	if err != nil {
+		old = space.Status{} // unreadable: every part counts as changed
+	}
+	if err := r.patchStatus(ctx, ns, &next); err != nil {
+		return err
+	}
+	for _, ev := range transitions(old, st) {
+		r.record(ns, ev)
+	}
+	return nil
+}
+
+// patchStatus sets (or, with nil, removes) only the status annotation,
+// with a merge patch, so it never races a user's edit of other keys.
+func (r *Reconciler) patchStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, value *string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{space.AnnotationStatus: value}}})
+	if err != nil {
+		return err
+	}
+	if err := r.client.Patch(ctx, ns.DeepCopy(), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldOwner)); err != nil {
+		return fmt.Errorf("writing annotation %s on namespace %s: %w", space.AnnotationStatus, ns.Name, err)
+	}
+	return nil
+}
+
+// record emits an Event about the namespace.
+func (r *Reconciler) record(ns *metav1.PartialObjectMetadata, ev nsEvent) {
+	if r.recorder == nil {
+		return
+	}
+	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: ns.Name, UID: ns.UID}
+	r.recorder.Eventf(ref, nil, ev.Type, ev.Reason, "Reconcile", "%s", ev.Note)
+}

@@ -1,0 +1,103 @@
+package reconciler
+
+import (
+	"fmt"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+// CacheByObject narrows the manager's caches to what the reconciler reads,
+// so it never holds other objects: Services labeled with a space, decco's
+// own objects (managed-by label), decco's Secrets (metadata only, see
+// Setup), and the one shared Gateway. Namespaces are not narrowed: the
+// webhook needs every namespace's metadata, and a namespace that loses
+// its space label must stay visible to be cleaned up. Merge the result
+// into cache.Options.ByObject.
+func CacheByObject(o Options) map[client.Object]cache.ByObject {
+	managed := cache.ByObject{Label: ManagedSelector()}
+	hasSpace, err := labels.NewRequirement(space.LabelSpace, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key: can't fail
+	}
+	out := map[client.Object]cache.ByObject{
+		&corev1.Service{}: {Label: labels.NewSelector().Add(*hasSpace)},
+		&corev1.Secret{}:  managed,
+	}
+	for _, k := range activeKinds(o.RouteMode) {
+		out[k.newObj()] = managed
+	}
+	// cert-manager copies a Certificate's labels to its requests.
+	out[&certmanagerv1.CertificateRequest{}] = managed
+	if watchesGateway(o) {
+		out[&gatewayv1.Gateway{}] = cache.ByObject{Namespaces: map[string]cache.Config{
+			o.Gateway.Namespace: {FieldSelector: fields.OneTermEqualSelector("metadata.name", o.Gateway.Name)},
+		}}
+	}
+	return out
+}
+
+// watchesGateway: DNS points at the Gateway's addresses.
+func watchesGateway(o Options) bool {
+	return o.DNS != nil && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
+}
+
+// Setup registers the space controller with mgr, whose cache must be
+// narrowed with CacheByObject(o). The controller runs only on the elected
+// leader.
+func Setup(mgr ctrl.Manager, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	r := &Reconciler{
+		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
+		scheme:   mgr.GetScheme(),
+		recorder: mgr.GetEventRecorder("decco"),
+		opts:     o,
+		kinds:    activeKinds(o.RouteMode),
+		states:   newSpaceStates(),
+		memo:     &secretMemo{m: map[types.NamespacedName]secretFacts{}},
+	}
+	m := &mapper{r: r}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
+		Watches(&corev1.Service{}, m.serviceHandler()).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace))
+	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
+	for _, k := range r.kinds {
+		b = b.Watches(k.newObj(), handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
+	}
+	if watchesGateway(o) {
+		b = b.Watches(&gatewayv1.Gateway{}, handler.EnqueueRequestsFromMapFunc(m.allSpaces), builder.WithPredicates(gatewayPredicate(o.Gateway)))
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("setting up the space controller: %w", err)
+	}
+	return nil
+}
+
+// namespaceKey is the reconcile request for namespace name.
+func namespaceKey(name string) ctrl.Request {
+	return ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}
+}
+
+// isNamespaceGone reports a namespace object on its way out.
+func isNamespaceGone(obj metav1.Object) bool { return obj.GetDeletionTimestamp() != nil }

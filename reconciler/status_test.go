@@ -1,0 +1,161 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/pki"
+	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/space"
+)
+
+// An invalid space says, in every part, which key is wrong and how to
+// fix it.
+func TestInvalidStatus(t *testing.T) {
+	ns := &metav1.ObjectMeta{Name: "shop", Labels: map[string]string{space.LabelSpace: "shop"},
+		Annotations: map[string]string{space.AnnotationDomain: "Not A Domain", space.AnnotationEncryptHTTP: "yes"}}
+	_, err := space.FromNamespace(ns)
+	require.Error(t, err)
+	st := invalidStatus(err)
+	require.Len(t, st.Parts, len(space.Parts))
+	for _, p := range space.Parts {
+		c := st.Parts[p]
+		assert.False(t, c.Ready)
+		assert.Equal(t, ReasonInvalidSpace, c.Reason)
+		assert.Contains(t, c.Message, space.AnnotationDomain)
+		assert.Contains(t, c.Message, space.AnnotationEncryptHTTP)
+		assert.Contains(t, c.Message, "decco changes nothing")
+	}
+	assert.False(t, st.Ready())
+}
+
+func TestRoutesCondition(t *testing.T) {
+	taken := route.Conflict{Hostname: "db.shop.x.io", Owner: "db", Reason: route.ReasonHostnameTaken,
+		Message: `hostname db.shop.x.io is held by space "db"`}
+	bad := route.Conflict{Service: "web", Reason: route.ReasonInvalidPath, Message: "bad path"}
+	for _, tc := range []struct {
+		name      string
+		err       error
+		conflicts []route.Conflict
+		want      space.Condition
+	}{
+		{"applied", nil, nil, space.Condition{Ready: true, Reason: ReasonApplied}},
+		{"hostname collision leads the message", nil, []route.Conflict{bad, taken},
+			space.Condition{Reason: route.ReasonHostnameTaken, Message: taken.Message + "; bad path"}},
+		{"write failure wins", errors.New("boom"), []route.Conflict{taken},
+			space.Condition{Reason: ReasonApplyFailed, Message: "boom"}},
+		{"a user's object holds the name", fmt.Errorf("HTTPRoute shop/decco-web: %w", errNameInUse), nil,
+			space.Condition{Reason: ReasonNameInUse, Message: "HTTPRoute shop/decco-web: " + errNameInUse.Error() +
+				"; rename or delete that object, or remove its name from the space, and decco creates its own"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, routesCondition(tc.err, tc.conflicts))
+		})
+	}
+}
+
+func TestDNSCondition(t *testing.T) {
+	off := dnsCondition(false, nil, "Gateway gw/shared", nil, 0)
+	assert.True(t, off.Ready)
+	assert.Equal(t, ReasonDNSDisabled, off.Reason)
+
+	waiting := dnsCondition(true, nil, "Gateway gw/shared", nil, 0)
+	assert.False(t, waiting.Ready)
+	assert.Equal(t, ReasonNoAddress, waiting.Reason)
+	assert.Contains(t, waiting.Message, "Gateway gw/shared")
+
+	failed := dnsCondition(true, []string{"192.0.2.1"}, "", errors.New("refused"), 1)
+	assert.Equal(t, space.Condition{Reason: ReasonDNSFailed, Message: "refused"}, failed)
+
+	ok := dnsCondition(true, []string{"192.0.2.1"}, "", nil, 2)
+	assert.True(t, ok.Ready)
+	assert.Equal(t, "2 record(s) pointing at 192.0.2.1", ok.Message)
+}
+
+func TestPoliciesCondition(t *testing.T) {
+	assert.True(t, policiesCondition(nil, nil).Ready)
+	c := policiesCondition(nil, errors.New("service shop/db: its ports stay closed"))
+	assert.False(t, c.Ready)
+	assert.Equal(t, ReasonServiceInvalid, c.Reason)
+}
+
+func certificate(name string, ready bool) *certmanagerv1.Certificate {
+	c := &certmanagerv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+	status := cmmeta.ConditionFalse
+	if ready {
+		status = cmmeta.ConditionTrue
+	}
+	c.Status.Conditions = []certmanagerv1.CertificateCondition{{Type: certmanagerv1.CertificateConditionReady, Status: status}}
+	return c
+}
+
+func TestPKICondition(t *testing.T) {
+	desired := []client.Object{certificate(pki.CACertificateName, false), certificate(pki.WorkloadCertificateName, false)}
+	haveBoth := owned{objects: map[objKey]client.Object{
+		{"Certificate", pki.CACertificateName}:       certificate(pki.CACertificateName, true),
+		{"Certificate", pki.WorkloadCertificateName}: certificate(pki.WorkloadCertificateName, true),
+	}}
+	haveCA := owned{objects: map[objKey]client.Object{
+		{"Certificate", pki.CACertificateName}: certificate(pki.CACertificateName, true),
+	}}
+	for _, tc := range []struct {
+		name    string
+		desired []client.Object
+		have    owned
+		facts   pkiFacts
+		err     error
+		ready   bool
+		reason  string
+	}{
+		{"issued", desired, haveBoth, pkiFacts{}, nil, true, pki.ReasonIssued},
+		{"just created", desired, haveCA, pkiFacts{}, nil, false, pki.ReasonIssuing},
+		{"CA chains to a shared root", desired, haveBoth, pkiFacts{caErr: pki.ErrCANotSelfSigned}, nil, false, pki.ReasonCANotSelfSigned},
+		{"bring your own, present", nil, owned{}, pkiFacts{}, nil, true, ReasonBringYourOwn},
+		{"bring your own, missing", nil, owned{}, pkiFacts{missing: []string{"decco.io/tcp-cert-secret names Secret shop/mine"}}, nil, false, ReasonSecretMissing},
+		{"write failed", desired, haveBoth, pkiFacts{}, errors.New("forbidden"), false, ReasonApplyFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pkiCondition(tc.desired, tc.have, nil, tc.facts, tc.err)
+			assert.Equal(t, tc.ready, c.Ready, c.Message)
+			assert.Equal(t, tc.reason, c.Reason)
+		})
+	}
+}
+
+// Events mark changes only, Warning when a part goes down.
+func TestTransitions(t *testing.T) {
+	up := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
+	down := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
+	down.Parts[space.PartRoutes] = space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db"}
+
+	assert.Empty(t, transitions(up, up), "nothing changed, no Event")
+	got := transitions(up, down)
+	require.Len(t, got, 1)
+	assert.Equal(t, nsEvent{Type: corev1.EventTypeWarning, Reason: route.ReasonHostnameTaken, Note: "routes not ready: held by db"}, got[0])
+	back := transitions(down, up)
+	require.Len(t, back, 1)
+	assert.Equal(t, corev1.EventTypeNormal, back[0].Type)
+	first := transitions(space.Status{}, up)
+	require.Len(t, first, 1, "a first status announces every part, in one Event when they agree")
+	assert.Equal(t, "pki, policies, routes, dns ready", first[0].Note)
+	invalid := transitions(up, allParts(space.Condition{Reason: ReasonInvalidSpace, Message: "bad domain"}))
+	assert.Equal(t, []nsEvent{{Type: corev1.EventTypeWarning, Reason: ReasonInvalidSpace, Note: "pki, policies, routes, dns not ready: bad domain"}}, invalid)
+	moved := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
+	moved.Parts[space.PartRoutes] = space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db2"}
+	assert.Empty(t, transitions(down, moved), "same reason, new message: no new Event")
+
+	long := allParts(space.Condition{Reason: "X", Message: strings.Repeat("x", 5000)})
+	for _, ev := range transitions(up, long) {
+		assert.LessOrEqual(t, len(ev.Note), maxNote)
+	}
+}
