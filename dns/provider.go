@@ -6,6 +6,7 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"net"
 )
 
@@ -35,6 +36,15 @@ func (r Record) Type() string {
 		return "AAAA"
 	}
 }
+
+// Errors a Provider returns for what only a user can fix, so the
+// reconciler can name them in the space's status instead of retrying.
+var (
+	// ErrConflict: a name decco wants is held by records it did not create.
+	ErrConflict = errors.New("DNS names are taken")
+	// ErrNoZone: no zone on the DNS server serves the name.
+	ErrNoZone = errors.New("no zone on the DNS server holds the name")
+)
 
 // Provider makes a DNS backend hold exactly the records decco wants for a
 // space. Implementations own only what they published: a record they did

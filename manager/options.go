@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/decco-dev/decco/dns/rfc2136"
 )
 
 // Options are the manager's settings. Every field is a flag; the Helm chart
@@ -44,6 +46,8 @@ type Options struct {
 
 	// Reconciler holds the space reconciler's flags (reconciler.go).
 	Reconciler ReconcilerOptions
+	// RFC2136 configures --dns-provider=rfc2136.
+	RFC2136 rfc2136.Options
 }
 
 // DefaultOptions are the flag defaults.
@@ -90,6 +94,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "UID and GID the sidecar runs as; app containers may not use it.")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
 	o.Reconciler.BindFlags(fs)
+	o.RFC2136.BindFlags(fs)
 }
 
 // Validate checks the options a user can get wrong, naming the flag.
@@ -117,9 +122,30 @@ func (o Options) Validate() error {
 	}
 	if o.EnableReconciler {
 		errs = append(errs, o.Reconciler.Validate())
+		if o.Reconciler.DNSProvider == DNSProviderRFC2136 {
+			errs = append(errs, o.validateRFC2136())
+		}
 	}
 	if o.MaxRequestBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("--max-request-bytes=%d: want at least 65536", o.MaxRequestBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// validateRFC2136 names the flags --dns-provider=rfc2136 can't do without.
+func (o Options) validateRFC2136() error {
+	var errs []error
+	for flag, v := range map[string]string{
+		"--dns-rfc2136-server": o.RFC2136.Server, "--dns-rfc2136-tsig-secret": o.RFC2136.TSIGSecret, "--dns-owner-id": o.RFC2136.OwnerID,
+	} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("--dns-provider=rfc2136 needs %s", flag))
+		}
+	}
+	if o.RFC2136.TSIGSecret != "" {
+		if _, err := o.RFC2136.SecretKey(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

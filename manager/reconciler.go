@@ -15,6 +15,7 @@ import (
 
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/endpoint"
+	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -149,17 +150,21 @@ func parseIssuerFlag(flag, v string) (space.IssuerRef, error) {
 	return space.IssuerRef{Kind: kind, Name: name}, nil
 }
 
-// DNSProviderFactory builds a DNS provider for a manager. Providers that
-// need more than the manager's client (the RFC2136 provider: server, zone,
-// TSIG key) register theirs in DNSProviders from their own file.
+// DNSProviderFactory builds a DNS provider for a manager.
 type DNSProviderFactory func(ctx context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error)
 
-// DNSProviders maps --dns-provider values to factories. "none" and
-// "dnsendpoint" are built in; rfc2136 is added by its own wiring.
+// DNSProviders maps --dns-provider values to factories.
 var DNSProviders = map[string]DNSProviderFactory{
 	DNSProviderNone: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
 	DNSProviderDNSEndpoint: func(_ context.Context, mgr ctrl.Manager, _ Options) (dns.Provider, error) {
 		return endpoint.NewProvider(mgr.GetClient()), nil
+	},
+	DNSProviderRFC2136: func(ctx context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
+		o := opts.RFC2136
+		o.TTL = opts.Reconciler.DNSTTL
+		// The API reader: the TSIG Secret is read once, at start-up, and
+		// never cached (the manager caches no Secret contents).
+		return rfc2136.Load(ctx, mgr.GetAPIReader(), o, ctrl.Log.WithName("dns-rfc2136"))
 	},
 }
 

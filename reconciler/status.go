@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -24,6 +25,8 @@ const (
 	ReasonDNSDisabled    = "Disabled"
 	ReasonNoAddress      = "NoAddress"
 	ReasonDNSFailed      = "ProviderFailed"
+	ReasonNameConflict   = "NameConflict"
+	ReasonNoZone         = "NoZone"
 	ReasonPublished      = "Published"
 	ReasonSpaceRemoved   = "SpaceRemoved"
 )
@@ -110,6 +113,10 @@ func dnsCondition(enabled bool, targets []string, where string, err error, recor
 	switch {
 	case !enabled:
 		return space.Condition{Ready: true, Reason: ReasonDNSDisabled, Message: "decco publishes no DNS records in this installation"}
+	case errors.Is(err, dns.ErrConflict):
+		return space.Condition{Reason: ReasonNameConflict, Message: err.Error()}
+	case errors.Is(err, dns.ErrNoZone):
+		return space.Condition{Reason: ReasonNoZone, Message: err.Error()}
 	case err != nil:
 		return space.Condition{Reason: ReasonDNSFailed, Message: err.Error()}
 	case len(targets) == 0:

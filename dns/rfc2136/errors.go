@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/decco-dev/decco/dns"
 )
 
 // ErrNoZone matches (errors.Is) a NoZoneError.
-var ErrNoZone = errors.New("no zone on the DNS server holds the name")
+var ErrNoZone = dns.ErrNoZone
 
 // NoZoneError says that the server serves no zone containing Name.
 type NoZoneError struct {
@@ -24,7 +26,7 @@ func (e *NoZoneError) Error() string {
 func (e *NoZoneError) Is(target error) bool { return target == ErrNoZone }
 
 // ErrConflict matches (errors.Is) a ConflictError.
-var ErrConflict = errors.New("DNS names are taken")
+var ErrConflict = dns.ErrConflict
 
 // Conflict is one name decco wants but may not touch.
 type Conflict struct {

@@ -132,8 +132,8 @@ type Manager struct {
 	// URL is the webhook server's base URL; CABundle the PEM it serves.
 	URL      string
 	CABundle []byte
-	stop    context.CancelFunc
-	done    chan error
+	stop     context.CancelFunc
+	done     chan error
 }
 
 // StartManager runs decco's manager in this process against cfg, with the

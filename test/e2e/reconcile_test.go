@@ -25,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -37,6 +36,7 @@ import (
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/deccotest"
 )
 
 // The shared Gateway the reconciler attaches spaces to, and the address it
@@ -122,23 +122,7 @@ var gatewayOnce sync.Once
 func ensureGateway(t *testing.T) {
 	t.Helper()
 	gatewayOnce.Do(func() {
-		ctx := context.Background()
-		require.NoError(t, ignoreExists(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gatewayNamespace}})))
-		require.NoError(t, ignoreExists(k8s.Create(ctx, &gatewayv1.GatewayClass{
-			ObjectMeta: metav1.ObjectMeta{Name: "decco-e2e"},
-			Spec:       gatewayv1.GatewayClassSpec{ControllerName: "example.com/decco-e2e"},
-		})))
-		gw := &gatewayv1.Gateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: gatewayNamespace, Name: gatewayName},
-			Spec: gatewayv1.GatewaySpec{
-				GatewayClassName: "decco-e2e",
-				Listeners:        []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}},
-				AllowedListeners: &gatewayv1.AllowedListeners{Namespaces: &gatewayv1.ListenerNamespaces{From: ptr.To(gatewayv1.NamespacesFromAll)}},
-			},
-		}
-		require.NoError(t, k8s.Create(ctx, gw))
-		gw.Status.Addresses = []gatewayv1.GatewayStatusAddress{{Type: ptr.To(gatewayv1.IPAddressType), Value: gatewayAddress}}
-		require.NoError(t, k8s.Status().Update(ctx, gw))
+		require.NoError(t, deccotest.Gateway(context.Background(), k8s, gatewayNamespace, gatewayName, gatewayAddress))
 	})
 }
 
