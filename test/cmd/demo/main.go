@@ -35,15 +35,22 @@ func main() {
 
 func run(ctx context.Context, keep bool) error {
 	start := time.Now()
-	say("Starting a local control plane (Kubernetes %s: etcd, kube-apiserver, kube-controller-manager).", controlplane.KubeVersion)
-	say("The first run builds them from the Go module proxy: ~6 minutes on 2 cores. Later runs take seconds.")
-	cluster, err := controlplane.Start(ctx, controlplane.Options{Out: indent{os.Stdout}})
+	say("Starting a local control plane (Kubernetes %s: etcd, kube-apiserver, kube-controller-manager, cert-manager %s).",
+		controlplane.KubeVersion, controlplane.CertManagerVersion)
+	say("The first run builds them from the Go module proxy: ~9 minutes on 2 cores. Later runs take seconds.")
+	cluster, err := controlplane.Start(ctx, controlplane.Options{Out: indent{os.Stdout}, WithCertManager: true})
 	if err != nil {
 		return err
 	}
 	defer cluster.Stop()
 	say("✓ control plane up in %s", since(start))
 
+	// A shared Gateway for the spaces' routes. No gateway controller runs
+	// here, so the demo reports its address itself; it only ever ends up
+	// in DNS records.
+	if err := deccotest.Gateway(ctx, cluster.Client, gatewayNamespace, gatewayName, gatewayAddress); err != nil {
+		return err
+	}
 	mgr, err := startManager(ctx, cluster)
 	if err != nil {
 		return err
@@ -108,7 +115,9 @@ func startManager(ctx context.Context, cluster *controlplane.Cluster) (*manager,
 		"--webhook-cert-dir="+certDir,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
-		"--leader-elect=false",
+		"--leader-elect=true",
+		"--leader-election-namespace=default",
+		"--gateway="+gatewayNamespace+"/"+gatewayName,
 		"--sidecar-image=ghcr.io/decco-dev/decco-sidecar:demo",
 	)
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
@@ -141,6 +150,12 @@ func (m *manager) tail() string {
 	}
 	return string(b)
 }
+
+const (
+	gatewayNamespace = "gateway"
+	gatewayName      = "public"
+	gatewayAddress   = "203.0.113.10"
+)
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 

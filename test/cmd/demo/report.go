@@ -42,6 +42,9 @@ func report(ctx context.Context, cluster *controlplane.Cluster, w io.Writer) err
 		if err := reportServices(ctx, cluster, sp, w); err != nil {
 			return err
 		}
+		if err := reportReconciled(ctx, cluster, sp, w); err != nil {
+			return err
+		}
 	}
 	return nil
 }
