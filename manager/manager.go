@@ -15,8 +15,10 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -81,6 +83,7 @@ func managerOptions(opts Options) ctrl.Options {
 		// A replica that stops gives the lease up at once, so a rolling
 		// update doesn't leave the reconciler idle for a lease duration.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr.To(opts.ManyPerProcess)},
 		// managedFields are never read and are a large share of each
 		// cached object.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: reconcilerCache(opts)},

@@ -46,6 +46,10 @@ type Options struct {
 
 	// Reconciler holds the space reconciler's flags (reconciler.go).
 	Reconciler ReconcilerOptions
+	// ManyPerProcess lets several managers run in one process (tests,
+	// benchmarks); controller-runtime otherwise refuses a second
+	// controller of the same name. Not a flag.
+	ManyPerProcess bool
 	// RFC2136 configures --dns-provider=rfc2136.
 	RFC2136 rfc2136.Options
 }

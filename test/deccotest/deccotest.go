@@ -182,6 +182,7 @@ func TestOptions(certDir string, port int) manager.Options {
 	opts.HealthProbeAddr = "0"
 	opts.LeaderElect = false
 	opts.SidecarImage = "decco-sidecar:test"
+	opts.ManyPerProcess = true
 	return opts
 }
 

@@ -1,0 +1,37 @@
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/decco-dev/decco/test/controlplane"
+)
+
+// cluster is the local control plane; nil with -short, where only the
+// render, schema, flag and lint tests run.
+var cluster *controlplane.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTests(withBinaryCleanup{m}, &cluster, controlplane.Options{}))
+}
+
+// withBinaryCleanup removes the decco binary the tests built, if any.
+type withBinaryCleanup struct{ m *testing.M }
+
+func (w withBinaryCleanup) Run() int {
+	defer func() {
+		if deccoBin != "" {
+			os.RemoveAll(filepath.Dir(deccoBin))
+		}
+	}()
+	return w.m.Run()
+}
+
+// needCluster skips t when the control plane was not started (-short).
+func needCluster(t *testing.T) {
+	t.Helper()
+	if cluster == nil {
+		t.Skip("needs the local control plane; run without -short")
+	}
+}
