@@ -12,6 +12,7 @@ require (
 
 require (
 	github.com/cert-manager/cert-manager v1.21.2 // indirect
+	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	sigs.k8s.io/gateway-api v1.6.3 // indirect
 )
