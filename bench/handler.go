@@ -207,4 +207,6 @@ func (namespaceReader) Get(_ context.Context, key client.ObjectKey, obj client.O
 	return nil
 }
 
-func (namespaceReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+func (namespaceReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}

@@ -17,10 +17,12 @@ import (
 func main() {
 	out := flag.String("out", "", "also write the report to this file")
 	calls := flag.Int("handler-calls", 20000, "admissions per injector in the handler benchmark")
-	only := flag.String("only", "", "comma-separated sections to run (handler, https, apiserver); empty runs all")
+	only := flag.String("only", "", "comma-separated sections to run (handler, https, apiserver, reconciler); empty runs all")
 	rate := flag.Int("rate", 500, "requests per second in the HTTPS benchmark")
 	duration := flag.Duration("duration", 20*time.Second, "length of the HTTPS benchmark")
 	pods := flag.Int("pods", 1000, "pods per namespace in the apiserver benchmark")
+	sizes := flag.String("spaces", "100,1000,3000", "space counts for the reconciler benchmark")
+	perSpace := flag.Int("services-per-space", 5, "Services per space in the reconciler benchmark")
 	flag.Parse()
 	var report bytes.Buffer
 	w := io.MultiWriter(os.Stdout, &report)
@@ -32,6 +34,7 @@ func main() {
 		{"handler", func(w io.Writer) error { return handlerSection(w, *calls) }},
 		{"https", func(w io.Writer) error { return httpsSection(w, *rate, *duration) }},
 		{"apiserver", func(w io.Writer) error { return apiserverSection(w, *pods) }},
+		{"reconciler", func(w io.Writer) error { return reconcilerSection(w, parseSizes(*sizes), *perSpace) }},
 	}
 	for _, s := range sections {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
@@ -48,6 +51,17 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+func parseSizes(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func header(w io.Writer) {

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/controlplane"
+	"github.com/decco-dev/decco/test/deccotest"
+)
+
+// scalePoint is one reconciler run from cold.
+type scalePoint struct {
+	spaces, services int
+	converge         time.Duration
+	rssMiB           float64
+	resyncWrites     int
+	resyncReads      int
+}
+
+// reconcilerSection measures the reconciler from cold at each size: the
+// spaces and their Services exist before the manager starts, and the clock
+// runs until every space's status says its policies, routes and DNS are
+// in place and its PKI objects exist. cert-manager does not run: issuance
+// is cert-manager's work, not decco's, so PKI counts as done at "Issuing".
+func reconcilerSection(w io.Writer, sizes []int, servicesPerSpace int) error {
+	var points []scalePoint
+	for _, n := range sizes {
+		p, err := scaleRun(n, servicesPerSpace)
+		if err != nil {
+			return fmt.Errorf("%d spaces: %w", n, err)
+		}
+		points = append(points, p)
+		fmt.Fprintf(os.Stderr, "  %d spaces converged in %s, RSS %.0f MiB\n", n, p.converge, p.rssMiB)
+	}
+	fmt.Fprintf(w, "## Reconciler from cold (%d Services per space), manager as its own process\n\n", servicesPerSpace)
+	fmt.Fprintln(w, "| spaces | Services | converged s | ms per space | peak RSS MiB | KiB per space | writes after a restart | reads after it |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, p := range points {
+		fmt.Fprintf(w, "| %d | %d | %.1f | %.1f | %.0f | %.0f | %d | %d |\n", p.spaces, p.services, p.converge.Seconds(),
+			float64(p.converge.Milliseconds())/float64(p.spaces), p.rssMiB, p.rssMiB*1024/float64(p.spaces), p.resyncWrites, p.resyncReads)
+	}
+	fmt.Fprintln(w, "\nTargets: 1,000 spaces and 5,000 Services converged ≤ 60 s, RSS ≤ 150 MiB; 0 writes per resync; cost linear in spaces.")
+	fmt.Fprintln(w)
+	return nil
+}
+
+func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
+	ctx := context.Background()
+	p := scalePoint{spaces: spaces, services: spaces * servicesPerSpace}
+	cluster, err := controlplane.Start(ctx, controlplane.Options{Out: os.Stderr, WithoutControllerManager: true,
+		APIServerArgs: map[string][]string{"max-requests-inflight": {"2000"}, "max-mutating-requests-inflight": {"1000"}}})
+	if err != nil {
+		return p, err
+	}
+	defer cluster.Stop()
+	if err := deccotest.Gateway(ctx, cluster.Client, "gateway", "shared", "192.0.2.30"); err != nil {
+		return p, err
+	}
+	if err := populate(ctx, cluster.Client, spaces, servicesPerSpace); err != nil {
+		return p, err
+	}
+	mgr, err := startManagerProcess(ctx, cluster)
+	if err != nil {
+		return p, err
+	}
+	start := time.Now()
+	if err := waitAllConverged(ctx, cluster.Client, spaces, 10*time.Minute); err != nil {
+		mgr.stop()
+		return p, fmt.Errorf("%w\nmanager log tail:\n%s", err, mgr.tail())
+	}
+	p.converge = time.Since(start)
+	p.rssMiB = mgr.peakRSSMiB()
+	mgr, p.resyncWrites, p.resyncReads, err = restartWrites(ctx, cluster, mgr, spaces)
+	if mgr != nil {
+		defer mgr.stop()
+	}
+	return p, err
+}
+
+// populate creates the spaces and Services concurrently, as fast as the
+// apiserver takes them.
+func populate(ctx context.Context, c client.Client, spaces, servicesPerSpace int) error {
+	jobs := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := createScaleSpace(ctx, c, i, servicesPerSpace); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range spaces {
+		select {
+		case jobs <- i:
+		case err := <-errs:
+			close(jobs)
+			return err
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func createScaleSpace(ctx context.Context, c client.Client, i, services int) error {
+	name := fmt.Sprintf("tenant-%04d", i)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels: map[string]string{space.LabelSpace: name},
+		Annotations: map[string]string{space.AnnotationDomain: "example.com",
+			space.AnnotationProject: fmt.Sprintf("project-%02d", i%20)}}}
+	if err := c.Create(ctx, ns); err != nil {
+		return err
+	}
+	for j := range services {
+		ann := map[string]string{space.AnnotationDNS: "true"}
+		if j == 0 {
+			ann = map[string]string{space.AnnotationHTTPPath: "/"}
+		}
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: fmt.Sprintf("svc-%d", j),
+				Labels: map[string]string{space.LabelSpace: name}, Annotations: ann},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "x"},
+				Ports: []corev1.ServicePort{{Name: "tcp", Port: 443}}},
+		}
+		if err := c.Create(ctx, svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// converged: decco's part of every space is done.
+func converged(st space.Status) bool {
+	for _, p := range []string{space.PartPolicies, space.PartRoutes, space.PartDNS} {
+		if !st.Parts[p].Ready {
+			return false
+		}
+	}
+	_, pki := st.Parts[space.PartPKI]
+	return pki
+}
+
+func waitAllConverged(ctx context.Context, c client.Client, spaces int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := 0
+	for time.Now().Before(deadline) {
+		var nss metav1.PartialObjectMetadataList
+		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+		if err := c.List(ctx, &nss, client.HasLabels{space.LabelSpace}); err != nil {
+			return err
+		}
+		done := 0
+		for _, ns := range nss.Items {
+			if st, err := space.ParseStatus(ns.Annotations[space.AnnotationStatus]); err == nil && converged(st) {
+				done++
+			}
+		}
+		if done >= spaces {
+			return nil
+		}
+		last = done
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("only %d of %d spaces converged within %s", last, spaces, timeout)
+}
+
+// managerProcess is cmd/decco running against the cluster, metrics on.
+type managerProcess struct {
+	cmd     *exec.Cmd
+	log     string
+	metrics string
+}
+
+func startManagerProcess(ctx context.Context, cluster *controlplane.Cluster) (*managerProcess, error) {
+	bin := filepath.Join(cluster.Dir, "decco")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/decco")
+	build.Dir = controlplane.RepoRoot()
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(cluster.Dir, "webhook-tls")
+	if _, err := deccotest.ServingCert(certDir); err != nil {
+		return nil, err
+	}
+	webhookPort, err := deccotest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsPort, err := deccotest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	m := &managerProcess{log: filepath.Join(cluster.Dir, "decco.log"), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
+	logFile, err := os.Create(m.log)
+	if err != nil {
+		return nil, err
+	}
+	m.cmd = exec.Command(bin,
+		"--kubeconfig="+cluster.Kubeconfig,
+		"--webhook-host=127.0.0.1", "--webhook-port="+strconv.Itoa(webhookPort), "--webhook-cert-dir="+certDir,
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort),
+		"--health-probe-bind-address=0",
+		"--leader-elect=false",
+		"--gateway=gateway/shared",
+		"--kube-api-qps=500", "--kube-api-burst=1000",
+	)
+	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return m, m.cmd.Start()
+}
+
+func (m *managerProcess) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.cmd.Wait()
+}
+
+func (m *managerProcess) tail() string {
+	b, _ := os.ReadFile(m.log)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// peakRSSMiB is the process's high-water resident set size.
+func (m *managerProcess) peakRSSMiB() float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// restartWrites stops the manager and starts a fresh one over the
+// converged cluster: every space is reconciled again from scratch, which
+// is the most a resync (or a leader failover) can do. It returns the API
+// writes and reads the new process made by the time it went idle.
+func restartWrites(ctx context.Context, cluster *controlplane.Cluster, old *managerProcess, spaces int) (*managerProcess, int, int, error) {
+	old.stop()
+	m, err := startManagerProcess(ctx, cluster)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if err := m.waitIdle(spaces, 5*time.Minute); err != nil {
+		return m, 0, 0, fmt.Errorf("%w\nmanager log tail:\n%s", err, m.tail())
+	}
+	reqs, err := m.metric("rest_client_requests_total", "method")
+	if err != nil {
+		return m, 0, 0, err
+	}
+	writes, reads := 0, 0
+	for method, n := range reqs {
+		switch method {
+		case "GET", "LIST", "WATCH":
+			reads += n
+		default:
+			writes += n
+		}
+	}
+	return m, writes, reads, nil
+}
+
+// waitIdle waits until the space controller has reconciled at least n
+// times and then done nothing for two seconds.
+func (m *managerProcess) waitIdle(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last, quietSince := -1, time.Now()
+	for time.Now().Before(deadline) {
+		counts, err := m.metric("controller_runtime_reconcile_total", "controller")
+		if err == nil {
+			total := counts["space"]
+			if total != last {
+				last, quietSince = total, time.Now()
+			} else if total >= n && time.Since(quietSince) > 2*time.Second {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the space controller did not finish %d reconciles within %s (did %d)", n, timeout, last)
+}
+
+// metric sums a counter from the manager's /metrics by one label.
+func (m *managerProcess) metric(name, label string) (map[string]int, error) {
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		i := strings.Index(line, label+`="`)
+		if i < 0 {
+			continue
+		}
+		value := line[i+len(label)+2:]
+		value = value[:strings.IndexByte(value, '"')]
+		fields := strings.Fields(line)
+		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
+		out[value] += int(v)
+	}
+	return out, sc.Err()
+}
