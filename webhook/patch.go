@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 )
@@ -39,20 +40,16 @@ func fieldPatch(pairs ...structPair) []jsonpatch.Operation {
 // structOps appends the operations for each changed field of a struct.
 // descend says whether slices of structs may be compared element-wise.
 func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Value, descend bool) []jsonpatch.Operation {
-	t := before.Type()
-	for i := range t.NumField() {
-		name, omitEmpty := jsonName(t.Field(i))
-		if name == "" {
-			continue
-		}
-		b, a := before.Field(i), after.Field(i)
+	for _, f := range jsonFields(before.Type()) {
+		name, omitEmpty := f.name, f.omitEmpty
+		b, a := before.Field(f.index), after.Field(f.index)
 		if descend && isStructSlice(a) && b.Len() == a.Len() {
 			// Compared element by element below; comparing the whole
 			// slice first would walk it twice.
 			ops = sliceOps(ops, path+"/"+escape(name), b, a)
 			continue
 		}
-		if reflect.DeepEqual(b.Interface(), a.Interface()) {
+		if deepEqual(b, a) {
 			continue
 		}
 		ops = fieldOps(ops, path+"/"+escape(name), b, a, omitEmpty, descend)
@@ -68,11 +65,11 @@ func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmp
 		}
 		return append(ops, jsonpatch.NewOperation("remove", ptr, nil))
 	case omitEmpty && isEmpty(b):
-		return append(ops, jsonpatch.NewOperation("add", ptr, a.Interface()))
+		return append(ops, jsonpatch.NewOperation("add", ptr, iface(a)))
 	case descend && isStructSlice(a):
 		return sliceOps(ops, ptr, b, a)
 	default:
-		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
+		return append(ops, jsonpatch.NewOperation("replace", ptr, iface(a)))
 	}
 }
 
@@ -83,25 +80,62 @@ func sliceOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value) []jsonp
 	nb, na := b.Len(), a.Len()
 	switch {
 	case nb == na:
+		// Field by field: each field is compared once, whether or not the
+		// element changed.
 		for i := range na {
-			if !reflect.DeepEqual(b.Index(i).Interface(), a.Index(i).Interface()) {
-				ops = structOps(ops, ptr+"/"+strconv.Itoa(i), b.Index(i), a.Index(i), false)
-			}
+			ops = structOps(ops, ptr+"/"+strconv.Itoa(i), b.Index(i), a.Index(i), false)
 		}
 		return ops
 	case na > nb && equalRange(a, 0, b):
 		for i := nb; i < na; i++ {
-			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/-", a.Index(i).Interface()))
+			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/-", iface(a.Index(i))))
 		}
 		return ops
 	case na > nb && equalRange(a, na-nb, b):
 		for i := range na - nb {
-			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/"+strconv.Itoa(i), a.Index(i).Interface()))
+			ops = append(ops, jsonpatch.NewOperation("add", ptr+"/"+strconv.Itoa(i), iface(a.Index(i))))
 		}
 		return ops
 	default:
-		return append(ops, jsonpatch.NewOperation("replace", ptr, a.Interface()))
+		return append(ops, jsonpatch.NewOperation("replace", ptr, iface(a)))
 	}
+}
+
+// deepEqual is reflect.DeepEqual with the common cases first: most fields
+// of a container are empty on both sides, and reflect.DeepEqual allocates
+// on every call. It compares through pointers: Interface() on a struct
+// value copies it to the heap, and these are whole containers.
+func deepEqual(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Slice, reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		if a.Len() == 0 {
+			// nil and empty decode to the same object.
+			return true
+		}
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+	}
+	return reflect.DeepEqual(iface(a), iface(b))
+}
+
+// iface is v as an interface, by address when v is addressable (no copy;
+// encodes to the same JSON).
+func iface(v reflect.Value) any {
+	if v.CanAddr() && v.Kind() == reflect.Struct {
+		return v.Addr().Interface()
+	}
+	return v.Interface()
 }
 
 func isStructSlice(v reflect.Value) bool {
@@ -111,11 +145,36 @@ func isStructSlice(v reflect.Value) bool {
 // equalRange reports whether a[from:from+len(b)] equals b.
 func equalRange(a reflect.Value, from int, b reflect.Value) bool {
 	for i := range b.Len() {
-		if !reflect.DeepEqual(a.Index(from+i).Interface(), b.Index(i).Interface()) {
+		if !deepEqual(a.Index(from+i), b.Index(i)) {
 			return false
 		}
 	}
 	return true
+}
+
+// jsonField is a struct field that is part of the object's JSON.
+type jsonField struct {
+	index     int
+	name      string
+	omitEmpty bool
+}
+
+// fieldCache holds each struct type's JSON fields: reading struct tags is
+// a large part of a walk otherwise.
+var fieldCache sync.Map // reflect.Type -> []jsonField
+
+func jsonFields(t reflect.Type) []jsonField {
+	if v, ok := fieldCache.Load(t); ok {
+		return v.([]jsonField)
+	}
+	var fields []jsonField
+	for i := range t.NumField() {
+		if name, omitEmpty := jsonName(t.Field(i)); name != "" {
+			fields = append(fields, jsonField{index: i, name: name, omitEmpty: omitEmpty})
+		}
+	}
+	fieldCache.Store(t, fields)
+	return fields
 }
 
 // jsonName reads a field's JSON name and whether it is omitted when empty.
