@@ -2,10 +2,8 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
-	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -21,9 +19,9 @@ type podInjector struct {
 }
 
 func (h *podInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
-	pod := &corev1.Pod{}
-	if err := gojson.Unmarshal(req.Object.Raw, pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Pod: %w", err))
+	pod, err := objectAs[*corev1.Pod](req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
 	}
 	// The apiserver fills in the namespace after admission of generated
 	// names; the request always has it.

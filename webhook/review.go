@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -27,6 +29,54 @@ type reviewServer struct {
 	handler admission.Handler
 	// maxBytes caps the request body; larger requests are refused.
 	maxBytes int64
+	// decode reads the review: decodeReview, or decodeTyped to decode the
+	// object in the same pass.
+	decode func(body []byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error)
+}
+
+// decodeReview decodes an AdmissionReview, leaving the object raw.
+func decodeReview(body []byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error) {
+	var review admissionv1.AdmissionReview
+	err := gojson.Unmarshal(body, &review)
+	return review.TypeMeta, review.Request, err
+}
+
+// reviewOf is an AdmissionReview whose object is a T: the Object field
+// here shadows the embedded request's raw one, so one pass decodes both.
+type reviewOf[T any] struct {
+	metav1.TypeMeta `json:",inline"`
+	Request         *requestOf[T] `json:"request"`
+}
+
+type requestOf[T any] struct {
+	admissionv1.AdmissionRequest
+	Object *T `json:"object"`
+}
+
+// decodeTyped decodes an AdmissionReview and its object, a T, in one pass.
+// The object lands in the request's Object.Object; Object.Raw stays empty.
+func decodeTyped[T any, PT interface {
+	*T
+	runtime.Object
+}](body []byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error) {
+	var review reviewOf[T]
+	if err := gojson.Unmarshal(body, &review); err != nil || review.Request == nil {
+		return review.TypeMeta, nil, err
+	}
+	req := &review.Request.AdmissionRequest
+	if review.Request.Object != nil {
+		req.Object.Object = PT(review.Request.Object)
+	}
+	return review.TypeMeta, req, nil
+}
+
+// objectAs returns the request's object, decoded by decodeTyped.
+func objectAs[T runtime.Object](req admission.Request) (T, error) {
+	obj, ok := req.Object.Object.(T)
+	if !ok {
+		return obj, fmt.Errorf("the request carries no %T object", obj)
+	}
+	return obj, nil
 }
 
 func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,25 +90,39 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("admission request of %d bytes is over the %d-byte limit", r.ContentLength, s.maxBytes), http.StatusRequestEntityTooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBytes))
+	body, err := readBody(w, r, s.maxBytes)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("reading the admission request (limit %d bytes): %v", s.maxBytes, err), http.StatusRequestEntityTooLarge)
 		return
 	}
-	var review admissionv1.AdmissionReview
-	if err := gojson.Unmarshal(body, &review); err != nil {
+	meta, request, err := s.decode(body)
+	if err != nil {
 		s.write(w, "", admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding AdmissionReview: %w", err)))
 		return
 	}
-	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" || review.Request == nil {
+	if meta.APIVersion != admissionv1.SchemeGroupVersion.String() || meta.Kind != "AdmissionReview" || request == nil {
 		s.write(w, "", admission.Errored(http.StatusBadRequest,
-			fmt.Errorf("want an admission.k8s.io/v1 AdmissionReview with a request, got %s %s", review.APIVersion, review.Kind)))
+			fmt.Errorf("want an admission.k8s.io/v1 AdmissionReview with a request, got %s %s", meta.APIVersion, meta.Kind)))
 		return
 	}
-	req := admission.Request{AdmissionRequest: *review.Request}
-	ctx := log.IntoContext(r.Context(), log.FromContext(r.Context()).WithValues(
-		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", req.UID))
+	req := admission.Request{AdmissionRequest: *request}
+	ctx := r.Context()
+	if l := log.FromContext(ctx); l.V(1).Enabled() {
+		ctx = log.IntoContext(ctx, l.WithValues("kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", req.UID))
+	}
 	s.write(w, req.UID, s.handle(ctx, req))
+}
+
+// readBody reads the request body, sized from Content-Length so a 10 KB
+// review is read in one allocation rather than grown from 512 bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, max)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
+	_, err := buf.ReadFrom(body)
+	return buf.Bytes(), err
 }
 
 // handle runs the handler, turning a panic into a refusal rather than a

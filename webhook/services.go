@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -21,9 +20,9 @@ type serviceMutator struct {
 }
 
 func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	svc := &corev1.Service{}
-	if err := gojson.Unmarshal(req.Object.Raw, svc); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding Service: %w", err))
+	svc, err := objectAs[*corev1.Service](req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
 	}
 	svc.Namespace = req.Namespace
 	label, labeled := svc.Labels[space.LabelSpace]

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sync"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,13 +57,13 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 // reader (the manager's informer cache in production).
 func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 	spaces := &spaceLookup{reader: reader, system: opts.SystemNamespace}
-	serve := func(kind string, h admission.Handler) http.Handler {
-		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h}
+	serve := func(kind string, h admission.Handler, decode func([]byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error)) http.Handler {
+		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h, decode: decode}
 	}
 	return map[string]http.Handler{
-		PodPath:      serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}),
-		ServicePath:  serve("Service", &serviceMutator{spaces: spaces}),
-		WorkloadPath: serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}),
+		PodPath:      serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
+		ServicePath:  serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
+		WorkloadPath: serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
 	}
 }
 
