@@ -2,14 +2,14 @@ package manager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -80,6 +81,7 @@ func managerOptions(opts Options) ctrl.Options {
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: electionNS,
 		LeaseDuration:           &lease,
+		RenewDeadline:           ptr.To(renewDeadline(lease)), RetryPeriod: ptr.To(retryPeriod(lease)),
 		// A replica that stops gives the lease up at once, so a rolling
 		// update doesn't leave the reconciler idle for a lease duration.
 		LeaderElectionReleaseOnCancel: true,
@@ -87,6 +89,10 @@ func managerOptions(opts Options) ctrl.Options {
 		// managedFields are never read and are a large share of each
 		// cached object.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: reconcilerCache(opts)},
+		// Secrets are read by name from the apiserver, never cached: a
+		// Secret informer would need list and watch on every Secret and
+		// hold tenants' private keys in memory.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	}
 }
 
@@ -113,19 +119,39 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts 
 	if err != nil {
 		return err
 	}
-	// Ready only once the server serves TLS and the namespace cache has
-	// synced, so no replica answers admission from an empty cache.
+	// Ready once the server serves TLS and the namespace cache it answers
+	// from has synced, so no replica answers admission from an empty
+	// cache. Only that informer: the reconciler's are none of the
+	// webhook's business, and one the reconciler may not list would keep
+	// every replica unready, which, failing closed, blocks pod creation
+	// in every space (the reconciler reports its own, see
+	// reconciler.Setup).
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	return mgr.AddReadyzCheck("cache", func(req *http.Request) error {
-		wait, cancel := context.WithTimeout(req.Context(), time.Second)
-		defer cancel()
-		if !mgr.GetCache().WaitForCacheSync(wait) {
-			return errors.New("informer caches have not synced")
+	namespaces, err := mgr.GetCache().GetInformer(ctx, namespaceMeta())
+	if err != nil {
+		return fmt.Errorf("getting the webhook's namespace informer: %w", err)
+	}
+	return mgr.AddReadyzCheck("namespaces", informerSynced(namespaces, "the namespace metadata cache"))
+}
+
+// informerSynced is a readiness check passing once inf has synced.
+func informerSynced(inf cache.Informer, what string) healthz.Checker {
+	return func(*http.Request) error {
+		if !inf.HasSynced() {
+			return fmt.Errorf("%s has not synced", what)
 		}
 		return nil
-	})
+	}
+}
+
+// namespaceMeta is the metadata-only Namespace the webhook reads spaces
+// from: the same informer as webhook.Setup's.
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
 }
 
 // nativeSidecar decides the sidecar mode. Native sidecars (init containers

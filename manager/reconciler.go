@@ -54,6 +54,8 @@ type ReconcilerOptions struct {
 	DNSTTL          int64
 	ClusterDomain   string
 	Workers         int
+	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
+	VerifyBYOSecrets bool
 }
 
 // DefaultReconcilerOptions are the reconciler flags' defaults.
@@ -80,6 +82,7 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
+	fs.BoolVar(&o.VerifyBYOSecrets, "verify-byo-secrets", o.VerifyBYOSecrets, "Read the Secrets spaces bring themselves (decco.io/tcp-cert-secret, decco.io/http-cert-secret) to report missing ones and publish their CA for encrypted HTTP. Needs get on every Secret in the cluster; off, decco reads only its own Secrets (decco-ca, decco-workload-tls, decco-http-tls) and leaves tenants' to the tenants.")
 }
 
 // Validate checks the flags alone (no provider is built), naming the flag.
@@ -115,18 +118,19 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		return reconciler.Options{}, err
 	}
 	ro := reconciler.Options{
-		SystemNamespace: systemNamespace,
-		DefaultIssuer:   def,
-		HTTPIssuer:      httpIss,
-		Gateway:         route.GatewayRef{Namespace: gwNS, Name: gwName},
-		RouteMode:       mode,
-		IngressClass:    o.IngressClass,
-		SNIIngressClass: o.SNIIngressClass,
-		DNS:             provider,
-		DNSTargets:      o.DNSTargets,
-		DNSTTL:          o.DNSTTL,
-		ClusterDomain:   o.ClusterDomain,
-		Workers:         o.Workers,
+		SystemNamespace:  systemNamespace,
+		DefaultIssuer:    def,
+		HTTPIssuer:       httpIss,
+		Gateway:          route.GatewayRef{Namespace: gwNS, Name: gwName},
+		RouteMode:        mode,
+		IngressClass:     o.IngressClass,
+		SNIIngressClass:  o.SNIIngressClass,
+		DNS:              provider,
+		DNSTargets:       o.DNSTargets,
+		DNSTTL:           o.DNSTTL,
+		ClusterDomain:    o.ClusterDomain,
+		Workers:          o.Workers,
+		VerifyBYOSecrets: o.VerifyBYOSecrets,
 	}
 	if err := ro.Validate(); err != nil {
 		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers): %w", err)

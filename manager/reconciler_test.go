@@ -25,7 +25,7 @@ func TestReconcilerFlags(t *testing.T) {
 		"--default-issuer=ClusterIssuer/root", "--http-issuer=acme",
 		"--gateway=infra/public", "--route-mode=ingress", "--ingress-class=nginx", "--sni-ingress-class=sni",
 		"--dns-provider=none", "--dns-target=192.0.2.1", "--dns-target=192.0.2.2", "--dns-ttl=60",
-		"--cluster-domain=corp.local", "--reconciler-workers=8")
+		"--cluster-domain=corp.local", "--reconciler-workers=8", "--verify-byo-secrets=true")
 	ro, err := o.reconcilerOptions("decco-system", nil)
 	require.NoError(t, err)
 	assert.Equal(t, space.IssuerRef{Kind: space.KindClusterIssuer, Name: "root"}, ro.DefaultIssuer)
@@ -38,6 +38,15 @@ func TestReconcilerFlags(t *testing.T) {
 	assert.Equal(t, 8, ro.Workers)
 	assert.Equal(t, "nginx", ro.IngressClass)
 	assert.Equal(t, "sni", ro.SNIIngressClass)
+	assert.True(t, ro.VerifyBYOSecrets)
+}
+
+// Tenants' Secrets are read only when the installation asks for it (and
+// grants it): off by default.
+func TestVerifyBYOSecretsIsOffByDefault(t *testing.T) {
+	ro, err := parseReconcilerFlags(t).reconcilerOptions("decco-system", nil)
+	require.NoError(t, err)
+	assert.False(t, ro.VerifyBYOSecrets)
 }
 
 func TestReconcilerFlagsDefaultsAreValid(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,14 +21,12 @@ import (
 type objKey struct{ kind, name string }
 
 // owned is what decco has in a namespace, from the label-filtered caches.
+// Secrets are not among them: decco caches none (see pruneSecrets).
 type owned struct {
 	objects map[objKey]client.Object
-	// secrets are the Secrets cert-manager wrote for decco's Certificates
-	// (labeled through their secretTemplate), metadata only.
-	secrets []metav1.PartialObjectMetadata
 }
 
-func (o owned) empty() bool { return len(o.objects) == 0 && len(o.secrets) == 0 }
+func (o owned) empty() bool { return len(o.objects) == 0 }
 
 // owned lists decco's objects in namespace ns.
 func (r *Reconciler) owned(ctx context.Context, ns string) (owned, error) {
@@ -50,11 +47,6 @@ func (r *Reconciler) owned(ctx context.Context, ns string) (owned, error) {
 			}
 		}
 	}
-	secrets := secretMetaList()
-	if err := r.client.List(ctx, secrets, client.InNamespace(ns), sel); err != nil {
-		return out, fmt.Errorf("listing decco's Secrets in %s: %w", ns, err)
-	}
-	out.secrets = secrets.Items
 	return out, nil
 }
 
@@ -144,18 +136,15 @@ func (r *Reconciler) ssa(ctx context.Context, k kind, obj client.Object) error {
 	return nil
 }
 
-// prune deletes decco's objects that are no longer desired, and the
-// Secrets of Certificates that are gone. With nothing desired (cleanup)
-// it deletes everything decco made in the namespace.
+// prune deletes decco's objects that are no longer desired. With nothing
+// desired (cleanup) it deletes everything decco made in the namespace.
+// The Secrets of removed Certificates go afterwards (pruneSecrets), so
+// cert-manager does not issue them again in between.
 func (r *Reconciler) prune(ctx context.Context, desired []client.Object, have owned, errs partErrs) {
 	keep := map[objKey]bool{}
-	keepSecrets := map[string]bool{}
 	for _, obj := range desired {
 		if k, err := r.kindOf(obj); err == nil {
 			keep[objKey{k.name, obj.GetName()}] = true
-		}
-		if c, ok := obj.(*certmanagerv1.Certificate); ok {
-			keepSecrets[c.Spec.SecretName] = true
 		}
 	}
 	for key, obj := range have.objects {
@@ -163,12 +152,6 @@ func (r *Reconciler) prune(ctx context.Context, desired []client.Object, have ow
 			continue
 		}
 		errs.add(r.kindNamed(key.kind).part, r.delete(ctx, key.kind, obj))
-	}
-	for i := range have.secrets {
-		s := &have.secrets[i]
-		if !keepSecrets[s.Name] {
-			errs.add(space.PartPKI, r.delete(ctx, "Secret", s))
-		}
 	}
 }
 

@@ -6,9 +6,10 @@
 //
 // One reconcile handles one namespace, in three steps:
 //
-//   - gather (I/O, reads only, from label-narrowed caches): the space, its
-//     Services, every other space's project and hostnames, what decco
-//     already has in the namespace, the Gateway's address;
+//   - gather (I/O, reads only, from label-narrowed caches and, for
+//     Secrets, by name from the apiserver): the space, its Services, every
+//     other space's project and hostnames, what decco already has in the
+//     namespace, the Gateway's address;
 //   - decide (pure): the builders' objects, the refused exposures, the DNS
 //     records, and the status conditions (small functions, table-tested);
 //   - converge (I/O): create or update what differs, delete decco's
@@ -28,14 +29,28 @@
 //
 // Every object decco makes carries app.kubernetes.io/managed-by=decco and
 // decco.io/space=<space>; the caches hold only objects with that label, so
-// decco can neither see nor touch anything else. Objects carry no owner
+// decco can neither see nor touch anything else.
+//
+// Secrets are the exception: decco caches and watches none, because RBAC
+// can't narrow list or watch to a label and a cluster-wide Secret cache
+// would hold every tenant's private keys. cert-manager writes decco's
+// Secrets under three fixed names (OwnSecretNames), which decco reads and
+// deletes by name from the apiserver, so an installation grants exactly
+// those names. A Certificate's status change is what tells decco that its
+// Secret changed; what decco learns from a Secret (is the CA self-signed,
+// its ca.crt) is remembered by that Certificate's resourceVersion. The
+// Secrets a space brings itself (decco.io/tcp-cert-secret,
+// decco.io/http-cert-secret) have names the tenant picks; decco reads
+// them only with Options.VerifyBYOSecrets, which needs get on every
+// Secret, and otherwise says in the status that they are the tenant's
+// responsibility. Objects carry no owner
 // reference to their Namespace: deleting a namespace deletes its contents
 // anyway, and the event that matters, removing the space label, does not
 // delete the namespace, so an owner reference would never fire. Removing
 // the label (or the namespace ceasing to be a space) deletes exactly the
 // labeled objects, the Secrets cert-manager wrote for decco's Certificates
-// (labeled through their secretTemplate), the DNS records and the status
-// annotation. An invalid space is left as it is, objects included: a typo
+// (by name, after checking the label cert-manager copied from the
+// secretTemplate), the DNS records and the status annotation. An invalid space is left as it is, objects included: a typo
 // in an annotation must not take a tenant's services offline; its status
 // names the bad key and the fix.
 //
@@ -55,4 +70,11 @@
 // namespace that changed: every member of a project a namespace joins or
 // leaves, and the spaces that could want the same hostname (a hostname
 // <a>.<b>.<domain> can only be wanted by the spaces named a and b).
+//
+// # Health
+//
+// The controller waits for its informers as long as it takes: a missing
+// RBAC rule or CRD stalls the reconciler, never the process, which also
+// serves the webhook. The decco_reconciler_caches_synced gauge and a
+// repeated log line naming the kinds still waiting say so.
 package reconciler

@@ -26,13 +26,8 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 	return ns
 }
 
-func secretMetaList() *metav1.PartialObjectMetadataList {
-	l := &metav1.PartialObjectMetadataList{}
-	l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	return l
-}
-
-// gather reads, from the caches, everything decide needs about sp.
+// gather reads everything decide needs about sp, from the caches and, for
+// the CA bundle, a Secret by name from the apiserver.
 func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (Input, error) {
 	in := Input{Space: sp}
 	all, err := r.servicesBySpace(ctx)
@@ -114,15 +109,31 @@ func (r *Reconciler) spaces(ctx context.Context) ([]liveSpace, error) {
 
 // caBundle reads the CA that verifies the space's pods, when a
 // BackendTLSPolicy will need it (HTTP encrypted to the pod, in Gateway API
-// mode): the ca.crt of the workload certificate's Secret. decco keeps no
-// cache of Secret contents, so tenants' private keys don't sit in its
-// memory; see Reconciler.secret.
+// mode): the ca.crt of the workload certificate's Secret. That is decco's
+// own Secret, read when its Certificate changed, or the tenant's
+// (decco.io/tcp-cert-secret), read only when the installation lets decco
+// read tenants' Secrets; otherwise the tenant publishes the bundle and the
+// pki status says so.
 func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) ([]byte, error) {
 	if !sp.EncryptHTTP || r.opts.RouteMode != route.ModeGatewayAPI {
 		return nil, nil
 	}
-	name := sp.WorkloadCertSecret()
-	f, err := r.secret(ctx, types.NamespacedName{Namespace: sp.Name, Name: name}, cachedRV(have, name))
+	key := types.NamespacedName{Namespace: sp.Name, Name: sp.WorkloadCertSecret()}
+	if sp.TCPCertSecret == "" {
+		cert := writerOf(have, key.Name)
+		if cert == nil {
+			return nil, nil // not created yet, so not issued either
+		}
+		f, err := r.ownSecret(ctx, key, cert.ResourceVersion)
+		return f.caCrt, err
+	}
+	if !r.opts.VerifyBYOSecrets {
+		return nil, nil
+	}
+	f, err := r.readSecret(ctx, key)
+	if apierrors.IsForbidden(err) {
+		return nil, nil // gatherPKI reports it in the status
+	}
 	return f.caCrt, err
 }
 

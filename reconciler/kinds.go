@@ -23,9 +23,11 @@ type kind struct {
 	newList func() client.ObjectList
 	// part is the status part the kind belongs to.
 	part string
-	// gatewayAPI kinds exist only where Gateway API's CRDs are installed,
-	// so they are watched in Gateway API mode only.
-	gatewayAPI bool
+	// mode, when set, is the only route mode the kind is used in. It is
+	// watched, cached and cleaned up in that mode only, so the manager
+	// needs no rights on it (and, for Gateway API kinds, no CRDs) in the
+	// other.
+	mode route.Mode
 }
 
 // kinds lists every kind the builders return, in the order they are
@@ -40,27 +42,28 @@ var kinds = []kind{
 		newObj: func() client.Object { return &certmanagerv1.Certificate{} }, newList: func() client.ObjectList { return &certmanagerv1.CertificateList{} }},
 	{name: "ConfigMap", part: space.PartPKI,
 		newObj: func() client.Object { return &corev1.ConfigMap{} }, newList: func() client.ObjectList { return &corev1.ConfigMapList{} }},
-	{name: "ListenerSet", part: space.PartRoutes, gatewayAPI: true,
+	{name: "ListenerSet", part: space.PartRoutes, mode: route.ModeGatewayAPI,
 		newObj: func() client.Object { return &gatewayv1.ListenerSet{} }, newList: func() client.ObjectList { return &gatewayv1.ListenerSetList{} }},
-	{name: "BackendTLSPolicy", part: space.PartRoutes, gatewayAPI: true,
+	{name: "BackendTLSPolicy", part: space.PartRoutes, mode: route.ModeGatewayAPI,
 		newObj: func() client.Object { return &gatewayv1.BackendTLSPolicy{} }, newList: func() client.ObjectList { return &gatewayv1.BackendTLSPolicyList{} }},
-	{name: "HTTPRoute", part: space.PartRoutes, gatewayAPI: true,
+	{name: "HTTPRoute", part: space.PartRoutes, mode: route.ModeGatewayAPI,
 		newObj: func() client.Object { return &gatewayv1.HTTPRoute{} }, newList: func() client.ObjectList { return &gatewayv1.HTTPRouteList{} }},
-	{name: "TLSRoute", part: space.PartRoutes, gatewayAPI: true,
+	{name: "TLSRoute", part: space.PartRoutes, mode: route.ModeGatewayAPI,
 		newObj: func() client.Object { return &gatewayv1.TLSRoute{} }, newList: func() client.ObjectList { return &gatewayv1.TLSRouteList{} }},
-	{name: "Ingress", part: space.PartRoutes,
+	{name: "Ingress", part: space.PartRoutes, mode: route.ModeIngress,
 		newObj: func() client.Object { return &networkingv1.Ingress{} }, newList: func() client.ObjectList { return &networkingv1.IngressList{} }},
 }
 
 // activeKinds are the kinds watched and cleaned up in mode: Gateway API
-// kinds need their CRDs, which clusters in Ingress mode may not have.
+// kinds need their CRDs, which clusters in Ingress mode may not have, and
+// neither mode needs rights on the other's routes. Switching modes leaves
+// the old mode's routes behind (docs/helm.md says how to remove them).
 func activeKinds(mode route.Mode) []kind {
 	var out []kind
 	for _, k := range kinds {
-		if k.gatewayAPI && mode != route.ModeGatewayAPI {
-			continue
+		if k.mode == "" || k.mode == mode {
+			out = append(out, k)
 		}
-		out = append(out, k)
 	}
 	return out
 }

@@ -23,8 +23,15 @@ var spacesGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Spaces by state: ready (every part ready), not_ready, or invalid (annotations that don't parse).",
 }, []string{"state"})
 
+// cachesSynced is 1 once the elected reconciler's informers have synced
+// (see cacheWatch); 0 before, and on replicas not elected.
+var cachesSynced = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "decco_reconciler_caches_synced",
+	Help: "1 when the elected reconciler's informer caches have synced; 0 while it waits (a missing RBAC rule or CRD), and on standby replicas.",
+})
+
 func init() {
-	metrics.Registry.MustRegister(spacesGauge)
+	metrics.Registry.MustRegister(spacesGauge, cachesSynced)
 }
 
 // spaceStates remembers each space's state, so the gauge is a count that

@@ -57,6 +57,14 @@ type Options struct {
 	ClusterDomain string
 	// Workers is how many spaces are reconciled at once.
 	Workers int
+	// VerifyBYOSecrets lets the reconciler read the Secrets spaces bring
+	// themselves (decco.io/tcp-cert-secret, decco.io/http-cert-secret):
+	// it then reports a missing one in the status and publishes the CA
+	// bundle from its ca.crt. Their names are the tenants' choice, so RBAC
+	// can only grant this as get on every Secret in the cluster; without
+	// it, decco reads only its own Secrets (OwnSecretNames) and the status
+	// says that the tenant's are the tenant's responsibility.
+	VerifyBYOSecrets bool
 }
 
 // Validate checks what a user can get wrong, naming the field.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,134 +12,97 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/pki"
+	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
 
 // PKI reasons the pki package does not have.
 const (
-	ReasonBringYourOwn  = "BringYourOwn"
-	ReasonSecretMissing = "SecretMissing"
+	ReasonBringYourOwn     = "BringYourOwn"
+	ReasonSecretMissing    = "SecretMissing"
+	ReasonSecretUnreadable = "SecretUnreadable"
 )
 
 // pkiFacts is what the pki part's status needs beyond the Certificates.
 type pkiFacts struct {
 	// caErr is pki.CheckCA's verdict on the space CA Secret.
 	caErr error
-	// missing names bring-your-own Secrets that do not exist.
-	missing []string
-}
-
-// secretFacts are the public facts decco keeps about one Secret, keyed by
-// its resourceVersion: never the private key.
-type secretFacts struct {
-	rv     string
-	found  bool
-	caCrt  []byte
-	caErr  error
-	hasKey bool
-}
-
-// secretMemo remembers secretFacts per Secret, so a reconcile reads a
-// Secret of decco's from the apiserver only when its resourceVersion in
-// the metadata cache moved.
-type secretMemo struct {
-	mu sync.Mutex
-	m  map[types.NamespacedName]secretFacts
-}
-
-// secret returns the facts of Secret key. rv is its resourceVersion in the
-// metadata cache, "" for a Secret decco does not cache (bring your own),
-// which is then read every time.
-func (r *Reconciler) secret(ctx context.Context, key types.NamespacedName, rv string) (secretFacts, error) {
-	if rv != "" {
-		r.memo.mu.Lock()
-		f, ok := r.memo.m[key]
-		r.memo.mu.Unlock()
-		if ok && f.rv == rv {
-			return f, nil
-		}
-	}
-	var s corev1.Secret
-	err := r.reader.Get(ctx, key, &s)
-	switch {
-	case apierrors.IsNotFound(err):
-		return secretFacts{}, nil
-	case err != nil:
-		return secretFacts{}, fmt.Errorf("reading Secret %s: %w", key, err)
-	}
-	f := secretFacts{rv: s.ResourceVersion, found: true, caCrt: s.Data["ca.crt"], caErr: pki.CheckCA(&s),
-		hasKey: len(s.Data[corev1.TLSPrivateKeyKey]) > 0}
-	if rv != "" {
-		r.memo.mu.Lock()
-		r.memo.m[key] = f
-		r.memo.mu.Unlock()
-	}
-	return f, nil
-}
-
-// forgetSecrets drops the memo of a namespace that is no longer a space.
-func (r *Reconciler) forgetSecrets(ns string) {
-	r.memo.mu.Lock()
-	defer r.memo.mu.Unlock()
-	for k := range r.memo.m {
-		if k.Namespace == ns {
-			delete(r.memo.m, k)
-		}
-	}
-}
-
-// cachedRV is the resourceVersion of decco's Secret name in have, or "".
-func cachedRV(have owned, name string) string {
-	for _, s := range have.secrets {
-		if s.Name == name {
-			return s.ResourceVersion
-		}
-	}
-	return ""
+	// missing names bring-your-own Secrets that do not exist, and
+	// unreadable those decco was refused (VerifyBYOSecrets only).
+	missing    []string
+	unreadable []string
+	// unchecked names the bring-your-own Secrets decco does not read,
+	// because the installation does not let it (VerifyBYOSecrets off).
+	unchecked []string
+	// tenantBundle: the gateway verifies the space's pods against a CA
+	// that only the tenant's Secret holds, and decco may not read it, so
+	// the tenant publishes the CA bundle ConfigMap.
+	tenantBundle bool
 }
 
 // gatherPKI checks the space CA (when decco issues it) and the
-// bring-your-own Secrets (when the space names them).
+// bring-your-own Secrets (when the space names them and the installation
+// lets decco read them).
 func (r *Reconciler) gatherPKI(ctx context.Context, sp space.Space, have owned) (pkiFacts, error) {
 	var out pkiFacts
-	if sp.TCPCertSecret == "" {
-		if rv := cachedRV(have, sp.CASecret()); rv != "" {
-			f, err := r.secret(ctx, types.NamespacedName{Namespace: sp.Name, Name: sp.CASecret()}, rv)
-			if err != nil {
-				return out, err
-			}
-			out.caErr = f.caErr
-		}
-	}
-	for _, byo := range []struct{ key, name string }{
-		{space.AnnotationTCPCertSecret, sp.TCPCertSecret},
-		{space.AnnotationHTTPCertSecret, sp.HTTPCertSecret},
-	} {
-		if byo.name == "" {
-			continue
-		}
-		f, err := r.secret(ctx, types.NamespacedName{Namespace: sp.Name, Name: byo.name}, "")
+	if cert := writerOf(have, sp.CASecret()); sp.TCPCertSecret == "" && cert != nil {
+		f, err := r.ownSecret(ctx, types.NamespacedName{Namespace: sp.Name, Name: sp.CASecret()}, cert.ResourceVersion)
 		if err != nil {
 			return out, err
 		}
-		if !f.found || !f.hasKey {
+		out.caErr = f.caErr
+	}
+	for _, byo := range byoSecrets(sp) {
+		if !r.opts.VerifyBYOSecrets {
+			out.unchecked = append(out.unchecked, byo.key+"="+byo.name)
+			continue
+		}
+		f, err := r.readSecret(ctx, types.NamespacedName{Namespace: sp.Name, Name: byo.name})
+		switch {
+		case apierrors.IsForbidden(err):
+			out.unreadable = append(out.unreadable, fmt.Sprintf("%s names Secret %s/%s, which decco may not read", byo.key, sp.Name, byo.name))
+		case err != nil:
+			return out, err
+		case !f.found || !f.hasKey:
 			out.missing = append(out.missing, fmt.Sprintf("%s names Secret %s/%s, which does not exist or has no %s",
 				byo.key, sp.Name, byo.name, corev1.TLSPrivateKeyKey))
 		}
 	}
+	out.tenantBundle = !r.opts.VerifyBYOSecrets && sp.TCPCertSecret != "" && sp.EncryptHTTP && r.opts.RouteMode == route.ModeGatewayAPI
 	return out, nil
 }
 
+// byoSecret is a bring-your-own Secret a space names, and the key naming it.
+type byoSecret struct{ key, name string }
+
+// byoSecrets are the Secrets the space brings instead of decco's.
+func byoSecrets(sp space.Space) []byoSecret {
+	var out []byoSecret
+	if sp.TCPCertSecret != "" {
+		out = append(out, byoSecret{space.AnnotationTCPCertSecret, sp.TCPCertSecret})
+	}
+	if sp.HTTPCertSecret != "" {
+		out = append(out, byoSecret{space.AnnotationHTTPCertSecret, sp.HTTPCertSecret})
+	}
+	return out
+}
+
 // pkiCondition summarizes the pki part: write errors first, then a CA
-// that would let spaces trust each other, missing bring-your-own Secrets,
-// Certificates not created or not issued yet, and finally pki.Ready's
-// verdict on the issued ones.
+// that would let spaces trust each other, bring-your-own Secrets missing
+// or unreadable, Certificates not created or not issued yet, and finally
+// pki.Ready's verdict on the issued ones, with what decco leaves to the
+// tenant.
 func pkiCondition(desired []client.Object, have owned, requests []certmanagerv1.CertificateRequest, facts pkiFacts, applyErr error) space.Condition {
 	if c := appliedCondition(applyErr); !c.Ready {
 		return c
 	}
 	if facts.caErr != nil {
 		return space.Condition{Reason: pki.ReasonCANotSelfSigned, Message: facts.caErr.Error()}
+	}
+	if len(facts.unreadable) > 0 {
+		return space.Condition{Reason: ReasonSecretUnreadable, Message: strings.Join(facts.unreadable, "; ") +
+			"; the manager runs with --verify-byo-secrets but its RBAC does not grant get on secrets: grant it" +
+			" (the Helm chart's reconciler.verifyBYOSecrets=true does both), or turn the flag off"}
 	}
 	if len(facts.missing) > 0 {
 		return space.Condition{Reason: ReasonSecretMissing, Message: strings.Join(facts.missing, "; ") +
@@ -158,11 +120,30 @@ func pkiCondition(desired []client.Object, have owned, requests []certmanagerv1.
 		}
 		certs = append(certs, *cur)
 	}
-	if len(certs) == 0 {
-		return space.Condition{Ready: true, Reason: ReasonBringYourOwn,
-			Message: "the space brings its own certificates (decco.io/tcp-cert-secret, decco.io/http-cert-secret)"}
+	c := space.Condition{Ready: true, Reason: ReasonBringYourOwn,
+		Message: "the space brings its own certificates (decco.io/tcp-cert-secret, decco.io/http-cert-secret)"}
+	if len(certs) > 0 {
+		c = pki.Ready(certs, requests...)
 	}
-	return pki.Ready(certs, requests...)
+	if c.Ready {
+		c.Message += tenantNote(facts)
+	}
+	return c
+}
+
+// tenantNote says what decco leaves to the tenant when it may not read
+// the tenant's Secrets.
+func tenantNote(facts pkiFacts) string {
+	var b strings.Builder
+	if len(facts.unchecked) > 0 {
+		fmt.Fprintf(&b, "; decco does not read %s (this installation runs without --verify-byo-secrets):"+
+			" keeping them present and valid is the tenant's responsibility", strings.Join(facts.unchecked, ", "))
+	}
+	if facts.tenantBundle {
+		fmt.Fprintf(&b, "; the gateway verifies the space's pods against ConfigMap %s (key %s):"+
+			" publish in it the CA that signed the %s Secret", route.CABundleConfigMap, route.CABundleKey, space.AnnotationTCPCertSecret)
+	}
+	return b.String()
 }
 
 // certificateRequests lists the CertificateRequests cert-manager made for

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,8 +25,8 @@ import (
 type Reconciler struct {
 	// client reads from the manager's label-filtered caches and writes.
 	client client.Client
-	// reader reads the apiserver directly, for the few objects decco does
-	// not cache: a name decco is about to create, a Secret's CA.
+	// reader reads the apiserver directly, for what decco does not cache:
+	// a name decco is about to create, and Secrets, by name.
 	reader   client.Reader
 	scheme   *runtime.Scheme
 	recorder events.EventRecorder
@@ -64,7 +65,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.states.set(ns.Name, stateInvalid)
 		return reconcile.Result{}, r.writeStatus(ctx, ns, invalidStatus(err))
 	}
-	return reconcile.Result{}, r.converge(ctx, ns, sp)
+	return r.converge(ctx, ns, sp)
 }
 
 // ignored namespaces are never spaces: decco's own and Kubernetes'.
@@ -78,28 +79,31 @@ func (r *Reconciler) ignored(name string) bool {
 
 // converge makes a valid space match its desired state and reports how
 // far it got in the status annotation. A failed write is retried with
-// backoff (the returned error); refusals the user must fix are not.
-func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetadata, sp space.Space) error {
+// backoff (the returned error); refusals the user must fix are not. A
+// bring-your-own Secret found missing is looked at again after
+// byoRecheck: decco does not watch Secrets.
+func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetadata, sp space.Space) (reconcile.Result, error) {
 	have, err := r.owned(ctx, sp.Name)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	in, err := r.gather(ctx, sp, have)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	facts, err := r.gatherPKI(ctx, sp, have)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	requests, err := r.certificateRequests(ctx, sp.Name)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	want := decide(in, r.opts)
 	errs := partErrs{}
 	r.apply(ctx, want.Objects, have, errs)
 	r.prune(ctx, want.Objects, have, errs)
+	r.pruneSecrets(ctx, sp.Name, keptSecrets(want.Objects, sp), have, errs)
 	var dnsErr error
 	if r.opts.DNS != nil && len(in.DNSTargets) > 0 {
 		// Without an address the records stay as they are: a load
@@ -114,8 +118,18 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 	}}
 	r.states.set(sp.Name, stateOf(st))
 	statusErr := r.writeStatus(ctx, ns, st)
-	return errors.Join(retryable(errs), dnsErr, statusErr)
+	if err := errors.Join(retryable(errs), dnsErr, statusErr); err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(facts.missing) > 0 || len(facts.unreadable) > 0 {
+		return reconcile.Result{RequeueAfter: byoRecheck}, nil
+	}
+	return reconcile.Result{}, nil
 }
+
+// byoRecheck is how often a space whose bring-your-own Secret is missing
+// is checked again.
+const byoRecheck = time.Minute
 
 // retryable are the write errors worth retrying: not a name held by a
 // user's object, which only the user can free (and doing so is an event
@@ -133,9 +147,10 @@ func retryable(errs partErrs) error {
 }
 
 // cleanup removes everything decco made in a namespace that is no longer
-// a space: its objects, cert-manager's Secrets for them, its DNS records
-// and its status annotation, and nothing else. A namespace with none of
-// these causes no write.
+// a space: its objects, cert-manager's Secrets for them (by name, if
+// labeled as decco's), its DNS records and its status annotation, and
+// nothing else. A namespace with neither objects nor status causes no
+// request beyond the caches.
 func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetadata) error {
 	have, err := r.owned(ctx, ns.Name)
 	if err != nil {
@@ -146,9 +161,10 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 		r.states.set(ns.Name, "")
 		return nil
 	}
-	logf.FromContext(ctx).Info("namespace is no longer a space: removing decco's objects", "objects", len(have.objects), "secrets", len(have.secrets))
+	logf.FromContext(ctx).Info("namespace is no longer a space: removing decco's objects", "objects", len(have.objects))
 	errs := partErrs{}
 	r.prune(ctx, nil, have, errs)
+	r.pruneSecrets(ctx, ns.Name, nil, have, errs)
 	var all []error
 	for _, p := range space.Parts {
 		all = append(all, errs[p]...)
@@ -165,7 +181,7 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 		}
 	}
 	r.states.set(ns.Name, "")
-	r.forgetSecrets(ns.Name)
+	r.memo.forget(ns.Name)
 	r.record(ns, nsEvent{Type: corev1.EventTypeNormal, Reason: ReasonSpaceRemoved,
 		Note: fmt.Sprintf("label %s removed: decco deleted the objects it made here", space.LabelSpace)})
 	return nil
@@ -175,7 +191,7 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 // go with it, its DNS records do not.
 func (r *Reconciler) gone(ctx context.Context, name string) error {
 	r.states.set(name, "")
-	r.forgetSecrets(name)
+	r.memo.forget(name)
 	if r.opts.DNS == nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"time"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -9,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -24,11 +24,11 @@ import (
 
 // CacheByObject narrows the manager's caches to what the reconciler reads,
 // so it never holds other objects: Services labeled with a space, decco's
-// own objects (managed-by label), decco's Secrets (metadata only, see
-// Setup), and the one shared Gateway. Namespaces are not narrowed: the
-// webhook needs every namespace's metadata, and a namespace that loses
-// its space label must stay visible to be cleaned up. Merge the result
-// into cache.Options.ByObject.
+// own objects of the route mode's kinds (managed-by label), and the one
+// shared Gateway. Secrets are not cached at all (see OwnSecretNames).
+// Namespaces are not narrowed: the webhook needs every namespace's
+// metadata, and a namespace that loses its space label must stay visible
+// to be cleaned up. Merge the result into cache.Options.ByObject.
 func CacheByObject(o Options) map[client.Object]cache.ByObject {
 	managed := cache.ByObject{Label: ManagedSelector()}
 	hasSpace, err := labels.NewRequirement(space.LabelSpace, selection.Exists, nil)
@@ -37,7 +37,6 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 	}
 	out := map[client.Object]cache.ByObject{
 		&corev1.Service{}: {Label: labels.NewSelector().Add(*hasSpace)},
-		&corev1.Secret{}:  managed,
 	}
 	for _, k := range activeKinds(o.RouteMode) {
 		out[k.newObj()] = managed
@@ -57,9 +56,19 @@ func watchesGateway(o Options) bool {
 	return o.DNS != nil && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
 }
 
+// cacheSyncTimeout is how long the controller waits for its informers
+// before giving up, which would end the whole process, webhook included.
+// In effect forever: a missing RBAC rule or CRD stalls the reconciler
+// alone, and cacheWatch reports it, while the webhook keeps serving.
+const cacheSyncTimeout = 100 * 365 * 24 * time.Hour
+
 // Setup registers the space controller with mgr, whose cache must be
 // narrowed with CacheByObject(o). The controller runs only on the elected
 // leader.
+//
+// Certificates are watched with their status, so a Certificate becoming
+// Ready (cert-manager has written its Secret by then) reconciles the
+// space: that is the signal to read the Secret, which is not watched.
 func Setup(mgr ctrl.Manager, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -72,15 +81,14 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		opts:     o,
 		kinds:    activeKinds(o.RouteMode),
 		states:   newSpaceStates(),
-		memo:     &secretMemo{m: map[types.NamespacedName]secretFacts{}},
+		memo:     newSecretMemo(),
 	}
 	m := &mapper{r: r}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, CacheSyncTimeout: cacheSyncTimeout}).
 		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
-		Watches(&corev1.Service{}, m.serviceHandler()).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace))
+		Watches(&corev1.Service{}, m.serviceHandler())
 	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
 	for _, k := range r.kinds {
 		b = b.Watches(k.newObj(), handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
@@ -91,7 +99,23 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("setting up the space controller: %w", err)
 	}
+	if err := mgr.Add(newCacheWatch(mgr.GetCache(), watched(o), ctrl.Log.WithName("reconciler"))); err != nil {
+		return fmt.Errorf("setting up the reconciler's cache watch: %w", err)
+	}
 	return nil
+}
+
+// watched are the informers the controller reads from, as Setup watches
+// them.
+func watched(o Options) []watchedKind {
+	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	for _, k := range activeKinds(o.RouteMode) {
+		out = append(out, watchedKind{k.name, k.newObj()})
+	}
+	if watchesGateway(o) {
+		out = append(out, watchedKind{"Gateway", &gatewayv1.Gateway{}})
+	}
+	return out
 }
 
 // namespaceKey is the reconcile request for namespace name.

@@ -123,6 +123,8 @@ func TestPKICondition(t *testing.T) {
 		{"bring your own, present", nil, owned{}, pkiFacts{}, nil, true, ReasonBringYourOwn},
 		{"bring your own, missing", nil, owned{}, pkiFacts{missing: []string{"decco.io/tcp-cert-secret names Secret shop/mine"}}, nil, false, ReasonSecretMissing},
 		{"write failed", desired, haveBoth, pkiFacts{}, errors.New("forbidden"), false, ReasonApplyFailed},
+		{"bring your own, unreadable", nil, owned{}, pkiFacts{unreadable: []string{"decco.io/tcp-cert-secret names Secret shop/mine"}}, nil, false, ReasonSecretUnreadable},
+		{"bring your own, not read", nil, owned{}, pkiFacts{unchecked: []string{"decco.io/tcp-cert-secret=mine"}}, nil, true, ReasonBringYourOwn},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := pkiCondition(tc.desired, tc.have, nil, tc.facts, tc.err)
@@ -130,6 +132,40 @@ func TestPKICondition(t *testing.T) {
 			assert.Equal(t, tc.reason, c.Reason)
 		})
 	}
+}
+
+// Without the right to read tenants' Secrets, a ready pki part says
+// which Secrets decco did not check and, when the gateway must verify
+// pods against the tenant's CA, what the tenant has to publish; a part
+// that is not ready leads with its own problem.
+func TestPKIConditionSaysWhatIsLeftToTheTenant(t *testing.T) {
+	facts := pkiFacts{unchecked: []string{"decco.io/tcp-cert-secret=mine"}, tenantBundle: true}
+	http := []client.Object{certificate(pki.HTTPCertificateName, false)}
+	issued := owned{objects: map[objKey]client.Object{{"Certificate", pki.HTTPCertificateName}: certificate(pki.HTTPCertificateName, true)}}
+	for _, tc := range []struct {
+		name    string
+		desired []client.Object
+		have    owned
+		reason  string
+	}{
+		{"every certificate brought", nil, owned{}, ReasonBringYourOwn},
+		{"decco issues the HTTP one", http, issued, pki.ReasonIssued},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pkiCondition(tc.desired, tc.have, nil, facts, nil)
+			assert.True(t, c.Ready)
+			assert.Equal(t, tc.reason, c.Reason)
+			assert.Contains(t, c.Message, "decco does not read decco.io/tcp-cert-secret=mine")
+			assert.Contains(t, c.Message, "--verify-byo-secrets")
+			assert.Contains(t, c.Message, "tenant's responsibility")
+			assert.Contains(t, c.Message, "ConfigMap "+route.CABundleConfigMap+" (key "+route.CABundleKey+")")
+		})
+	}
+	issuing := pkiCondition(http, owned{}, nil, facts, nil)
+	assert.Equal(t, pki.ReasonIssuing, issuing.Reason)
+	assert.NotContains(t, issuing.Message, "tenant")
+	assert.Equal(t, "the space brings its own certificates (decco.io/tcp-cert-secret, decco.io/http-cert-secret)",
+		pkiCondition(nil, owned{}, nil, pkiFacts{}, nil).Message, "nothing left out: nothing to say")
 }
 
 // Events mark changes only, Warning when a part goes down.

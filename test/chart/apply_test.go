@@ -1,12 +1,8 @@
 package chart
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/decco-dev/decco/test/controlplane"
 )
 
 // fieldOwner is this package's server-side apply field manager.
@@ -69,21 +67,26 @@ func ensureNamespace(t *testing.T, ns string) {
 	}
 }
 
-// prometheusOperator is the module the ServiceMonitor CRD is read from.
-// The chart only renders a ServiceMonitor, so only the CRD is needed, taken
-// from the module cache like the other CRDs of the test control plane.
-const prometheusOperator = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+// prometheusOperator, at prometheusOperatorVersion, is the module the
+// ServiceMonitor CRD is read from. The chart only renders a
+// ServiceMonitor, so only the CRD is needed, taken from the module cache
+// like the other CRDs of the test control plane.
+const (
+	prometheusOperator        = "github.com/prometheus-operator/prometheus-operator"
+	prometheusOperatorVersion = "v0.85.0"
+)
 
 // installServiceMonitorCRD installs prometheus-operator's ServiceMonitor
 // CRD and waits until it serves.
 func installServiceMonitorCRD(t *testing.T) {
 	t.Helper()
-	dir := moduleDir(t, prometheusOperator)
+	ctx := context.Background()
+	dir, err := controlplane.ModuleDir(ctx, prometheusOperator, prometheusOperatorVersion)
+	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(dir, "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml"))
 	require.NoError(t, err)
 	var crd apiextensionsv1.CustomResourceDefinition
 	require.NoError(t, yaml.Unmarshal(raw, &crd))
-	ctx := context.Background()
 	if err := cluster.Client.Create(ctx, &crd); err != nil && !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err, "creating the ServiceMonitor CRD")
 	}
@@ -99,20 +102,4 @@ func installServiceMonitorCRD(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 200*time.Millisecond, "the ServiceMonitor CRD is not established")
-}
-
-// moduleDir downloads module@version through the Go module proxy (or finds
-// it in the module cache) and returns its directory.
-func moduleDir(t *testing.T, moduleAtVersion string) string {
-	t.Helper()
-	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
-	cmd.Dir = t.TempDir() // outside any module: decco's go.mod stays as it is
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "go mod download %s: %s", moduleAtVersion, stderr.String())
-	var info struct{ Dir, Error string }
-	require.NoError(t, json.Unmarshal(out, &info))
-	require.NotEmpty(t, info.Dir, fmt.Sprintf("module %s not available: %s", moduleAtVersion, info.Error))
-	return info.Dir
 }

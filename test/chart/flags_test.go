@@ -118,6 +118,7 @@ var flagValues = []flagValue{
 	{path: "reconciler.leaderElection.enabled", value: "false", also: "replicaCount: 1", flag: "leader-elect", want: "false"},
 	{path: "reconciler.leaderElection.leaseDuration", value: "45s", flag: "leader-election-lease-duration", want: "45s"},
 	{path: "reconciler.clusterDomain", value: "corp.internal", flag: "cluster-domain", want: "corp.internal"},
+	{path: "reconciler.verifyBYOSecrets", value: "true", flag: "verify-byo-secrets", want: "true"},
 	{path: "defaultIssuer", value: "ClusterIssuer/corp-ca", flag: "default-issuer", want: "ClusterIssuer/corp-ca"},
 	{path: "httpIssuer", value: "ClusterIssuer/letsencrypt", flag: "http-issuer", want: "ClusterIssuer/letsencrypt"},
 	{path: "sidecar.image.repository", value: "registry.example.com/sidecar", flag: "sidecar-image", want: "registry.example.com/sidecar:0.1.0"},

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -24,19 +25,23 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
@@ -75,7 +80,25 @@ func valueSetNamed(t *testing.T, name string) valueSet {
 	return valueSet{}
 }
 
-func runRenderedManager(t *testing.T, set valueSet) {
+// renderedManager is the decco binary running as a value set renders it.
+type renderedManager struct {
+	r     rendered
+	flags *pflag.FlagSet
+	logs  *syncBuffer
+	// kubeconfig authenticates as the rendered ServiceAccount.
+	kubeconfig string
+	// health and metrics are loopback ports; metrics is 0 when the value
+	// set turns metrics off.
+	health, metrics int
+}
+
+// startRendered applies every rendered object but the webhook
+// configurations and those skip names (nil: none), starts the manager with
+// the rendered arguments as the rendered ServiceAccount, waits until it is
+// ready as the rendered readinessProbe asks, and registers the rendered
+// webhook configurations pointed at it.
+func startRendered(t *testing.T, set valueSet, skip func(*unstructured.Unstructured) bool) *renderedManager {
+	t.Helper()
 	ctx := context.Background()
 	r := mustRender(t, set)
 	ensureNamespace(t, set.namespace)
@@ -83,7 +106,7 @@ func runRenderedManager(t *testing.T, set valueSet) {
 	// Everything but the webhook configurations, for real: the
 	// ServiceAccount and its RBAC above all.
 	for _, o := range r.objects {
-		if strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+		if strings.HasSuffix(o.GetKind(), "WebhookConfiguration") || skip != nil && skip(o) {
 			continue
 		}
 		require.NoError(t, apply(ctx, o), "applying %s %s", o.GetKind(), o.GetName())
@@ -95,41 +118,60 @@ func runRenderedManager(t *testing.T, set valueSet) {
 	if tsig := flags.Lookup("dns-rfc2136-tsig-secret").Value.String(); tsig != "" {
 		createTSIGSecret(t, tsig)
 	}
-	kubeconfig := serviceAccountKubeconfig(t, set.namespace, d.Spec.Template.Spec.ServiceAccountName)
+	m := &renderedManager{r: r, flags: flags, kubeconfig: serviceAccountKubeconfig(t, set.namespace, d.Spec.Template.Spec.ServiceAccountName)}
 	certDir := t.TempDir()
 	caBundle, err := deccotest.ServingCert(certDir)
 	require.NoError(t, err)
 	ports := freePorts(t, 3)
 	webhookPort, healthPort, metricsPort := ports[0], ports[1], ports[2]
-	metricsOn := flags.Lookup("metrics-bind-address").Value.String() != "0"
+	m.health = healthPort
 
 	args := append(r.managerArgs(t),
 		"--webhook-host=127.0.0.1",
 		"--webhook-port="+strconv.Itoa(webhookPort),
 		"--webhook-cert-dir="+certDir,
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(healthPort),
-		"--kubeconfig="+kubeconfig,
+		"--kubeconfig="+m.kubeconfig,
 	)
-	if metricsOn {
+	if flags.Lookup("metrics-bind-address").Value.String() != "0" {
+		m.metrics = metricsPort
 		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort))
 	}
-	logs := startManager(t, args)
+	m.logs = startManager(t, args)
 
 	// Ready as the rendered readinessProbe asks.
 	ready := d.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path
-	waitHTTP(t, logs, fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, ready), 90*time.Second)
+	waitHTTP(t, m.logs, fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, ready), 90*time.Second)
 
 	registerRenderedWebhooks(t, r, deccotest.WebhookURL(webhookPort), caBundle)
+	if err := deccotest.WaitForInjection(ctx, cluster.Client); err != nil {
+		t.Fatalf("the apiserver did not inject through the manager: %v; manager log:\n%s", err, m.logs)
+	}
+	return m
+}
+
+// flag is the value of the rendered flag name.
+func (m *renderedManager) flag(name string) string { return m.flags.Lookup(name).Value.String() }
+
+// metricsText is the manager's /metrics page.
+func (m *renderedManager) metricsText(t *testing.T) string {
+	t.Helper()
+	require.NotZero(t, m.metrics, "the value set turns metrics off")
+	return httpBody(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.metrics))
+}
+
+func runRenderedManager(t *testing.T, set valueSet) {
+	ctx := context.Background()
+	m := startRendered(t, set, nil)
 	sp := newSpace(t)
-	waitForInjection(t, logs, sp)
 
 	// A pod: injected with the sidecar the rendered flags describe.
 	pod := labeledPod(sp, sp)
 	require.NoError(t, cluster.Client.Create(ctx, pod))
 	require.True(t, deccotest.Injected(pod), "pod not injected: %+v", pod.Spec)
 	side := sidecarOf(t, pod)
-	assert.Equal(t, flags.Lookup("sidecar-image").Value.String(), side.Image)
-	assert.True(t, resource.MustParse(flags.Lookup("sidecar-memory-limit").Value.String()).Equal(side.Resources.Limits[corev1.ResourceMemory]), "sidecar memory limit %v", side.Resources.Limits)
+	assert.Equal(t, m.flag("sidecar-image"), side.Image)
+	assert.True(t, resource.MustParse(m.flag("sidecar-memory-limit")).Equal(side.Resources.Limits[corev1.ResourceMemory]), "sidecar memory limit %v", side.Resources.Limits)
 
 	// A Service: its numeric target port now reaches the TLS listener.
 	svc := &corev1.Service{
@@ -153,14 +195,13 @@ func runRenderedManager(t *testing.T, set valueSet) {
 			},
 		},
 	}
-	err = cluster.Client.Create(ctx, deploy, client.DryRunAll)
+	err := cluster.Client.Create(ctx, deploy, client.DryRunAll)
 	require.Error(t, err, "a Deployment naming another space was admitted")
 	assert.Contains(t, err.Error(), "workloads.decco.io")
 
 	// Metrics, where the rendered metrics Service and ServiceMonitor look.
-	if metricsOn {
-		metrics := httpBody(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-		assert.Contains(t, metrics, "controller_runtime_webhook_requests_total", "webhook metrics")
+	if m.metrics != 0 {
+		assert.Contains(t, m.metricsText(t), "controller_runtime_webhook_requests_total", "webhook metrics")
 	}
 
 	// The reconciler, elected through the rendered Role's Lease, wrote the
@@ -172,9 +213,148 @@ func runRenderedManager(t *testing.T, set valueSet) {
 		var ns corev1.Namespace
 		return cluster.Client.Get(ctx, client.ObjectKey{Name: sp}, &ns) == nil && ns.Annotations[space.AnnotationStatus] != ""
 	}, 60*time.Second, 250*time.Millisecond, "the reconciler wrote no %s on the space", space.AnnotationStatus)
+	if m.metrics != 0 {
+		assert.Eventually(t, func() bool { return strings.Contains(m.metricsText(t), "decco_reconciler_caches_synced 1") },
+			30*time.Second, 250*time.Millisecond, "the reconciler's caches never reported synced")
+	}
+
+	// decco's own Secrets, by name: a space that switches to its own
+	// certificate loses the ones cert-manager wrote for decco (labeled as
+	// decco's through the Certificate's secretTemplate), not others.
+	switchToOwnCertificate(t, sp)
 
 	// The rendered RBAC sufficed: nothing the manager did was forbidden.
-	assert.NotContains(t, logs.String(), "forbidden", "the manager was refused something its RBAC should allow")
+	assert.NotContains(t, m.logs.String(), "forbidden", "the manager was refused something its RBAC should allow")
+
+	// And it is no more than that: Secrets by name only, the other route
+	// mode's kinds not at all.
+	assertLeastPrivilege(t, m, sp)
+}
+
+// switchToOwnCertificate gives space sp a Secret of decco's as
+// cert-manager would write it, and one of the tenant's, then points the
+// space's decco.io/tcp-cert-secret at the tenant's: the reconciler
+// deletes decco's CA Secret, by name through its narrowed RBAC, and keeps
+// the tenant's.
+func switchToOwnCertificate(t *testing.T, sp string) {
+	t.Helper()
+	ctx := context.Background()
+	ca := tlsSecret(sp, space.CASecretName, map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp})
+	own := tlsSecret(sp, "tenant-tls", nil)
+	for _, s := range []*corev1.Secret{ca, own} {
+		require.NoError(t, cluster.Client.Create(ctx, s))
+	}
+	var ns corev1.Namespace
+	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Name: sp}, &ns))
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Annotations[space.AnnotationTCPCertSecret] = own.Name
+	require.NoError(t, cluster.Client.Patch(ctx, &ns, patch))
+	assert.Eventually(t, func() bool {
+		return apierrors.IsNotFound(cluster.Client.Get(ctx, client.ObjectKeyFromObject(ca), &corev1.Secret{}))
+	}, 60*time.Second, 250*time.Millisecond, "decco's %s Secret outlived its Certificate", ca.Name)
+	assert.NoError(t, cluster.Client.Get(ctx, client.ObjectKeyFromObject(own), &corev1.Secret{}), "the tenant's own Secret stays")
+}
+
+func tlsSecret(ns, name string, labels map[string]string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: []byte("not checked"), corev1.TLSPrivateKeyKey: []byte("not checked")},
+	}
+}
+
+// assertLeastPrivilege makes real requests with the manager's own token:
+// it may neither list nor watch Secrets, nor read or delete a tenant's
+// Secret of another name than decco's (read: unless the value set turns
+// on reconciler.verifyBYOSecrets), and it has no rights on the route
+// kinds of the mode it does not run in.
+func assertLeastPrivilege(t *testing.T, m *renderedManager, sp string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := clientcmd.BuildConfigFromFlags("", m.kubeconfig)
+	require.NoError(t, err)
+	as, err := client.New(cfg, client.Options{Scheme: manager.Scheme})
+	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	tenant := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sp, Name: "app-credentials"}, StringData: map[string]string{"password": "s3cret"}}
+	require.NoError(t, cluster.Client.Create(ctx, tenant))
+
+	forbidden := func(what string, err error) {
+		t.Helper()
+		assert.True(t, apierrors.IsForbidden(err), "%s: want forbidden, got %v", what, err)
+	}
+	forbidden("listing Secrets cluster-wide", as.List(ctx, &corev1.SecretList{}))
+	forbidden("listing the Secrets of a space", as.List(ctx, &corev1.SecretList{}, client.InNamespace(sp)))
+	_, err = cs.CoreV1().Secrets("").Watch(ctx, metav1.ListOptions{})
+	forbidden("watching Secrets", err)
+	forbidden("deleting a tenant's Secret", as.Delete(ctx, tenant.DeepCopy(), client.DryRunAll))
+	err = as.Get(ctx, client.ObjectKeyFromObject(tenant), &corev1.Secret{})
+	if m.flag("verify-byo-secrets") == "true" {
+		assert.NoError(t, err, "reconciler.verifyBYOSecrets grants get on tenants' Secrets")
+	} else {
+		forbidden("reading a tenant's Secret", err)
+	}
+	for _, name := range reconciler.OwnSecretNames() {
+		err := as.Get(ctx, client.ObjectKey{Namespace: sp, Name: name}, &corev1.Secret{})
+		assert.False(t, apierrors.IsForbidden(err), "reading decco's %s: %v", name, err)
+	}
+
+	ingresses := as.List(ctx, &networkingv1.IngressList{})
+	routes := as.List(ctx, &gatewayv1.HTTPRouteList{})
+	if m.flag("route-mode") == manager.RouteModeIngress {
+		assert.NoError(t, ingresses, "ingress mode lists Ingresses")
+		forbidden("listing HTTPRoutes in ingress mode", routes)
+	} else {
+		forbidden("listing Ingresses in gateway mode", ingresses)
+		assert.NoError(t, routes, "gateway mode lists HTTPRoutes")
+	}
+}
+
+// The webhook's readiness does not hang on the reconciler: a manager whose
+// reconciler may list nothing (its ClusterRoleBinding left out) still
+// becomes ready and injects pods, while the reconciler reports the kinds
+// it waits for, in the log and a metric; granted its rights, it catches
+// up without a restart.
+func TestWebhookIsReadyWhileTheReconcilerMayNotList(t *testing.T) {
+	needCluster(t)
+	set := valueSet{name: "no-reconciler-binding", namespace: "decco-norbac"}
+	isReconcilerBinding := func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "ClusterRoleBinding" && strings.HasSuffix(o.GetName(), "-reconciler")
+	}
+	m := startRendered(t, set, isReconcilerBinding)
+	sp := newSpace(t)
+	pod := labeledPod(sp, sp)
+	require.NoError(t, cluster.Client.Create(context.Background(), pod, client.DryRunAll))
+	assert.True(t, deccotest.Injected(pod), "pod not injected while the reconciler is stuck")
+
+	waitLog(t, m.logs, "the reconciler is waiting for its caches", 60*time.Second)
+	assert.Contains(t, m.logs.String(), "Service", "the report names the kinds")
+	assert.Contains(t, m.metricsText(t), "decco_reconciler_caches_synced 0")
+	waitHTTP(t, m.logs, fmt.Sprintf("http://127.0.0.1:%d/readyz", m.health), time.Second)
+
+	for _, o := range m.r.objects {
+		if isReconcilerBinding(o) {
+			require.NoError(t, apply(context.Background(), o))
+		}
+	}
+	assert.Eventually(t, func() bool {
+		var ns corev1.Namespace
+		return cluster.Client.Get(context.Background(), client.ObjectKey{Name: sp}, &ns) == nil && ns.Annotations[space.AnnotationStatus] != ""
+	}, 2*time.Minute, 500*time.Millisecond, "the reconciler did not catch up once granted its rights")
+	assert.Contains(t, m.metricsText(t), "decco_reconciler_caches_synced 1")
+}
+
+// waitLog waits until the manager's log contains s.
+func waitLog(t *testing.T, logs *syncBuffer, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the manager did not log %q within %s; log:\n%s", s, timeout, logs)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // createTSIGSecret creates the Secret --dns-rfc2136-tsig-secret names, as
@@ -250,23 +430,6 @@ func registerRenderedWebhooks(t *testing.T, r rendered, baseURL string, caBundle
 	}
 }
 
-// waitForInjection dry-runs a pod in sp until the apiserver, which picks
-// up new webhook configurations a moment after they are stored, returns it
-// injected.
-func waitForInjection(t *testing.T, logs *syncBuffer, sp string) {
-	t.Helper()
-	ctx := context.Background()
-	var lastErr error
-	ok := assert.Eventually(t, func() bool {
-		pod := labeledPod(sp, sp)
-		lastErr = cluster.Client.Create(ctx, pod, client.DryRunAll)
-		return lastErr == nil && deccotest.Injected(pod)
-	}, 30*time.Second, 200*time.Millisecond)
-	if !ok {
-		t.Fatalf("the apiserver did not inject through the manager (last error: %v); manager log:\n%s", lastErr, logs)
-	}
-}
-
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as the
 // ServiceAccount with a bound token, as a pod of the Deployment would.
 func serviceAccountKubeconfig(t *testing.T, ns, name string) string {
@@ -339,13 +502,17 @@ func startManager(t *testing.T, args []string) *syncBuffer {
 	return logs
 }
 
+// probeClient gives up on a request as the kubelet gives up on a probe,
+// so a check that hangs fails the test instead of stalling it.
+var probeClient = &http.Client{Timeout: 5 * time.Second}
+
 // waitHTTP polls url until it answers 200, failing early if the manager
 // exits.
 func waitHTTP(t *testing.T, logs *syncBuffer, url string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(url)
+		resp, err := probeClient.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -366,7 +533,7 @@ func waitHTTP(t *testing.T, logs *syncBuffer, url string, timeout time.Duration)
 // httpBody GETs url and returns its body.
 func httpBody(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := probeClient.Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)

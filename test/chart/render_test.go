@@ -72,6 +72,7 @@ reconciler:
   workers: 8
   leaderElection: {leaseDuration: 30s}
   clusterDomain: corp.internal
+  verifyBYOSecrets: true
 defaultIssuer: ClusterIssuer/corp-ca
 httpIssuer: ClusterIssuer/letsencrypt
 sidecar:

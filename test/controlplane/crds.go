@@ -42,7 +42,7 @@ var crdSources = []crdSource{
 func CRDs(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	for _, src := range crdSources {
-		dir, err := moduleDir(ctx, src.module, src.version)
+		dir, err := ModuleDir(ctx, src.module, src.version)
 		if err != nil {
 			return nil, err
 		}
@@ -55,9 +55,11 @@ func CRDs(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, err
 	return crds, nil
 }
 
-// moduleDir finds a module's directory in the module cache, downloading it
-// through the module proxy if needed.
-func moduleDir(ctx context.Context, module, version string) (string, error) {
+// ModuleDir finds a module's directory in the module cache, downloading it
+// through the module proxy if needed. An empty version means the one
+// decco's go.mod requires; with a version, the module need not be in
+// go.mod, which stays as it is.
+func ModuleDir(ctx context.Context, module, version string) (string, error) {
 	args := []string{"list", "-m", "-json", module}
 	if version != "" {
 		args = []string{"mod", "download", "-json", module + "@" + version}
@@ -77,7 +79,7 @@ func moduleDir(ctx context.Context, module, version string) (string, error) {
 	if info.Dir == "" {
 		// go list -m reports no Dir until the module is downloaded.
 		if version == "" {
-			return moduleDir(ctx, module, requiredVersion(out))
+			return ModuleDir(ctx, module, requiredVersion(out))
 		}
 		return "", fmt.Errorf("module %s@%s not available: %s", module, version, info.Error)
 	}

@@ -71,12 +71,13 @@ func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBu
 			return fmt.Errorf("creating %T: %w", obj, err)
 		}
 	}
-	return waitForInjection(ctx, c)
+	return WaitForInjection(ctx, c)
 }
 
-// waitForInjection dry-runs a pod in a throwaway space until it comes back
-// with the sidecar.
-func waitForInjection(ctx context.Context, c client.Client) error {
+// WaitForInjection dry-runs a pod in a throwaway space until it comes back
+// with the sidecar, for up to 30 s: the apiserver picks up new webhook
+// configurations a moment after they are stored.
+func WaitForInjection(ctx context.Context, c client.Client) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "decco-probe-"}}
 	if err := c.Create(ctx, ns); err != nil {
 		return err
