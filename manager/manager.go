@@ -96,23 +96,34 @@ func managerOptions(opts Options) ctrl.Options {
 	}
 }
 
+// InjectConfig is the sidecar configuration these options give, with the
+// sidecar mode decided (see NativeSidecar). spacectl's offline rendering
+// builds its configuration here too, so it can't drift from the webhook's.
+func (o Options) InjectConfig(native bool) (inject.Config, error) {
+	resources, err := o.SidecarResources()
+	if err != nil {
+		return inject.Config{}, err
+	}
+	return inject.Config{
+		Image:         o.SidecarImage,
+		Resources:     resources,
+		NativeSidecar: native,
+		SidecarUID:    o.SidecarUID,
+	}, nil
+}
+
 func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts Options) error {
-	resources, err := opts.SidecarResources()
+	native, err := NativeSidecar(cfg, opts.NativeSidecar)
 	if err != nil {
 		return err
 	}
-	native, err := nativeSidecar(cfg, opts.NativeSidecar)
+	injectCfg, err := opts.InjectConfig(native)
 	if err != nil {
 		return err
 	}
 	ctrl.Log.WithName("webhook").Info("sidecar mode", "native", native)
 	err = webhook.Setup(ctx, mgr, webhook.Options{
-		Inject: inject.Config{
-			Image:         opts.SidecarImage,
-			Resources:     resources,
-			NativeSidecar: native,
-			SidecarUID:    opts.SidecarUID,
-		},
+		Inject:          injectCfg,
 		SystemNamespace: opts.SystemNamespace,
 		MaxRequestBytes: opts.MaxRequestBytes,
 	})
@@ -154,9 +165,10 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 	return ns
 }
 
-// nativeSidecar decides the sidecar mode. Native sidecars (init containers
-// with restartPolicy Always) are on by default from Kubernetes 1.29.
-func nativeSidecar(cfg *rest.Config, mode string) (bool, error) {
+// NativeSidecar decides the sidecar mode for --native-sidecar=mode: "auto"
+// asks the apiserver, since native sidecars (init containers with
+// restartPolicy Always) are on by default from Kubernetes 1.29.
+func NativeSidecar(cfg *rest.Config, mode string) (bool, error) {
 	if mode != "auto" {
 		return mode == "true", nil
 	}

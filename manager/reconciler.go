@@ -144,14 +144,11 @@ func parseIssuerFlag(flag, v string) (space.IssuerRef, error) {
 	if v == "" {
 		return space.IssuerRef{}, nil
 	}
-	kind, name, found := strings.Cut(v, "/")
-	if !found {
-		kind, name = space.KindIssuer, v
+	ref, err := space.ParseIssuerRef(v)
+	if err != nil {
+		return ref, fmt.Errorf("%s=%q: want ClusterIssuer/<name>, Issuer/<name> or <name>: %w", flag, v, err)
 	}
-	if (kind != space.KindIssuer && kind != space.KindClusterIssuer) || name == "" || strings.Contains(name, "/") {
-		return space.IssuerRef{}, fmt.Errorf("%s=%q: want ClusterIssuer/<name>, Issuer/<name> or <name>", flag, v)
-	}
-	return space.IssuerRef{Kind: kind, Name: name}, nil
+	return ref, nil
 }
 
 // DNSProviderFactory builds a DNS provider for a manager.

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -74,16 +71,11 @@ func (f *injectFlags) config(native bool) (inject.Config, error) {
 	if err := f.validate(); err != nil {
 		return inject.Config{}, err
 	}
-	res, err := f.opts.SidecarResources()
+	cfg, err := f.opts.InjectConfig(native)
 	if err != nil {
 		return inject.Config{}, withCode(ExitUsage, err)
 	}
-	return inject.Config{
-		Image:         f.opts.SidecarImage,
-		Resources:     res,
-		NativeSidecar: native,
-		SidecarUID:    f.opts.SidecarUID,
-	}, nil
+	return cfg, nil
 }
 
 // offline is the config without a cluster: auto means native sidecars.
@@ -94,32 +86,14 @@ func (f *injectFlags) offline() (inject.Config, error) {
 // forCluster decides auto from the apiserver's version, as the manager
 // does.
 func (f *injectFlags) forCluster(cfg *rest.Config) (inject.Config, error) {
-	if f.opts.NativeSidecar != "auto" {
-		return f.config(f.opts.NativeSidecar == "true")
-	}
 	if err := f.validate(); err != nil {
 		return inject.Config{}, err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	native, err := manager.NativeSidecar(cfg, f.opts.NativeSidecar)
 	if err != nil {
 		return inject.Config{}, err
 	}
-	v, err := dc.ServerVersion()
-	if err != nil {
-		return inject.Config{}, fmt.Errorf("reading the apiserver version to choose the sidecar mode (or set --native-sidecar): %w", err)
-	}
-	return f.config(nativeSidecarsSupported(v.Major, v.Minor))
-}
-
-// nativeSidecarsSupported: native sidecars are on by default from
-// Kubernetes 1.29. Some providers report minors like "29+".
-func nativeSidecarsSupported(major, minor string) bool {
-	maj, err1 := strconv.Atoi(major)
-	min, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return maj > 1 || (maj == 1 && min >= 29)
+	return f.config(native)
 }
 
 // installed is the inject.Config the cluster's webhook uses, for the
