@@ -46,6 +46,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.KubeAPIQPS, opts.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, managerOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -76,7 +78,7 @@ func managerOptions(opts Options) ctrl.Options {
 		Scheme:                  Scheme,
 		HealthProbeBindAddress:  opts.HealthProbeAddr,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
-		WebhookServer:           crwebhook.NewServer(crwebhook.Options{Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir}),
+		WebhookServer:           closeWhileDraining(crwebhook.NewServer(crwebhook.Options{Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir})),
 		LeaderElection:          opts.LeaderElect && opts.EnableReconciler,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: electionNS,

@@ -33,6 +33,8 @@ type Options struct {
 	LeaderElect      bool
 	LeaderElectionNS string
 	LeaseDuration    time.Duration
+	KubeAPIQPS       float32
+	KubeAPIBurst     int
 
 	// Sidecar.
 	SidecarImage         string
@@ -67,6 +69,8 @@ func DefaultOptions() Options {
 		SystemNamespace:      "decco-system",
 		LeaderElect:          true,
 		LeaseDuration:        15 * time.Second,
+		KubeAPIQPS:           50,
+		KubeAPIBurst:         100,
 		SidecarImage:         "ghcr.io/decco-dev/decco-sidecar:latest",
 		SidecarCPURequest:    "10m",
 		SidecarMemoryRequest: "16Mi",
@@ -91,6 +95,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect one reconciler among replicas (the webhook always serves on every replica).")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader-election Lease (default: --system-namespace).")
 	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", o.LeaseDuration, "How long a leader's lease lasts without renewal; a standby takes over after it.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager may send the apiserver (sustained); raise it for thousands of spaces.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Requests the manager may send the apiserver in a burst above --kube-api-qps.")
 	fs.StringVar(&o.SidecarImage, "sidecar-image", o.SidecarImage, "Image of the injected TLS sidecar.")
 	fs.StringVar(&o.SidecarCPURequest, "sidecar-cpu-request", o.SidecarCPURequest, "CPU request of the injected sidecar.")
 	fs.StringVar(&o.SidecarMemoryRequest, "sidecar-memory-request", o.SidecarMemoryRequest, "Memory request of the injected sidecar.")
@@ -129,6 +135,9 @@ func (o Options) Validate() error {
 		if o.Reconciler.DNSProvider == DNSProviderRFC2136 {
 			errs = append(errs, o.validateRFC2136())
 		}
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps=%g --kube-api-burst=%d: both must be positive", o.KubeAPIQPS, o.KubeAPIBurst))
 	}
 	if o.MaxRequestBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("--max-request-bytes=%d: want at least 65536", o.MaxRequestBytes))
