@@ -84,39 +84,25 @@ func (r *Reconciler) applyOne(ctx context.Context, k kind, obj, cur client.Objec
 		if err != nil || !write {
 			return err
 		}
-	} else if err := r.checkFree(ctx, k, obj); err != nil {
-		return err
 	}
 	logf.FromContext(ctx).Info("applying", "kind", k.name, "object", obj.GetName(), "create", cur == nil)
-	return r.ssa(ctx, k, want)
-}
-
-// checkFree makes sure an object decco is about to create does not exist
-// as someone else's: the cache only holds decco's objects, so it asks the
-// apiserver. Server-side apply would otherwise merge into a user's object.
-func (r *Reconciler) checkFree(ctx context.Context, k kind, obj client.Object) error {
-	m := &metav1.PartialObjectMetadata{}
-	gvk, err := apiutil.GVKForObject(obj, r.scheme)
-	if err != nil {
-		return err
-	}
-	m.SetGroupVersionKind(gvk)
-	err = r.reader.Get(ctx, client.ObjectKeyFromObject(obj), m)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("checking whether %s %s/%s exists: %w", k.name, obj.GetNamespace(), obj.GetName(), err)
-	case !isManaged(m):
+	err = r.ssa(ctx, k, want, cur != nil)
+	if cur == nil && apierrors.IsConflict(err) {
+		// Not in decco's cache, yet fields of it belong to another
+		// manager: a user's object holds the name. Never take it over.
 		return fmt.Errorf("%s %s/%s: %w", k.name, obj.GetNamespace(), obj.GetName(), errNameInUse)
 	}
-	return nil // decco's, and the cache has not seen it yet
+	return err
 }
 
-// ssa server-side applies obj as field owner decco, forcing ownership of
-// the fields it sets, so a hand edit of them is reverted and a field decco
-// stops setting is removed.
-func (r *Reconciler) ssa(ctx context.Context, k kind, obj client.Object) error {
+// ssa server-side applies obj as field owner decco. Objects decco already
+// has (force) take ownership of the fields it sets, so a hand edit of them
+// is reverted and a field decco stops setting is removed. A first apply
+// does not force: if the name is held by an object someone else wrote, the
+// apiserver answers Conflict on their fields instead of merging decco's
+// into it, which costs no lookup per object created (the cache only holds
+// decco's objects, so it can't tell a free name from a user's).
+func (r *Reconciler) ssa(ctx context.Context, k kind, obj client.Object, force bool) error {
 	gvk, err := apiutil.GVKForObject(obj, r.scheme)
 	if err != nil {
 		return err
@@ -129,7 +115,11 @@ func (r *Reconciler) ssa(ctx context.Context, k kind, obj client.Object) error {
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	apply := &unstructured.Unstructured{Object: u}
 	apply.SetGroupVersionKind(gvk)
-	err = r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(apply), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	opts := []client.ApplyOption{client.FieldOwner(FieldOwner)}
+	if force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	err = r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(apply), opts...)
 	if err != nil {
 		return fmt.Errorf("applying %s %s/%s: %w", k.name, obj.GetNamespace(), obj.GetName(), err)
 	}

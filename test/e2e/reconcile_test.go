@@ -664,3 +664,42 @@ func TestInvalidSpaceGetsStatusNotObjects(t *testing.T) {
 	assert.Empty(t, deccoObjects(t, name))
 	assert.Contains(t, namespaceEvents(t, name), reconciler.ReasonInvalidSpace)
 }
+
+// An object of the user's that holds a name decco wants is never taken
+// over: the space's status says which, and the object stays as it was.
+func TestUsersObjectWithDeccosNameIsNotTakenOver(t *testing.T) {
+	if cluster == nil {
+		t.Skip("needs the local control plane; run without -short")
+	}
+	ctx := context.Background()
+	name := "owned-" + rand.String(5)
+	require.NoError(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	mine := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: netpol.IsolationPolicy},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "legacy"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+		},
+	}
+	require.NoError(t, k8s.Create(ctx, mine))
+
+	ensureGateway(t)
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: name}, &ns))
+	ns.Labels = map[string]string{space.LabelSpace: name}
+	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
+	require.NoError(t, k8s.Update(ctx, &ns))
+
+	waitFor(t, time.Minute, "policies NameInUse", func() error {
+		st, ok := status(t, name)
+		if !ok || st.Parts[space.PartPolicies].Reason != reconciler.ReasonNameInUse {
+			return fmt.Errorf("status %s", st.Format())
+		}
+		assert.Contains(t, st.Parts[space.PartPolicies].Message, netpol.IsolationPolicy)
+		return nil
+	})
+	var after networkingv1.NetworkPolicy
+	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(mine), &after))
+	assert.Empty(t, after.Labels[space.LabelManagedBy], "decco must not label a user's object as its own")
+	assert.Equal(t, mine.Spec, after.Spec, "decco must not change a user's object")
+}
