@@ -77,6 +77,7 @@ func managerOptions(opts Options) ctrl.Options {
 	return ctrl.Options{
 		Scheme:                  Scheme,
 		HealthProbeBindAddress:  opts.HealthProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		WebhookServer:           closeWhileDraining(crwebhook.NewServer(crwebhook.Options{Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir})),
 		LeaderElection:          opts.LeaderElect && opts.EnableReconciler,

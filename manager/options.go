@@ -28,6 +28,7 @@ type Options struct {
 	WebhookCertDir   string
 	HealthProbeAddr  string
 	MetricsAddr      string
+	PprofAddr        string
 	MaxRequestBytes  int64
 	SystemNamespace  string
 	LeaderElect      bool
@@ -90,6 +91,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook's serving certificate (tls.crt, tls.key); reloaded when it changes.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", o.HealthProbeAddr, "Address serving /healthz and /readyz.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address serving Prometheus metrics on /metrics; \"0\" turns them off.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address serving Go's /debug/pprof profiles, for diagnosing CPU or memory; empty (the default) turns it off.")
 	fs.Int64Var(&o.MaxRequestBytes, "max-request-bytes", o.MaxRequestBytes, "Largest admission request body accepted; larger ones are refused.")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace, "decco's own namespace: never injected, and reachable from every project.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect one reconciler among replicas (the webhook always serves on every replica).")
