@@ -27,15 +27,17 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 }
 
 // gather reads everything decide needs about sp, from the caches and, for
-// the CA bundle, a Secret by name from the apiserver.
+// the CA bundle, a Secret by name from the apiserver. It reads only what
+// sp's objects can depend on, so a reconcile costs the same with ten
+// spaces or ten thousand: sp's Services, its project's members (an index
+// lookup), and the few spaces that could want one of its hostnames.
 func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (Input, error) {
 	in := Input{Space: sp}
-	all, err := r.servicesBySpace(ctx)
-	if err != nil {
+	var err error
+	if in.Services, err = r.servicesOf(ctx, sp.Name); err != nil {
 		return in, err
 	}
-	in.Services = all[sp.Name]
-	if in.Peers, err = r.peers(ctx, all); err != nil {
+	if in.Peers, err = r.peers(ctx, sp, in.Services); err != nil {
 		return in, err
 	}
 	if in.CABundle, err = r.caBundle(ctx, sp, have); err != nil {
@@ -45,39 +47,70 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 	return in, err
 }
 
-// servicesBySpace lists the Services labeled with their space, grouped by
-// namespace. The cache holds only labeled Services.
-func (r *Reconciler) servicesBySpace(ctx context.Context) (map[string][]corev1.Service, error) {
+// servicesOf lists the Services of namespace ns labeled with its space.
+// The cache holds only labeled Services.
+func (r *Reconciler) servicesOf(ctx context.Context, ns string) ([]corev1.Service, error) {
 	var list corev1.ServiceList
-	if err := r.client.List(ctx, &list, client.HasLabels{space.LabelSpace}); err != nil {
-		return nil, fmt.Errorf("listing Services labeled %s: %w", space.LabelSpace, err)
+	if err := r.client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{space.LabelSpace: ns}); err != nil {
+		return nil, fmt.Errorf("listing Services of %s labeled %s: %w", ns, space.LabelSpace, err)
 	}
-	out := map[string][]corev1.Service{}
-	for _, svc := range list.Items {
-		if svc.Labels[space.LabelSpace] == svc.Namespace {
-			out[svc.Namespace] = append(out[svc.Namespace], svc)
+	return list.Items, nil
+}
+
+// peers are the valid, live spaces decide must weigh sp against, sp
+// included: its project's members (policies), and every space that could
+// ask for one of sp's hostnames (claims; see claimants), with the
+// hostnames each asks for.
+func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev1.Service) ([]Peer, error) {
+	names := map[string]bool{sp.Name: true}
+	if sp.Project != "" {
+		members, err := r.projectSpaces(ctx, sp.Project)
+		if err != nil {
+			return nil, err
 		}
+		for _, m := range members {
+			names[m.sp.Name] = true
+		}
+	}
+	for _, h := range route.Hostnames(sp, services) {
+		for _, c := range claimants(h) {
+			names[c] = true
+		}
+	}
+	out := make([]Peer, 0, len(names))
+	for name := range names {
+		s, ok, err := r.liveSpace(ctx, name)
+		if err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		svcs := services
+		if name != sp.Name {
+			if svcs, err = r.servicesOf(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Hosts: route.Hostnames(s.sp, svcs)})
 	}
 	return out, nil
 }
 
-// peers are every valid space that is not being deleted, with the
-// hostnames it asks for.
-func (r *Reconciler) peers(ctx context.Context, services map[string][]corev1.Service) ([]Peer, error) {
-	spaces, err := r.spaces(ctx)
-	if err != nil {
-		return nil, err
+// liveSpace reads namespace name from the cache: ok when it is a valid
+// space not being deleted.
+func (r *Reconciler) liveSpace(ctx context.Context, name string) (liveSpace, bool, error) {
+	if r.ignored(name) {
+		return liveSpace{}, false, nil
 	}
-	out := make([]Peer, 0, len(spaces))
-	for _, s := range spaces {
-		out = append(out, Peer{
-			Name:    s.sp.Name,
-			Project: s.sp.Project,
-			Created: s.created.Time,
-			Hosts:   route.Hostnames(s.sp, services[s.sp.Name]),
-		})
+	ns := namespaceMeta()
+	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return liveSpace{}, false, nil
+		}
+		return liveSpace{}, false, fmt.Errorf("reading namespace %s: %w", name, err)
 	}
-	return out, nil
+	return r.parseLive(ns)
 }
 
 // liveSpace is a valid space namespace and when it was created.
@@ -86,22 +119,43 @@ type liveSpace struct {
 	created metav1.Time
 }
 
-// spaces parses every namespace in the cache and keeps the valid, live
-// spaces.
-func (r *Reconciler) spaces(ctx context.Context) ([]liveSpace, error) {
+func (r *Reconciler) parseLive(ns *metav1.PartialObjectMetadata) (liveSpace, bool, error) {
+	if _, labeled := ns.Labels[space.LabelSpace]; !labeled || ns.DeletionTimestamp != nil || r.ignored(ns.Name) {
+		return liveSpace{}, false, nil
+	}
+	sp, err := r.spaces.FromNamespace(ns)
+	if err != nil {
+		return liveSpace{}, false, nil
+	}
+	return liveSpace{sp: sp, created: ns.CreationTimestamp}, true, nil
+}
+
+// projectIndex indexes space namespaces by their project.
+const projectIndex = "decco.project"
+
+// projectOf is the projectIndex function: a valid space's project.
+func projectOf(obj client.Object) []string {
+	if _, labeled := obj.GetLabels()[space.LabelSpace]; !labeled {
+		return nil
+	}
+	sp, err := space.FromNamespace(obj)
+	if err != nil || sp.Project == "" {
+		return nil
+	}
+	return []string{sp.Project}
+}
+
+// projectSpaces are the valid, live spaces of project, from the index.
+func (r *Reconciler) projectSpaces(ctx context.Context, project string) ([]liveSpace, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	if err := r.client.List(ctx, list, client.HasLabels{space.LabelSpace}); err != nil {
-		return nil, fmt.Errorf("listing namespaces: %w", err)
+	if err := r.client.List(ctx, list, client.MatchingFields{projectIndex: project}); err != nil {
+		return nil, fmt.Errorf("listing the spaces of project %s: %w", project, err)
 	}
 	var out []liveSpace
 	for i := range list.Items {
-		ns := &list.Items[i]
-		if ns.DeletionTimestamp != nil || r.ignored(ns.Name) {
-			continue
-		}
-		if sp, err := space.FromNamespace(ns); err == nil {
-			out = append(out, liveSpace{sp: sp, created: ns.CreationTimestamp})
+		if s, ok, _ := r.parseLive(&list.Items[i]); ok {
+			out = append(out, s)
 		}
 	}
 	return out, nil

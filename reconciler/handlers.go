@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"maps"
 	"strings"
 
@@ -103,7 +104,7 @@ func (m *mapper) parse(obj client.Object) (space.Space, bool) {
 	if obj == nil || m.r.ignored(obj.GetName()) || isNamespaceGone(obj) {
 		return space.Space{}, false
 	}
-	sp, err := space.FromNamespace(obj)
+	sp, err := m.r.spaces.FromNamespace(obj)
 	return sp, err == nil
 }
 
@@ -112,15 +113,13 @@ func (m *mapper) enqueueProject(ctx context.Context, project string, q queue) {
 	if project == "" {
 		return
 	}
-	spaces, err := m.r.spaces(ctx)
+	members, err := m.r.projectSpaces(ctx, project)
 	if err != nil {
 		logf.FromContext(ctx).Error(err, "finding the members of a project", "project", project)
 		return
 	}
-	for _, s := range spaces {
-		if s.sp.Project == project {
-			q.Add(namespaceKey(s.sp.Name))
-		}
+	for _, s := range members {
+		q.Add(namespaceKey(s.sp.Name))
 	}
 }
 
@@ -196,14 +195,17 @@ func (m *mapper) toNamespace(_ context.Context, obj client.Object) []reconcile.R
 // allSpaces maps a Gateway change to every space: their DNS records point
 // at its addresses.
 func (m *mapper) allSpaces(ctx context.Context, _ client.Object) []reconcile.Request {
-	spaces, err := m.r.spaces(ctx)
-	if err != nil {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	if err := m.r.client.List(ctx, list, client.HasLabels{space.LabelSpace}); err != nil {
 		logf.FromContext(ctx).Error(err, "listing spaces after a Gateway change")
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(spaces))
-	for _, s := range spaces {
-		out = append(out, namespaceKey(s.sp.Name))
+	var out []reconcile.Request
+	for i := range list.Items {
+		if _, ok, _ := m.r.parseLive(&list.Items[i]); ok {
+			out = append(out, namespaceKey(list.Items[i].Name))
+		}
 	}
 	return out
 }

@@ -34,6 +34,8 @@ type Reconciler struct {
 	kinds    []kind
 	states   *spaceStates
 	memo     *secretMemo
+	// spaces remembers parsed namespaces by resourceVersion.
+	spaces space.Memo
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -49,6 +51,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	err := r.client.Get(ctx, client.ObjectKey{Name: req.Name}, ns)
 	switch {
 	case apierrors.IsNotFound(err):
+		r.spaces.Forget(req.Name)
 		return reconcile.Result{}, r.gone(ctx, req.Name)
 	case err != nil:
 		return reconcile.Result{}, fmt.Errorf("reading namespace %s: %w", req.Name, err)
@@ -57,7 +60,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// outside the cluster (DNS) is decco's to remove.
 		return reconcile.Result{}, r.gone(ctx, req.Name)
 	}
-	sp, err := space.FromNamespace(ns)
+	sp, err := r.spaces.FromNamespace(ns)
 	switch {
 	case errors.Is(err, space.ErrNotASpace):
 		return reconcile.Result{}, r.cleanup(ctx, ns)

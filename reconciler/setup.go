@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -82,6 +83,10 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		kinds:    activeKinds(o.RouteMode),
 		states:   newSpaceStates(),
 		memo:     newSecretMemo(),
+	}
+	// Project membership is a lookup, not a scan of every namespace.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), projectIndex, projectOf); err != nil {
+		return fmt.Errorf("indexing namespaces by project: %w", err)
 	}
 	m := &mapper{r: r}
 	b := ctrl.NewControllerManagedBy(mgr).

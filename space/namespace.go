@@ -117,7 +117,10 @@ func parseDomain(errs *fieldErrs, name string, ann map[string]string) string {
 		return ""
 	}
 	wild := "*." + name + "." + d
-	if len(validation.IsWildcardDNS1123Subdomain(wild)) > 0 || !isDNSName(name+"."+d) {
+	// isDNSName checks the labels; the wildcard adds only length. (Not
+	// validation.IsWildcardDNS1123Subdomain: it compiles a regexp per call,
+	// and every reconcile and admission parses a space.)
+	if len(wild) > validation.DNS1123SubdomainMaxLength || !isDNSName(name+"."+d) {
 		errs.add(AnnotationDomain, d,
 			fmt.Sprintf("makes the certificate name %q longer than a DNS name may be (253 characters)", wild),
 			"use a shorter domain or a shorter namespace name")

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -77,28 +76,9 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 type spaceLookup struct {
 	reader client.Reader
 	system string
-	// parsed remembers each namespace's parsed space by resourceVersion:
+	// spaces remembers each namespace's parsed space by resourceVersion:
 	// namespaces change rarely and pods are admitted often.
-	parsed sync.Map // namespace name -> parsedSpace
-}
-
-type parsedSpace struct {
-	resourceVersion string
-	space           space.Space
-	err             error
-}
-
-// parse returns space.FromNamespace(meta), reusing the last result while
-// the namespace's resourceVersion is unchanged.
-func (l *spaceLookup) parse(meta *metav1.PartialObjectMetadata) (space.Space, error) {
-	if v, ok := l.parsed.Load(meta.Name); ok {
-		if p := v.(parsedSpace); p.resourceVersion == meta.ResourceVersion && meta.ResourceVersion != "" {
-			return p.space, p.err
-		}
-	}
-	sp, err := space.FromNamespace(meta)
-	l.parsed.Store(meta.Name, parsedSpace{resourceVersion: meta.ResourceVersion, space: sp, err: err})
-	return sp, err
+	spaces space.Memo
 }
 
 // spaceOf resolves the space that what (an object labeled with a space)
@@ -115,7 +95,7 @@ func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.
 		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s from the cache: %w", ns, err))
 		return &r, space.Space{}
 	}
-	sp, err := l.parse(meta)
+	sp, err := l.spaces.FromNamespace(meta)
 	switch {
 	case err == nil:
 		return nil, sp
