@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -42,13 +43,18 @@ func benchHandlers(calls int) ([]handlerResult, error) {
 	cfg := inject.Config{Image: "decco-sidecar:bench", NativeSidecar: true}
 
 	decco := webhook.Handlers(namespaceReader{sp}, webhook.Options{Inject: cfg, SystemNamespace: "decco-system", MaxRequestBytes: 2 << 20})[webhook.PodPath]
+	// Every injector is served the same way: the AdmissionReview in an
+	// http.Request body, the response written to a recorder, so the
+	// harness costs all three the same.
 	runs := []struct {
 		name string
 		call func() error
 	}{
-		{"decco webhook handler", func() error { return serveDecco(decco, review) }},
-		{"plain path (encoding/json + jsonpatch.CreatePatch)", func() error { return plainPath(review, sp, cfg) }},
-		{"Dapr v1.14.0 injector core", func() error { return daprPath(daprReview) }},
+		{"decco webhook handler", func() error { return serve(decco, review) }},
+		{"plain path (encoding/json + jsonpatch.CreatePatch)", func() error {
+			return serve(asHandler(func(body []byte) ([]byte, error) { return plainPath(body, sp, cfg) }), review)
+		}},
+		{"Dapr v1.14.0 injector core", func() error { return serve(asHandler(daprPath), daprReview) }},
 	}
 	results := make([]handlerResult, len(runs))
 	for i := range runs {
@@ -71,7 +77,23 @@ func benchHandlers(calls int) ([]handlerResult, error) {
 	return results, nil
 }
 
-func serveDecco(h http.Handler, body []byte) error {
+// asHandler serves f as a webhook endpoint.
+func asHandler(f func(body []byte) ([]byte, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			body, err = f(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+}
+
+func serve(h http.Handler, body []byte) error {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, webhook.PodPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -84,28 +106,32 @@ func serveDecco(h http.Handler, body []byte) error {
 
 // plainPath is the textbook mutating webhook: encoding/json in and out,
 // mutate the typed Pod, diff the two JSON documents into a patch.
-func plainPath(body []byte, sp space.Space, cfg inject.Config) error {
+func plainPath(body []byte, sp space.Space, cfg inject.Config) ([]byte, error) {
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil {
-		return err
+		return nil, err
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
-		return err
+		return nil, err
 	}
 	res, err := inject.Pod(&pod, sp, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mutated, err := json.Marshal(res.Pod)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ops, err := jsonpatch.CreatePatch(review.Request.Object.Raw, mutated)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return respond(review.Request.UID, ops)
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return nil, err
+	}
+	return encodeResponse(review.Request.UID, patch)
 }
 
 var admissionCodecs = serializer.NewCodecFactory(admissionScheme())
@@ -119,14 +145,14 @@ func admissionScheme() *runtime.Scheme {
 // daprPath follows Dapr's injector handler: the AdmissionReview through
 // the apimachinery deserializer, the Pod through encoding/json, then its
 // patcher's SidecarConfig and GetPatch.
-func daprPath(body []byte) error {
+func daprPath(body []byte) ([]byte, error) {
 	var review admissionv1.AdmissionReview
 	if _, _, err := admissionCodecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
-		return err
+		return nil, err
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
-		return err
+		return nil, err
 	}
 	sc := daprpatcher.NewSidecarConfig(&pod)
 	sc.Namespace = review.Request.Namespace
@@ -138,32 +164,23 @@ func daprPath(body []byte) error {
 	sc.SetFromPodAnnotations()
 	patch, err := sc.GetPatch()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(patch) == 0 {
-		return fmt.Errorf("dapr produced no patch")
+		return nil, fmt.Errorf("dapr produced no patch")
 	}
 	b, err := json.Marshal(patch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pt := admissionv1.PatchTypeJSONPatch
-	return encodeResponse(admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: b, PatchType: &pt})
+	return encodeResponse(review.Request.UID, b)
 }
 
-func respond(uid ktypes.UID, ops []jsonpatch.Operation) error {
-	b, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
+func encodeResponse(uid ktypes.UID, patch []byte) ([]byte, error) {
 	pt := admissionv1.PatchTypeJSONPatch
-	return encodeResponse(admissionv1.AdmissionResponse{UID: uid, Allowed: true, Patch: b, PatchType: &pt})
-}
-
-func encodeResponse(resp admissionv1.AdmissionResponse) error {
+	resp := admissionv1.AdmissionResponse{UID: uid, Allowed: true, Patch: patch, PatchType: &pt}
 	out := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: &resp}
-	_, err := json.Marshal(out)
-	return err
+	return json.Marshal(out)
 }
 
 // daprPod is the corpus pod with the annotations that opt it into Dapr.

@@ -23,6 +23,8 @@ func main() {
 	pods := flag.Int("pods", 1000, "pods per namespace in the apiserver benchmark")
 	sizes := flag.String("spaces", "100,1000,3000", "space counts for the reconciler benchmark")
 	perSpace := flag.Int("services-per-space", 5, "Services per space in the reconciler benchmark")
+	flag.StringVar(&profileDir, "profile", "", "directory for CPU and heap profiles of the manager in the reconciler benchmark")
+	flag.IntVar(&reconcilerWorkers, "reconciler-workers", reconcilerWorkers, "the manager's --reconciler-workers in the reconciler benchmark")
 	flag.Parse()
 	var report bytes.Buffer
 	w := io.MultiWriter(os.Stdout, &report)

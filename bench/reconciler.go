@@ -64,7 +64,10 @@ func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
 	ctx := context.Background()
 	p := scalePoint{spaces: spaces, services: spaces * servicesPerSpace}
 	cluster, err := controlplane.Start(ctx, controlplane.Options{Out: os.Stderr, WithoutControllerManager: true,
-		APIServerArgs: map[string][]string{"max-requests-inflight": {"2000"}, "max-mutating-requests-inflight": {"1000"}}})
+		APIServerArgs: map[string][]string{"max-requests-inflight": {"2000"}, "max-mutating-requests-inflight": {"1000"},
+			// Room for thousands of Services; no proxy runs, so these addresses
+			// are never dialed.
+			"service-cluster-ip-range": {"10.96.0.0/12"}}})
 	if err != nil {
 		return p, err
 	}
@@ -80,12 +83,22 @@ func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
 		return p, err
 	}
 	start := time.Now()
+	if profileDir != "" {
+		time.Sleep(time.Second) // let the pprof server come up
+		go mgr.profile(15*time.Second, fmt.Sprintf("reconciler-%d", spaces))
+	}
 	if err := waitAllConverged(ctx, cluster.Client, spaces, 10*time.Minute); err != nil {
 		mgr.stop()
 		return p, fmt.Errorf("%w\nmanager log tail:\n%s", err, mgr.tail())
 	}
 	p.converge = time.Since(start)
 	p.rssMiB = mgr.peakRSSMiB()
+	if reqs, err := mgr.metric("rest_client_requests_total", "method"); err == nil {
+		fmt.Fprintf(os.Stderr, "  requests while converging: %v\n", reqs)
+	}
+	if recs, err := mgr.metric("controller_runtime_reconcile_total", "result"); err == nil {
+		fmt.Fprintf(os.Stderr, "  reconciles while converging: %v\n", recs)
+	}
 	mgr, p.resyncWrites, p.resyncReads, err = restartWrites(ctx, cluster, mgr, spaces)
 	if mgr != nil {
 		defer mgr.stop()
@@ -191,11 +204,42 @@ func waitAllConverged(ctx context.Context, c client.Client, spaces int, timeout 
 	return fmt.Errorf("only %d of %d spaces converged within %s", last, spaces, timeout)
 }
 
+// reconcilerWorkers is the manager's --reconciler-workers in this run.
+var reconcilerWorkers = 4
+
 // managerProcess is cmd/decco running against the cluster, metrics on.
 type managerProcess struct {
 	cmd     *exec.Cmd
 	log     string
 	metrics string
+	pprof   string
+}
+
+// profileDir, when set, receives CPU and heap profiles of the manager
+// while it converges the cluster.
+var profileDir string
+
+// profile saves a CPU profile of the next d and then a heap profile.
+func (m *managerProcess) profile(d time.Duration, tag string) {
+	if m.pprof == "" {
+		return
+	}
+	save := func(url, file string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(profileDir, file))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}
+	save(fmt.Sprintf("%s/profile?seconds=%d", m.pprof, int(d.Seconds())), tag+"-cpu.pprof")
+	save(m.pprof+"/heap", tag+"-heap.pprof")
 }
 
 func startManagerProcess(ctx context.Context, cluster *controlplane.Cluster) (*managerProcess, error) {
@@ -231,7 +275,16 @@ func startManagerProcess(ctx context.Context, cluster *controlplane.Cluster) (*m
 		"--leader-elect=false",
 		"--gateway=gateway/shared",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
+		"--reconciler-workers="+strconv.Itoa(reconcilerWorkers),
 	)
+	if profileDir != "" {
+		pprofPort, err := deccotest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		m.pprof = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pprofPort)
+		m.cmd.Args = append(m.cmd.Args, "--pprof-bind-address=127.0.0.1:"+strconv.Itoa(pprofPort))
+	}
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return m, m.cmd.Start()
