@@ -4,10 +4,12 @@ GO ?= go
 # Long enough for a cold build of the control-plane binaries (~6 min) plus
 # the e2e suites on 2 cores.
 TEST_TIMEOUT ?= 40m
-FUZZ_TIME ?= 10s
+# How long each fuzz target runs: briefly in make test, longer in make fuzz.
+FUZZ_SHORT ?= 5s
+FUZZ_TIME ?= 1m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit e2e demo cluster lint fuzz bench clean
+.PHONY: all build test unit demo lint fuzz fuzz-short fuzz-run bench clean
 
 all: build
 
@@ -15,9 +17,11 @@ all: build
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: unit tests and e2e tests against the real local control plane
+## test: unit tests and e2e tests against the real local control plane, then
+## each fuzz target for FUZZ_SHORT (DECCO_LONG=1 adds the long tests, as CI does)
 test:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz-short
 
 ## unit: only tests that need no control plane (skips the e2e suites)
 unit:
@@ -33,12 +37,25 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## fuzz: run each fuzz target for FUZZ_TIME (longer than make test's seed-corpus run)
+# Fuzz targets as "dir:FuzzName", found in the test sources rather than with
+# go test -list, which would run the e2e packages' TestMain (and start a
+# control plane) just to list them.
+FUZZ_TARGETS = $(shell grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' --exclude-dir=bench --exclude-dir=tools . | sed 's|/[^/]*_test.go:func |:|' | sort -u)
+
+## fuzz: run each fuzz target for FUZZ_TIME, from its committed seed corpus
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; \
-	  done; \
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZ_TIME)
+
+## fuzz-short: run each fuzz target for FUZZ_SHORT (part of make test)
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZ_SHORT)
+
+fuzz-run:
+	@test -n "$(FUZZ_TARGETS)" || { echo "no fuzz targets found"; exit 1; }
+	@for t in $(FUZZ_TARGETS); do \
+	  dir=$${t%%:*}; f=$${t##*:}; \
+	  echo "== fuzz $$dir $$f for $(FUZZ_FOR)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZ_FOR) $$dir || exit 1; \
 	done
 
 ## bench: benchmarks, reported as ratios and percentiles; writes bench/results.md (see BENCHMARKS.md)

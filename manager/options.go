@@ -53,6 +53,8 @@ type Options struct {
 	// benchmarks); controller-runtime otherwise refuses a second
 	// controller of the same name. Not a flag.
 	ManyPerProcess bool
+	// Shutdown configures graceful termination (shutdown.go).
+	Shutdown ShutdownOptions
 	// RFC2136 configures --dns-provider=rfc2136.
 	RFC2136 rfc2136.Options
 }
@@ -107,6 +109,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
 	o.Reconciler.BindFlags(fs)
 	o.RFC2136.BindFlags(fs)
+	o.Shutdown.BindFlags(fs)
 }
 
 // Validate checks the options a user can get wrong, naming the flag.
@@ -138,6 +141,7 @@ func (o Options) Validate() error {
 			errs = append(errs, o.validateRFC2136())
 		}
 	}
+	errs = append(errs, o.Shutdown.Validate())
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps=%g --kube-api-burst=%d: both must be positive", o.KubeAPIQPS, o.KubeAPIBurst))
 	}

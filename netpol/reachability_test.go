@@ -118,6 +118,74 @@ func TestReachabilityMatrix(t *testing.T) {
 	assert.Equal(t, afterMove, matrix(t, apply(t, ctx, l)), "a2 moved from alpha to beta")
 }
 
+// everyone is a matrix cell open to every source namespace.
+const everyone = "a1 a2 b1 open1 decco-system gateway other"
+
+// tenantOpensItself is the intended matrix once tenant b1 has written its
+// own permissive policies: b1 can open its own pods, plaintext ports
+// included (NetworkPolicies only add up, and a namespace's policies are
+// its owner's to write), but nothing about any other space changes.
+var tenantOpensItself = with(intended, map[string]string{
+	"b1/web:8080": everyone, "b1/web:9090": everyone, "b1/web:15021": everyone, "b1/web:18080": everyone,
+})
+
+// A tenant's own NetworkPolicies try to open another tenant: b1 allows
+// ingress from everything and egress to a1's app, plaintext and health
+// ports (and to everything else). Policies select pods of their own
+// namespace only, so a1 must stay closed to b1 and every other space's
+// plaintext ports closed to everyone. With a control plane, the tenant's
+// policies are created through the apiserver and read back as stored.
+func TestTenantPolicyCannotOpenAnotherTenant(t *testing.T) {
+	ctx := context.Background()
+	st := apply(t, ctx, baseLayout())
+	st.policies = append(st.policies, tenantPolicies(t, ctx)...)
+	got := matrix(t, st)
+	assert.Equal(t, tenantOpensItself, got)
+	for _, row := range []string{"a1/web:8080", "a1/web:9090", "a1/web:15021"} {
+		assert.Empty(t, got[row], "%s must stay closed", row)
+	}
+	assert.NotContains(t, strings.Fields(got["a1/web:18080"]), "b1", "a1's listener must stay closed to b1 (another project)")
+}
+
+// tenantPolicies are b1's own policies, as stored by the apiserver when
+// there is one; they are deleted when the test ends.
+func tenantPolicies(t *testing.T, ctx context.Context) []*networkingv1.NetworkPolicy {
+	t.Helper()
+	a1 := &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "a1"}}
+	tcp := corev1.ProtocolTCP
+	var toA1 []networkingv1.NetworkPolicyPort
+	for _, p := range []int32{8080, 9090, 15021, 18080} {
+		toA1 = append(toA1, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: ptrTo(intstr.FromInt32(p))})
+	}
+	policies := []*networkingv1.NetworkPolicy{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "b1", Name: "allow-everything-in"}, Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}}},
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "b1", Name: "reach-a1"}, Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{
+				{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: a1}}, Ports: toA1},
+				{}, // and everything else, so b1's own egress is not what changes
+			},
+		}},
+	}
+	if cluster == nil {
+		return policies
+	}
+	var stored []*networkingv1.NetworkPolicy
+	for _, p := range policies {
+		require.NoError(t, cluster.Client.Create(ctx, p.DeepCopy()), "the apiserver accepts a tenant's %s", p.Name)
+		t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), p) })
+		var got networkingv1.NetworkPolicy
+		require.NoError(t, cluster.Client.Get(ctx, client.ObjectKeyFromObject(p), &got))
+		stored = append(stored, &got)
+	}
+	return stored
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 // state is what the matcher evaluates: the policies and namespace labels
 // as stored (by the apiserver, or as built with -short).
 type state struct {

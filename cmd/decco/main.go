@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -42,11 +43,18 @@ func main() {
 		log.Error(err, "no Kubernetes configuration: run in a cluster or pass --kubeconfig")
 		os.Exit(1)
 	}
-	ctx := ctrl.SetupSignalHandler()
+	// SIGTERM first fails readiness and keeps serving for
+	// --shutdown-delay, then stops gracefully (manager/shutdown.go).
+	drain := manager.NewDrain(opts.Shutdown.Delay, ctrl.Log.WithName("shutdown"))
+	ctx := drain.SignalContext(context.Background())
 	mgr, err := manager.New(ctx, cfg, opts)
 	if err != nil {
 		log.Error(err, "invalid configuration")
 		os.Exit(2)
+	}
+	if err := mgr.AddReadyzCheck("shutdown", drain.Checker()); err != nil {
+		log.Error(err, "adding the shutdown readiness check")
+		os.Exit(1)
 	}
 	log.Info("starting", "webhook", opts.EnableWebhook, "reconciler", opts.EnableReconciler)
 	if err := mgr.Start(ctx); err != nil {

@@ -115,6 +115,7 @@ var flagValues = []flagValue{
 	{path: "webhook.port", value: "10443", flag: "webhook-port", want: "10443"},
 	{path: "webhook.maxRequestBytes", value: "1048576", flag: "max-request-bytes", want: "1048576"},
 	{path: "kubeAPI.qps", value: "300", flag: "kube-api-qps", want: "300"},
+	{path: "shutdownDelay", value: "8s", flag: "shutdown-delay", want: "8s"},
 	{path: "kubeAPI.burst", value: "600", flag: "kube-api-burst", want: "600"},
 	{path: "reconciler.enabled", value: "false", flag: "enable-reconciler", want: "false"},
 	{path: "reconciler.workers", value: "9", flag: "reconciler-workers", want: "9"},

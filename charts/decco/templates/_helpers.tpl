@@ -82,6 +82,7 @@ which would print 2097152 as 2.097152e+06.
   (printf "--webhook-cert-dir=%s" (include "decco.webhookCertDir" .))
   (printf "--max-request-bytes=%d" ($v.webhook.maxRequestBytes | int64))
   (printf "--health-probe-bind-address=:%d" ($v.healthProbePort | int64))
+  (printf "--shutdown-delay=%s" $v.shutdownDelay)
   (printf "--kube-api-qps=%d" ($v.kubeAPI.qps | int64))
   (printf "--kube-api-burst=%d" ($v.kubeAPI.burst | int64))
   (ternary (printf "--metrics-bind-address=:%d" ($v.metrics.port | int64)) "--metrics-bind-address=0" $v.metrics.enabled)

@@ -1,0 +1,61 @@
+package faults
+
+import (
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/decco-dev/decco/test/reliability/reltest"
+)
+
+// The webhook's serving certificate rotates to one from a new CA while
+// pods are created without pause: as cert-manager's cainjector would, the
+// webhook configurations first trust the old and the new CA, then the
+// files in --webhook-cert-dir are replaced (the kubelet's atomic Secret
+// update), and once the new certificate is served the old CA is dropped.
+// Not one pod creation may fail: no handshake failure, no refusal.
+func TestWebhookServingCertRotation(t *testing.T) {
+	needCluster(t)
+	c := cluster.Client
+	w := startWebhook(t)
+	ns := reltest.EnsureSpace(t, c, "rotation")
+	oldSerial, err := reltest.ServedSerial(w.addr(), "localhost", w.ca.PEM)
+	require.NoError(t, err)
+
+	churn := reltest.StartChurn(c, ns, 2, 20*time.Millisecond)
+	time.Sleep(2 * time.Second)
+
+	newCA := reltest.NewCA(t, "decco-webhook-ca-next")
+	reltest.SetCABundle(t, c, slices.Concat(w.ca.PEM, newCA.PEM))
+	time.Sleep(2 * time.Second) // the apiserver picks up the configuration
+	next := newCA.Issue(t, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+	next.Write(t, w.certDir)
+	swapped := time.Now()
+	var served time.Duration
+	reltest.WaitFor(t, 30*time.Second, "the new serving certificate served", func() error {
+		serial, err := reltest.ServedSerial(w.addr(), "localhost", newCA.PEM)
+		if err != nil {
+			return err
+		}
+		if serial.Cmp(next.Serial) != 0 {
+			return assert.AnError
+		}
+		served = time.Since(swapped)
+		return nil
+	})
+	// The old CA retired: any connection still presenting the old
+	// certificate would fail from here on.
+	reltest.SetCABundle(t, c, newCA.PEM)
+	time.Sleep(3 * time.Second)
+	res := churn.Stop()
+
+	t.Logf("rotation under churn: new certificate served %s after the files changed; %s", served.Round(time.Millisecond), res)
+	assert.NotEqual(t, oldSerial, next.Serial)
+	assert.Empty(t, res.Errors, "pod creations failed during the rotation")
+	assert.Empty(t, res.NotInjected)
+	assert.Greater(t, res.Created, 50, "too little churn to prove anything")
+}
