@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,7 +31,7 @@ type namespaces map[string]map[string]string
 func (n namespaces) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
 	ann, ok := n[key.Name]
 	if !ok {
-		return &notFound{}
+		return notFoundErr(key.Name)
 	}
 	obj.SetName(key.Name)
 	obj.SetResourceVersion("1")
@@ -43,9 +44,10 @@ func (n namespaces) List(context.Context, client.ObjectList, ...client.ListOptio
 	return nil
 }
 
-type notFound struct{}
-
-func (*notFound) Error() string { return "not found" }
+// notFound is the apiserver's NotFound, as the cache answers it.
+func notFoundErr(name string) error {
+	return apierrors.NewNotFound(corev1.Resource("namespaces"), name)
+}
 
 var testInject = inject.Config{Image: "decco-sidecar:test", NativeSidecar: true}
 
@@ -107,6 +109,24 @@ func TestOversizedRequestRefused(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 	assert.Contains(t, rec.Body.String(), "limit")
+	// A Status body, so the apiserver shows the message to the user.
+	var st metav1.Status
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &st))
+	assert.Equal(t, int32(http.StatusRequestEntityTooLarge), st.Code)
+	assert.Contains(t, st.Message, "over the 65536-byte limit")
+}
+
+// A namespace created a moment ago, not yet in the cache, is read live.
+func TestNamespaceNotYetCachedIsReadLive(t *testing.T) {
+	h := Handlers(namespaces{}, Options{Inject: testInject, SystemNamespace: "decco-system", MaxRequestBytes: 2 << 20,
+		LiveReader: namespaces{"acme": {space.AnnotationDomain: "example.com"}}})[PodPath]
+	resp := serve(t, h, corpus.AdmissionReview(corpus.Pod(2<<10)))
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	assert.NotEmpty(t, resp.Patch)
+
+	without := Handlers(namespaces{}, Options{Inject: testInject, SystemNamespace: "decco-system", MaxRequestBytes: 2 << 20})[PodPath]
+	resp = serve(t, without, corpus.AdmissionReview(corpus.Pod(2<<10)))
+	assert.False(t, resp.Allowed, "without a live reader a cache miss must not admit an uninjected pod")
 }
 
 func BenchmarkPodAdmission10KB(b *testing.B) {

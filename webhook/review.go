@@ -87,12 +87,12 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > s.maxBytes {
-		http.Error(w, fmt.Sprintf("admission request of %d bytes is over the %d-byte limit", r.ContentLength, s.maxBytes), http.StatusRequestEntityTooLarge)
+		refuseBody(w, fmt.Sprintf("admission request of %d bytes is over the %d-byte limit", r.ContentLength, s.maxBytes))
 		return
 	}
 	body, err := readBody(w, r, s.maxBytes)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("reading the admission request (limit %d bytes): %v", s.maxBytes, err), http.StatusRequestEntityTooLarge)
+		refuseBody(w, fmt.Sprintf("reading the admission request (limit %d bytes): %v", s.maxBytes, err))
 		return
 	}
 	meta, request, err := s.decode(body)
@@ -111,6 +111,19 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = log.IntoContext(ctx, l.WithValues("kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "uid", req.UID))
 	}
 	s.write(w, req.UID, s.handle(ctx, req))
+}
+
+// refuseBody answers 413 with a metav1.Status, which the apiserver shows
+// its client (a plain-text body shows as "did not return more
+// information").
+func refuseBody(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_ = gojson.NewEncoder(w).Encode(&metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure, Code: http.StatusRequestEntityTooLarge,
+		Reason: metav1.StatusReasonRequestEntityTooLarge, Message: msg,
+	})
 }
 
 // readBody reads the request body, sized from Content-Length so a 10 KB

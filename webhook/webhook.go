@@ -13,6 +13,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -37,6 +38,9 @@ type Options struct {
 	SystemNamespace string
 	// MaxRequestBytes caps an admission request's body.
 	MaxRequestBytes int64
+	// LiveReader, when set, reads a namespace the cache has not seen yet
+	// (created a moment ago) from the apiserver instead of failing.
+	LiveReader client.Reader
 }
 
 // Setup registers the handlers on mgr's webhook server and starts the
@@ -46,6 +50,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
 	}
+	opts.LiveReader = mgr.GetAPIReader()
 	for path, h := range Handlers(mgr.GetCache(), opts) {
 		mgr.GetWebhookServer().Register(path, h)
 	}
@@ -55,7 +60,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 // Handlers returns the admission handlers by path, reading namespaces from
 // reader (the manager's informer cache in production).
 func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
-	spaces := &spaceLookup{reader: reader, system: opts.SystemNamespace}
+	spaces := &spaceLookup{reader: reader, live: opts.LiveReader, system: opts.SystemNamespace}
 	serve := func(kind string, h admission.Handler, decode func([]byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error)) http.Handler {
 		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h, decode: decode}
 	}
@@ -75,10 +80,23 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 // spaceLookup reads a namespace's space from the informer cache.
 type spaceLookup struct {
 	reader client.Reader
+	// live reads what the cache has not seen yet; nil: none.
+	live   client.Reader
 	system string
 	// spaces remembers each namespace's parsed space by resourceVersion:
 	// namespaces change rarely and pods are admitted often.
 	spaces space.Memo
+}
+
+// namespace reads namespace name from the cache; a namespace created a
+// moment ago may not be there yet, and then the one API call of the
+// admission path reads it from the apiserver.
+func (l *spaceLookup) namespace(ctx context.Context, name string, into *metav1.PartialObjectMetadata) error {
+	err := l.reader.Get(ctx, client.ObjectKey{Name: name}, into)
+	if apierrors.IsNotFound(err) && l.live != nil {
+		return l.live.Get(ctx, client.ObjectKey{Name: name}, into)
+	}
+	return err
 }
 
 // spaceOf resolves the space that what (an object labeled with a space)
@@ -91,8 +109,8 @@ func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.
 		return &r, space.Space{}
 	}
 	meta := namespaceMeta()
-	if err := l.reader.Get(ctx, client.ObjectKey{Name: ns}, meta); err != nil {
-		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s from the cache: %w", ns, err))
+	if err := l.namespace(ctx, ns, meta); err != nil {
+		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s: %w", ns, err))
 		return &r, space.Space{}
 	}
 	sp, err := l.spaces.FromNamespace(meta)

@@ -37,6 +37,8 @@ var ErrNotOwned = errors.New("DNSEndpoint was not created by decco")
 // Provider writes DNSEndpoints through a controller-runtime client.
 type Provider struct {
 	c client.Client
+	// live reads past a stale cache; c itself unless WithLiveReader.
+	live client.Reader
 }
 
 var _ dns.Provider = (*Provider)(nil)
@@ -44,7 +46,16 @@ var _ dns.Provider = (*Provider)(nil)
 // NewProvider returns a Provider writing through c, whose scheme must
 // include AddToScheme's types. With a manager's client, reads come from
 // its cache: narrow that cache to decco's DNSEndpoints by label.
-func NewProvider(c client.Client) *Provider { return &Provider{c: c} }
+func NewProvider(c client.Client) *Provider { return &Provider{c: c, live: c} }
+
+// WithLiveReader makes the provider read from r (the apiserver, uncached)
+// when its cache turns out stale: a create that finds the object already
+// there (as after an apiserver restart) converges at once instead of
+// failing until the cache catches up.
+func (p *Provider) WithLiveReader(r client.Reader) *Provider {
+	p.live = r
+	return p
+}
 
 // Ensure makes the space's DNSEndpoint hold exactly desired. It writes only
 // when the object differs from what it would write, creates it when
@@ -61,13 +72,24 @@ func (p *Provider) Ensure(ctx context.Context, spaceName string, desired []dns.R
 		return nil
 	case cur == nil:
 		logger.Info("creating DNSEndpoint", "records", len(want.Spec.Endpoints))
-		if err := p.c.Create(ctx, want); err != nil {
+		err := p.c.Create(ctx, want)
+		if apierrors.IsAlreadyExists(err) {
+			if cur, err = p.getFrom(ctx, p.live, spaceName); err != nil {
+				return err
+			}
+			if cur == nil {
+				return fmt.Errorf("DNSEndpoint %s/%s already exists but can't be read yet; retrying", spaceName, ObjectName)
+			}
+			break // the cache was stale: compare with what is there
+		}
+		if err != nil {
 			return fmt.Errorf("creating DNSEndpoint %s/%s: %w", spaceName, ObjectName, err)
 		}
 		return nil
 	case len(want.Spec.Endpoints) == 0:
 		return p.delete(ctx, cur)
-	case upToDate(cur, want):
+	}
+	if cur == nil || upToDate(cur, want) {
 		return nil
 	}
 	next := cur.DeepCopy()
@@ -95,8 +117,12 @@ func (p *Provider) Remove(ctx context.Context, spaceName string) error {
 // get returns decco's DNSEndpoint of the space, nil when there is none,
 // and ErrNotOwned when the name is taken by someone else's object.
 func (p *Provider) get(ctx context.Context, spaceName string) (*DNSEndpoint, error) {
+	return p.getFrom(ctx, p.c, spaceName)
+}
+
+func (p *Provider) getFrom(ctx context.Context, r client.Reader, spaceName string) (*DNSEndpoint, error) {
 	cur := &DNSEndpoint{}
-	err := p.c.Get(ctx, client.ObjectKey{Namespace: spaceName, Name: ObjectName}, cur)
+	err := r.Get(ctx, client.ObjectKey{Namespace: spaceName, Name: ObjectName}, cur)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -164,4 +165,31 @@ func TestNeverTouchesSomeoneElsesEndpoint(t *testing.T) {
 	got := get(t, c, "dns-foreign")
 	require.NotNil(t, got)
 	assert.Equal(t, theirs.Spec, got.Spec)
+}
+
+// staleCache answers every read NotFound, as a cache that has not seen an
+// object yet (after an apiserver restart, say).
+type staleCache struct{ client.Client }
+
+func (s staleCache) Get(_ context.Context, key client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	return apierrors.NewNotFound(schema.GroupResource{Group: "externaldns.k8s.io", Resource: "dnsendpoints"}, key.Name)
+}
+
+// A create that finds the object already there reads it live and
+// converges, instead of failing until the cache catches up.
+func TestStaleCacheConvergesThroughTheLiveReader(t *testing.T) {
+	ctx := context.Background()
+	c, p := setup(t, "dns-stale")
+	first := []dns.Record{{Name: "dns-stale.example.com", Targets: []string{"192.0.2.1"}}}
+	require.NoError(t, p.Ensure(ctx, "dns-stale", first))
+
+	stale := endpoint.NewProvider(staleCache{c}).WithLiveReader(c)
+	moved := []dns.Record{{Name: "dns-stale.example.com", Targets: []string{"192.0.2.2"}}}
+	require.NoError(t, stale.Ensure(ctx, "dns-stale", moved))
+	got := get(t, c, "dns-stale")
+	require.NotNil(t, got)
+	assert.Equal(t, []string{"192.0.2.2"}, []string(got.Spec.Endpoints[0].Targets))
+
+	without := endpoint.NewProvider(staleCache{c})
+	assert.Error(t, without.Ensure(ctx, "dns-stale", first), "without a live reader the stale create fails")
 }

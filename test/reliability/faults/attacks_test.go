@@ -70,7 +70,7 @@ func TestTenantAttacksRefusedThroughTheAPIServer(t *testing.T) {
 		// status code, not the limit (RELIABILITY.md, open items).
 		{"an oversized pod", attackPod(ns, func(p *corev1.Pod) {
 			p.Annotations = map[string]string{"example.com/blob": strings.Repeat("x", maxRequestBytes)}
-		}), []string{`failed calling webhook "pods.decco.io"`, "413"}},
+		}), []string{`failed calling webhook "pods.decco.io"`, "over the 65536-byte limit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := c.Create(context.Background(), tc.obj)
