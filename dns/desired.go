@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/space"
 )
@@ -54,7 +53,7 @@ func names(sp space.Space, services []corev1.Service) []string {
 		if err != nil || exp.HTTPPath != "" || !exp.DNS {
 			continue
 		}
-		if h := sp.ServiceHost(svc.Name); isDNSName(h) {
+		if h := sp.ServiceHost(svc.Name); space.IsDNSName(h) {
 			out = append(out, h)
 		}
 	}
@@ -107,7 +106,7 @@ func canonicalTarget(t string) string {
 		return a.Unmap().String()
 	}
 	t = strings.ToLower(strings.TrimSuffix(t, "."))
-	if !isDNSName(t) {
+	if !space.IsDNSName(t) {
 		return ""
 	}
 	return t
@@ -122,16 +121,3 @@ func sortRecords(rs []Record) {
 	})
 }
 
-// isDNSName is a lowercase DNS name whose every label is at most 63
-// characters and which is at most 253 characters long.
-func isDNSName(s string) bool {
-	if len(validation.IsDNS1123Subdomain(s)) > 0 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if len(validation.IsDNS1123Label(l)) > 0 {
-			return false
-		}
-	}
-	return true
-}

@@ -5,7 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/space"
 )
@@ -57,19 +56,6 @@ func pathProblem(p string) string {
 	return ""
 }
 
-// isDNSName is a lowercase DNS name whose every label is at most 63
-// characters and which is at most 253 characters long.
-func isDNSName(s string) bool {
-	if len(validation.IsDNS1123Subdomain(s)) > 0 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if len(validation.IsDNS1123Label(l)) > 0 {
-			return false
-		}
-	}
-	return true
-}
 
 // objectName is the name of every object built for a Service.
 func objectName(service string) string { return ObjectPrefix + service }

@@ -222,7 +222,7 @@ func check(sp space.Space, svc *corev1.Service) (exposure, *Conflict) {
 		return e, nil
 	}
 	e.host = sp.ServiceHost(svc.Name)
-	if !isDNSName(e.host) {
+	if !space.IsDNSName(e.host) {
 		return exposure{}, &Conflict{Service: svc.Name, Hostname: e.host, Reason: ReasonInvalidHostname,
 			Message: fmt.Sprintf("service %q is not exposed: its hostname %q is not a valid DNS name (at most 253 characters); use a shorter service name", svc.Name, e.host)}
 	}

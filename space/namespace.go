@@ -112,15 +112,15 @@ func parseDomain(errs *fieldErrs, name string, ann map[string]string) string {
 	case !ok || d == "":
 		errs.add(AnnotationDomain, d, "is required", fix+", e.g. example.com")
 		return ""
-	case !isDNSName(d) || !strings.Contains(d, "."):
+	case !IsDNSName(d) || !strings.Contains(d, "."):
 		errs.add(AnnotationDomain, d, "must be a lowercase DNS name such as example.com", fix)
 		return ""
 	}
 	wild := "*." + name + "." + d
-	// isDNSName checks the labels; the wildcard adds only length. (Not
+	// IsDNSName checks the labels; the wildcard adds only length. (Not
 	// validation.IsWildcardDNS1123Subdomain: it compiles a regexp per call,
 	// and every reconcile and admission parses a space.)
-	if len(wild) > validation.DNS1123SubdomainMaxLength || !isDNSName(name+"."+d) {
+	if len(wild) > validation.DNS1123SubdomainMaxLength || !IsDNSName(name+"."+d) {
 		errs.add(AnnotationDomain, d,
 			fmt.Sprintf("makes the certificate name %q longer than a DNS name may be (253 characters)", wild),
 			"use a shorter domain or a shorter namespace name")
@@ -181,9 +181,9 @@ func parseBool(errs *fieldErrs, ann map[string]string, key string, def bool) boo
 	return def
 }
 
-// isDNSName is a DNS-1123 subdomain whose every label is a DNS-1123 label
+// IsDNSName: a DNS-1123 subdomain whose every label is a DNS-1123 label
 // (the subdomain check alone does not bound label length).
-func isDNSName(s string) bool {
+func IsDNSName(s string) bool {
 	if len(validation.IsDNS1123Subdomain(s)) > 0 {
 		return false
 	}

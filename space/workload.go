@@ -260,7 +260,7 @@ func parseEgressEntry(t string) (Egress, string) {
 	if lp == sidecar.HealthPort {
 		return Egress{}, fmt.Sprintf("entry %q: local port %d is reserved for the sidecar's health checks", t, lp)
 	}
-	if !isDNSName(host) {
+	if !IsDNSName(host) {
 		return Egress{}, fmt.Sprintf("entry %q: host %q is not a lowercase DNS name", t, host)
 	}
 	p, ok := parsePortNumber(port)
