@@ -120,4 +120,3 @@ func sortRecords(rs []Record) {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Type(), b.Type()))
 	})
 }
-

@@ -56,7 +56,6 @@ func pathProblem(p string) string {
 	return ""
 }
 
-
 // objectName is the name of every object built for a Service.
 func objectName(service string) string { return ObjectPrefix + service }
 
