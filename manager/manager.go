@@ -89,9 +89,9 @@ func managerOptions(opts Options) ctrl.Options {
 		// update doesn't leave the reconciler idle for a lease duration.
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr.To(opts.ManyPerProcess)},
-		// managedFields are never read and are a large share of each
-		// cached object.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: reconcilerCache(opts)},
+		// managedFields and kubectl's last-applied copy of the object are
+		// never read and are a large share of each cached object.
+		Cache: cache.Options{DefaultTransform: stripUnread, ByObject: reconcilerCache(opts)},
 		// Secrets are read by name from the apiserver, never cached: a
 		// Secret informer would need list and watch on every Secret and
 		// hold tenants' private keys in memory.
@@ -113,6 +113,22 @@ func (o Options) InjectConfig(native bool) (inject.Config, error) {
 		NativeSidecar: native,
 		SidecarUID:    o.SidecarUID,
 	}, nil
+}
+
+// lastApplied is where client-side `kubectl apply` keeps a full copy of
+// the object.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// stripUnread drops from cached objects what decco never reads.
+func stripUnread(in any) (any, error) {
+	out, err := cache.TransformStripManagedFields()(in)
+	if obj, ok := out.(metav1.Object); ok && err == nil {
+		if ann := obj.GetAnnotations(); ann[lastApplied] != "" {
+			delete(ann, lastApplied)
+			obj.SetAnnotations(ann)
+		}
+	}
+	return out, err
 }
 
 func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts Options) error {
