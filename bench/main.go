@@ -12,6 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 func main() {
@@ -26,6 +29,8 @@ func main() {
 	flag.StringVar(&profileDir, "profile", "", "directory for CPU and heap profiles of the manager in the reconciler benchmark")
 	flag.IntVar(&reconcilerWorkers, "reconciler-workers", reconcilerWorkers, "the manager's --reconciler-workers in the reconciler benchmark")
 	flag.Parse()
+	// The in-process manager's logs are not part of the report.
+	ctrl.SetLogger(logr.Discard())
 	var report bytes.Buffer
 	w := io.MultiWriter(os.Stdout, &report)
 	header(w)
