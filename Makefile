@@ -1,7 +1,7 @@
 # decco — see README.md.
 SHELL := /bin/bash
 GO ?= go
-# Long enough for a cold build of the control-plane binaries (~6 min) plus
+# Long enough for a cold build of the control-plane binaries (~7 min) plus
 # the e2e suites on 2 cores.
 TEST_TIMEOUT ?= 40m
 # How long each fuzz target runs: briefly in make test, longer in make fuzz.
