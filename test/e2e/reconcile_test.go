@@ -126,13 +126,6 @@ func ensureGateway(t *testing.T) {
 	})
 }
 
-func ignoreExists(err error) error {
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
 // createSpace creates namespace name as a space with extra annotations.
 func createSpace(t *testing.T, name string, ann map[string]string) {
 	t.Helper()
