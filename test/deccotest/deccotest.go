@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -191,4 +192,21 @@ func TestOptions(certDir string, port int) manager.Options {
 func (m *Manager) Stop() error {
 	m.stop()
 	return <-m.done
+}
+
+// WaitFor polls check every 100 ms until it returns nil, failing the test
+// with the last error after timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

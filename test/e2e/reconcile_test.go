@@ -187,17 +187,7 @@ func status(t *testing.T, ns string) (space.Status, bool) {
 // waitFor polls check until it returns nil or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	deccotest.WaitFor(t, timeout, what, check)
 }
 
 // waitReady waits until every part of the space is ready.

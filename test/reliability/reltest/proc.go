@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/decco-dev/decco/test/controlplane"
+	"github.com/decco-dev/decco/test/deccotest"
 )
 
 var (
@@ -159,19 +160,6 @@ func (s *syncBuffer) String() string {
 	return s.buf.String()
 }
 
-// WaitFor polls check every 100ms until it returns nil, failing the test
-// with the last error after timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// WaitFor polls check until it returns nil or fails the test after
+// timeout (deccotest.WaitFor).
+var WaitFor = deccotest.WaitFor
