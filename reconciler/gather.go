@@ -58,32 +58,41 @@ func (r *Reconciler) servicesOf(ctx context.Context, ns string) ([]corev1.Servic
 }
 
 // peers are the valid, live spaces decide must weigh sp against, sp
-// included: its project's members (policies), and every space that could
-// ask for one of sp's hostnames (claims; see claimants), with the
-// hostnames each asks for.
+// included: its project's members (policies, by name), and every space
+// that could ask for one of sp's hostnames (claims; see claimants), with
+// the hostnames each asks for.
 func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev1.Service) ([]Peer, error) {
-	names := map[string]bool{sp.Name: true}
+	// Hostnames matter only for the spaces that could claim one of sp's;
+	// project members need only their names, so their Services are not read.
+	rivals := map[string]bool{sp.Name: true}
+	for _, h := range route.Hostnames(sp, services) {
+		for _, c := range claimants(h) {
+			rivals[c] = true
+		}
+	}
+	seen := map[string]bool{}
+	var out []Peer
 	if sp.Project != "" {
 		members, err := r.projectSpaces(ctx, sp.Project)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range members {
-			names[m.sp.Name] = true
-		}
-	}
-	for _, h := range route.Hostnames(sp, services) {
-		for _, c := range claimants(h) {
-			names[c] = true
-		}
-	}
-	out := make([]Peer, 0, len(names))
-	for name := range names {
-		s, ok, err := r.liveSpace(ctx, name)
-		if err != nil || !ok {
-			if err != nil {
-				return nil, err
+			if !rivals[m.sp.Name] {
+				seen[m.sp.Name] = true
+				out = append(out, Peer{Name: m.sp.Name, Project: m.sp.Project, Created: m.created.Time})
 			}
+		}
+	}
+	for name := range rivals {
+		if seen[name] {
+			continue
+		}
+		s, ok, err := r.liveSpace(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		svcs := services
