@@ -32,12 +32,15 @@ type binary struct {
 	tools string
 	// ldflags for go build; empty means versionLDFlags().
 	ldflags string
+	// tags are Go build tags.
+	tags []string
 }
 
 var binaries = []binary{
 	{name: "etcd", pkg: "./etcd"},
 	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver"},
 	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager"},
+	{name: "kube-scheduler", pkg: "k8s.io/kubernetes/cmd/kube-scheduler"},
 }
 
 // CacheDir is where built binaries live: $DECCO_CACHE_DIR, or decco/ under
@@ -72,6 +75,42 @@ func EnsureBinaries(ctx context.Context, out io.Writer) (string, error) {
 	}
 	dir := filepath.Join(cache, "controlplane", KubeVersion)
 	return dir, ensure(ctx, dir, binaries, out)
+}
+
+// Tool is a command the test node runs, built from a tools module of this
+// repository (see test/tools) like the control plane's own binaries.
+type Tool struct {
+	// Name is the binary's file name in the cache.
+	Name string
+	// Package is the Go package to build, relative to Module.
+	Package string
+	// Module is the tools module's directory relative to the repository root.
+	Module string
+	// Tags are Go build tags.
+	Tags []string
+	// KubeVersion stamps KubeVersion into the binary, as Kubernetes'
+	// own commands need; others are built with plain -s -w.
+	KubeVersion bool
+}
+
+// EnsureTools returns a directory holding every tool, building whatever is
+// missing under the same lock and cache as the control plane. component
+// and version name the cache directory; bump version to rebuild.
+func EnsureTools(ctx context.Context, component, version string, tools []Tool, out io.Writer) (string, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	bins := make([]binary, 0, len(tools))
+	for _, t := range tools {
+		b := binary{name: t.Name, pkg: t.Package, tools: t.Module, tags: t.Tags, ldflags: "-s -w"}
+		if t.KubeVersion {
+			b.ldflags = ""
+		}
+		bins = append(bins, b)
+	}
+	dir := filepath.Join(cache, component, version)
+	return dir, ensure(ctx, dir, bins, out)
 }
 
 // ensure builds whichever of bins is missing from dir, holding dir's lock
@@ -132,7 +171,11 @@ func build(ctx context.Context, dir string, b binary, out io.Writer) error {
 	tmp := filepath.Join(dir, "."+b.name+".tmp")
 	fmt.Fprintf(out, "building %s (%s) from the Go module proxy (first run only; kube-apiserver takes ~5 min on 2 cores)\n", b.name, filepath.Base(dir))
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, b.pkg)
+	args := []string{"build", "-trimpath", "-ldflags", ldflags}
+	if len(b.tags) > 0 {
+		args = append(args, "-tags", strings.Join(b.tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "-o", tmp, b.pkg)...)
 	cmd.Dir = tools
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = out, out

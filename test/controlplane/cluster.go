@@ -44,6 +44,9 @@ type Options struct {
 	// WithCertManager also runs cert-manager's controllers (CA and
 	// SelfSigned issuers; see certmanager.go).
 	WithCertManager bool
+	// WithScheduler also runs kube-scheduler, so Pods are bound to a node
+	// (see test/node); without a node they would stay Pending anyway.
+	WithScheduler bool
 }
 
 // Cluster is a running control plane.
@@ -59,6 +62,7 @@ type Cluster struct {
 
 	env         *envtest.Environment
 	kcm         *exec.Cmd
+	scheduler   *exec.Cmd
 	certManager *exec.Cmd
 	out         io.Writer
 }
@@ -111,6 +115,18 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if opts.WithScheduler {
+		if c.scheduler, err = c.startComponent(filepath.Join(bin, "kube-scheduler"),
+			"--kubeconfig="+c.Kubeconfig,
+			"--leader-elect=false",
+			"--secure-port=0",
+			"--kube-api-qps=500",
+			"--kube-api-burst=1000",
+			"--v=1",
+		); err != nil {
+			return nil, err
+		}
+	}
 	if opts.WithCertManager {
 		if err := c.startCertManager(ctx, certManagerBin); err != nil {
 			return nil, err
@@ -136,16 +152,12 @@ func newEnv(bin string, crds []*apiextensionsv1.CustomResourceDefinition, opts O
 }
 
 // startControllerManager runs kube-controller-manager against the cluster
-// so Deployments become ReplicaSets become Pods. There is no scheduler or
-// kubelet: Pods stay Pending, which is all admission tests need.
+// so Deployments become ReplicaSets become Pods. Without a node (test/node)
+// Pods stay Pending, which is all admission tests need.
 func (c *Cluster) startControllerManager(ctx context.Context, bin string) error {
-	logPath := filepath.Join(c.Dir, "kube-controller-manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
 	certDir := c.env.ControlPlane.GetAPIServer().CertDir
-	c.kcm = exec.Command(filepath.Join(bin, "kube-controller-manager"),
+	var err error
+	c.kcm, err = c.startComponent(filepath.Join(bin, "kube-controller-manager"),
 		"--kubeconfig="+c.Kubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
@@ -156,16 +168,28 @@ func (c *Cluster) startControllerManager(ctx context.Context, bin string) error 
 		"--concurrent-replicaset-syncs=10",
 		"--v=1",
 	)
-	c.kcm.Stdout, c.kcm.Stderr = logFile, logFile
+	return err
+}
+
+// startComponent runs a control-plane command in its own process group,
+// logging to <name>.log in the cluster directory.
+func (c *Cluster) startComponent(path string, args ...string) (*exec.Cmd, error) {
+	name := filepath.Base(path)
+	logFile, err := os.Create(filepath.Join(c.Dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so Stop (or a later reap) can end it and
 	// anything it started in one signal.
-	c.kcm.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.kcm.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return fmt.Errorf("starting kube-controller-manager: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	go func() { _ = c.kcm.Wait(); logFile.Close() }()
-	return nil
+	go func() { _ = cmd.Wait(); logFile.Close() }()
+	return cmd, nil
 }
 
 // Stop ends every process Start began and removes the cluster's files. It
@@ -173,12 +197,10 @@ func (c *Cluster) startControllerManager(ctx context.Context, bin string) error 
 func (c *Cluster) Stop() error {
 	var errs []error
 	c.stopCertManager()
-	if c.kcm != nil && c.kcm.Process != nil {
-		_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGTERM)
-		waitGone(c.kcm.Process.Pid, 10*time.Second)
-		_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGKILL)
-		c.kcm = nil
-	}
+	stopGroup(c.scheduler)
+	c.scheduler = nil
+	stopGroup(c.kcm)
+	c.kcm = nil
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping etcd and kube-apiserver: %w", err))
@@ -191,6 +213,16 @@ func (c *Cluster) Stop() error {
 		c.Dir = ""
 	}
 	return errors.Join(errs...)
+}
+
+// stopGroup ends a process started by startComponent and its group.
+func stopGroup(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	waitGone(cmd.Process.Pid, 10*time.Second)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // ControllerManagerLog returns what kube-controller-manager has logged, for

@@ -62,7 +62,7 @@ func reapStale(out io.Writer) {
 		}
 		data, _ := os.ReadFile(path)
 		dirs := strings.Fields(string(data))
-		if n := killUsing(dirs); n > 0 {
+		if n := KillUsing(dirs); n > 0 {
 			fmt.Fprintf(out, "stopped %d processes left by an interrupted run (owner pid %d)\n", n, owner)
 		}
 		for _, d := range dirs {
@@ -77,8 +77,9 @@ func alive(pid int) bool {
 	return err == nil || err == syscall.EPERM
 }
 
-// killUsing kills every process whose command line names one of dirs.
-func killUsing(dirs []string) int {
+// KillUsing kills every process whose command line names one of dirs and
+// returns how many it killed. test/node reaps its daemons with it too.
+func KillUsing(dirs []string) int {
 	if len(dirs) == 0 {
 		return 0
 	}
