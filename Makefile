@@ -9,13 +9,19 @@ FUZZ_SHORT ?= 5s
 FUZZ_TIME ?= 1m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit demo lint fuzz fuzz-short fuzz-run bench clean
+.PHONY: all build images test unit demo lint fuzz fuzz-short fuzz-run bench clean
 
 all: build
 
 ## build: compile every command into bin/
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+## images: the manager and sidecar images as archives in bin/images, built
+## without a container engine (build/oci); IMAGE_TAG names them
+IMAGE_TAG ?= dev
+images:
+	$(GO) run ./build/images -out bin/images -tag $(IMAGE_TAG)
 
 ## test: unit tests and e2e tests against the real local control plane, then
 ## each fuzz target for FUZZ_SHORT (DECCO_LONG=1 adds the long tests, as CI does)
