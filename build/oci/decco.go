@@ -6,38 +6,44 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// Where decco's programs live in its images, as in build/*.Dockerfile.
-const (
-	ManagerPath = "/decco"
-	SidecarPath = "/usr/local/bin/decco-sidecar"
-)
-
-// SidecarPackages are the Debian packages the sidecar image holds:
-// stunnel4, the version the tests run against, and its libraries.
-var SidecarPackages = []string{"stunnel4"}
-
-// ManagerSpec is the manager's image: one static binary, run as non-root.
-func ManagerSpec(bin string) (Spec, error) {
-	f, err := BinaryFile(bin, ManagerPath)
-	if err != nil {
-		return Spec{}, err
-	}
-	layer, err := FilesLayer(f)
-	if err != nil {
-		return Spec{}, err
-	}
-	return Spec{Layers: []v1.Layer{layer}, Entrypoint: []string{ManagerPath}, User: NonRootUser}, nil
+// Image is what decco's image for one program holds besides its layers:
+// what build/*.Dockerfile describes too (a test holds the two together).
+type Image struct {
+	// Program is where the program's binary lives in the image.
+	Program string
+	// Packages are the Debian packages installed beside it.
+	Packages []string
+	// Env is the environment the image sets.
+	Env []string
 }
 
-// SidecarSpec is the sidecar's image: Debian's stunnel4 with its libraries,
-// supervised by decco-sidecar, run as non-root; stunnel.conf goes to the
-// /tmp emptyDir the injector mounts.
-func SidecarSpec(ctx context.Context, bin, debCache string) (Spec, error) {
-	layers, err := DebianLayers(ctx, debCache, SidecarPackages...)
-	if err != nil {
-		return Spec{}, err
+// The images decco ships. Both run as NonRootUser with the program as
+// their entrypoint.
+var (
+	// ManagerImage is one static binary.
+	ManagerImage = Image{Program: "/decco"}
+	// SidecarImage is Debian's stunnel4 (the version the tests run
+	// against) supervised by decco-sidecar; stunnel.conf goes to the /tmp
+	// emptyDir the injector mounts.
+	SidecarImage = Image{
+		Program:  "/usr/local/bin/decco-sidecar",
+		Packages: []string{"stunnel4"},
+		Env:      []string{"PATH=" + debianPath, "TMPDIR=/tmp"},
 	}
-	f, err := BinaryFile(bin, SidecarPath)
+)
+
+// Spec is the image with bin as its program, adding the Debian packages
+// (from debCache, see DebianLayers) below it.
+func (img Image) Spec(ctx context.Context, bin, debCache string) (Spec, error) {
+	var layers []v1.Layer
+	if len(img.Packages) > 0 {
+		debs, err := DebianLayers(ctx, debCache, img.Packages...)
+		if err != nil {
+			return Spec{}, err
+		}
+		layers = debs
+	}
+	f, err := BinaryFile(bin, img.Program)
 	if err != nil {
 		return Spec{}, err
 	}
@@ -47,8 +53,11 @@ func SidecarSpec(ctx context.Context, bin, debCache string) (Spec, error) {
 	}
 	return Spec{
 		Layers:     append(layers, layer),
-		Entrypoint: []string{SidecarPath},
-		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=/tmp"},
+		Entrypoint: []string{img.Program},
+		Env:        img.Env,
 		User:       NonRootUser,
 	}, nil
 }
+
+// debianPath is the PATH Debian's base images set.
+const debianPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -1,0 +1,402 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/decco-dev/decco/test/controlplane"
+)
+
+// Name is the node's name in the cluster.
+const Name = "decco-node"
+
+// notReadyTaint keeps pods off the node until the policy engine has
+// programmed its chains: a pod scheduled earlier would briefly run with no
+// NetworkPolicy enforced.
+const notReadyTaint = "decco.io/node-not-ready"
+
+// Options tune Start.
+type Options struct {
+	// Out receives build progress and start-up messages; stderr if nil.
+	Out io.Writer
+	// Network is the address plan; DefaultNetwork if zero.
+	Network Network
+}
+
+// Node is a running node.
+type Node struct {
+	// Network is its address plan; Network.NodeIP() is its address.
+	Network Network
+	// Dir holds its state, configuration and logs; removed by Stop.
+	Dir string
+	// Images are the images built and imported at Start.
+	Images Images
+
+	paths   paths
+	bin     string
+	cluster *controlplane.Cluster
+	procs   []*process
+	undo    []func() error
+	out     io.Writer
+}
+
+// process is one of the node's daemons.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+}
+
+// APIServerArgs are the kube-apiserver flags a node needs: it reaches the
+// kubelet by the node's address, never by a name it would have to look up.
+func APIServerArgs() map[string][]string {
+	return map[string][]string{"kubelet-preferred-address-types": {"InternalIP"}}
+}
+
+// Start builds what is missing, then brings up a node registered with
+// cluster, which must run a scheduler (controlplane.Options.WithScheduler).
+// When Start returns, the Node is Ready, untainted, and its images are
+// imported. The caller must call Stop, which also runs if Start fails
+// half-way.
+func Start(ctx context.Context, cluster *controlplane.Cluster, opts Options) (_ *Node, err error) {
+	if opts.Out == nil {
+		opts.Out = os.Stderr
+	}
+	if opts.Network == (Network{}) {
+		opts.Network = DefaultNetwork
+	}
+	if err := CanHost(); err != nil {
+		return nil, err
+	}
+	reapStale(opts.Out)
+	bin, err := EnsureBinaries(ctx, opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "decco-node-")
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Network: opts.Network, Dir: dir, bin: bin, cluster: cluster, out: opts.Out}
+	defer func() {
+		if err != nil {
+			if logs := n.logTails(); logs != "" {
+				err = fmt.Errorf("%w\n%s", err, logs)
+			}
+			n.Stop()
+		}
+	}()
+	record(n)
+	if n.paths, err = n.layout(); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		what string
+		run  func(context.Context) error
+	}{
+		{"network", n.startNetwork},
+		{"containerd", n.startContainerd},
+		{"images", n.importImages},
+		{"CoreDNS", n.startDNS},
+		{"kubelet", n.startKubelet},
+		{"kube-proxy", n.startKubeProxy},
+		{"kube-router", n.startPolicyEngine},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		if err := s.run(ctx); err != nil {
+			return nil, fmt.Errorf("starting the node's %s: %w", s.what, err)
+		}
+		fmt.Fprintf(n.out, "node: %s up in %s\n", s.what, time.Since(start).Round(10*time.Millisecond))
+	}
+	return n, nil
+}
+
+// layout creates the node's directories and configuration files.
+func (n *Node) layout() (paths, error) {
+	ports, err := freePorts(4)
+	if err != nil {
+		return paths{}, err
+	}
+	p := paths{
+		Dir:              n.Dir,
+		Bin:              n.bin,
+		CNIBin:           cniBinDir,
+		ContainerdRoot:   filepath.Join(n.Dir, "containerd", "root"),
+		State:            filepath.Join(n.Dir, "containerd", "state"),
+		Socket:           filepath.Join(n.Dir, "containerd", "containerd.sock"),
+		CNIConf:          filepath.Join(n.Dir, "cni", "net.d"),
+		RegistryDir:      filepath.Join(n.Dir, "containerd", "certs.d"),
+		KubeletRoot:      filepath.Join(n.Dir, "kubelet"),
+		PodLogs:          filepath.Join(n.Dir, "pod-logs"),
+		Kubeconfig:       n.cluster.Kubeconfig,
+		ResolvConf:       filepath.Join(n.Dir, "resolv.conf"),
+		PauseImage:       PauseImage,
+		Runc:             runcPath,
+		NodeIP:           n.Network.NodeIP().String(),
+		Network:          n.Network,
+		KubeletPort:      ports[0],
+		DNSReadyPort:     ports[1],
+		ProxyHealthPort:  ports[2],
+		ProxyMetricsPort: ports[3],
+	}
+	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return p, err
+		}
+	}
+	files := map[string][]byte{
+		filepath.Join(n.Dir, "containerd.toml"):                render(containerdTemplate, p),
+		filepath.Join(p.RegistryDir, "_default", "hosts.toml"): []byte(refusingRegistry),
+		filepath.Join(p.CNIConf, "10-decco-node.conflist"):     render(cniTemplate, p),
+		filepath.Join(n.Dir, "kubelet.yaml"):                   render(kubeletTemplate, p),
+		filepath.Join(n.Dir, "Corefile"):                       render(corefileTemplate, p),
+		// Pods with dnsPolicy Default get the node's resolv.conf: the
+		// cluster's DNS, never the machine's own resolver.
+		p.ResolvConf: []byte("nameserver " + p.NodeIP + "\n"),
+	}
+	for path, data := range files {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func (n *Node) startContainerd(ctx context.Context) error {
+	if err := n.run("containerd", filepath.Join(n.bin, "containerd"), "--config", filepath.Join(n.Dir, "containerd.toml")); err != nil {
+		return err
+	}
+	return waitUntil(ctx, 30*time.Second, "containerd to serve", func() error {
+		return n.ctr(ctx, "version")
+	})
+}
+
+func (n *Node) startDNS(ctx context.Context) error {
+	if err := n.run("coredns", filepath.Join(n.bin, "coredns"), "-conf", filepath.Join(n.Dir, "Corefile")); err != nil {
+		return err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/ready", n.paths.DNSReadyPort)
+	return waitUntil(ctx, 30*time.Second, "CoreDNS to be ready", func() error { return httpOK(url) })
+}
+
+func (n *Node) startKubelet(ctx context.Context) error {
+	if err := n.run("kubelet", filepath.Join(n.bin, "kubelet"),
+		"--config="+filepath.Join(n.Dir, "kubelet.yaml"),
+		"--kubeconfig="+n.cluster.Kubeconfig,
+		"--hostname-override="+Name,
+		"--node-ip="+n.paths.NodeIP,
+		"--root-dir="+n.paths.KubeletRoot,
+		"--cert-dir="+filepath.Join(n.Dir, "kubelet-pki"),
+		"--register-with-taints="+notReadyTaint+"=:NoSchedule",
+		"--v=1",
+	); err != nil {
+		return err
+	}
+	return waitUntil(ctx, 60*time.Second, "the Node to be Ready", func() error {
+		var node corev1.Node
+		if err := n.cluster.Client.Get(ctx, client.ObjectKey{Name: Name}, &node); err != nil {
+			return err
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return nil
+			}
+		}
+		return errors.New("not Ready yet")
+	})
+}
+
+func (n *Node) startKubeProxy(ctx context.Context) error {
+	if err := n.run("kube-proxy", filepath.Join(n.bin, "kube-proxy"), n.kubeProxyArgs()...); err != nil {
+		return err
+	}
+	// kube-proxy has synced once it has written the kubernetes Service.
+	return waitUntil(ctx, 30*time.Second, "kube-proxy's Service rules", func() error {
+		return quiet(exec.CommandContext(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES"))
+	})
+}
+
+func (n *Node) kubeProxyArgs() []string {
+	return []string{
+		"--kubeconfig=" + n.cluster.Kubeconfig,
+		"--proxy-mode=iptables",
+		"--hostname-override=" + Name,
+		"--cluster-cidr=" + n.Network.PodCIDR.String(),
+		"--bind-address=" + n.paths.NodeIP,
+		"--healthz-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyHealthPort),
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyMetricsPort),
+		// Leave the machine's conntrack sysctls alone.
+		"--conntrack-max-per-core=0",
+		"--v=1",
+	}
+}
+
+// startPolicyEngine runs kube-router's firewall, waits until it has
+// programmed the node, then lifts the taint that kept pods away.
+func (n *Node) startPolicyEngine(ctx context.Context) error {
+	if err := n.run("kube-router", filepath.Join(n.bin, "kube-router"),
+		"--kubeconfig="+n.cluster.Kubeconfig,
+		"--hostname-override="+Name,
+		"--run-firewall=true",
+		"--run-router=false",
+		"--run-service-proxy=false",
+		"--enable-cni=false",
+		"--metrics-port=0",
+		"--health-port=0",
+		"--v=1",
+	); err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, 60*time.Second, "kube-router's firewall chains", func() error {
+		return quiet(exec.CommandContext(ctx, "iptables", "-t", "filter", "-S", "KUBE-ROUTER-FORWARD"))
+	}); err != nil {
+		return err
+	}
+	return n.untaint(ctx)
+}
+
+func (n *Node) untaint(ctx context.Context) error {
+	var node corev1.Node
+	if err := n.cluster.Client.Get(ctx, client.ObjectKey{Name: Name}, &node); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(node.DeepCopy())
+	var kept []corev1.Taint
+	for _, t := range node.Spec.Taints {
+		if t.Key != notReadyTaint {
+			kept = append(kept, t)
+		}
+	}
+	node.Spec.Taints = kept
+	return n.cluster.Client.Patch(ctx, &node, patch)
+}
+
+// run starts one daemon in its own process group, logging to
+// <name>.log in the node's directory.
+func (n *Node) run(name, path string, args ...string) error {
+	logPath := filepath.Join(n.Dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "PATH="+n.bin+":"+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() { _ = cmd.Wait(); logFile.Close() }()
+	n.procs = append(n.procs, &process{name: name, cmd: cmd, log: logPath})
+	return nil
+}
+
+// ctr runs containerd's client against the node's containerd, in the
+// namespace kubelet's images and containers live in.
+func (n *Node) ctr(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.bin, "ctr"), append([]string{"--address", n.paths.Socket, "--namespace", "k8s.io"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Log returns what a daemon ("kubelet", "containerd", ...) has logged.
+func (n *Node) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, name+".log"))
+	return string(b)
+}
+
+// ContainerLog returns what a container of a pod has written, read from
+// kubelet's log directory (the apiserver can't proxy logs: the kubelet's
+// API accepts no client here).
+func (n *Node) ContainerLog(namespace, pod, container string) string {
+	matches, _ := filepath.Glob(filepath.Join(n.paths.PodLogs, namespace+"_"+pod+"_*", container, "*.log"))
+	var b strings.Builder
+	for _, m := range matches {
+		data, _ := os.ReadFile(m)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// logTails is the end of every daemon's log, for a failure message.
+func (n *Node) logTails() string {
+	var b strings.Builder
+	for _, p := range n.procs {
+		data, _ := os.ReadFile(p.log)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(&b, "--- %s (last lines of %s)\n%s\n", p.name, p.log, strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// waitUntil polls check every 100 ms until it succeeds or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting %s for %s: %w", timeout, what, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func quiet(cmd *exec.Cmd) error {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// freePorts returns count loopback ports that were free a moment ago, all
+// different.
+func freePorts(count int) ([]int, error) {
+	var ports []int
+	for range count {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func httpOK(url string) error {
+	c := &httpClient
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return errors.New(url + " answered " + strconv.Itoa(resp.StatusCode))
+	}
+	return nil
+}
