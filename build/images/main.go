@@ -48,11 +48,11 @@ func run(ctx context.Context, out, repo, tag, debCache string) error {
 			return err
 		}
 	}
-	manager, err := oci.ManagerSpec(filepath.Join(bins, "decco"))
+	manager, err := oci.ManagerImage.Spec(ctx, filepath.Join(bins, "decco"), debCache)
 	if err != nil {
 		return err
 	}
-	sidecar, err := oci.SidecarSpec(ctx, filepath.Join(bins, "decco-sidecar"), debCache)
+	sidecar, err := oci.SidecarImage.Spec(ctx, filepath.Join(bins, "decco-sidecar"), debCache)
 	if err != nil {
 		return err
 	}
