@@ -51,6 +51,7 @@ type Node struct {
 	procs   []*process
 	undo    []func() error
 	out     io.Writer
+	unlock  func()
 }
 
 // process is one of the node's daemons.
@@ -81,16 +82,21 @@ func Start(ctx context.Context, cluster *controlplane.Cluster, opts Options) (_ 
 	if err := CanHost(); err != nil {
 		return nil, err
 	}
-	reapStale(opts.Out)
 	bin, err := EnsureBinaries(ctx, opts.Out)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "decco-node-")
+	unlock, err := lockMachine(opts.Out)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Network: opts.Network, Dir: dir, bin: bin, cluster: cluster, out: opts.Out}
+	reapStale(opts.Out)
+	dir, err := os.MkdirTemp("", "decco-node-")
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	n := &Node{Network: opts.Network, Dir: dir, bin: bin, cluster: cluster, out: opts.Out, unlock: unlock}
 	defer func() {
 		if err != nil {
 			if logs := n.logTails(); logs != "" {
@@ -283,6 +289,31 @@ func (n *Node) untaint(ctx context.Context) error {
 	}
 	node.Spec.Taints = kept
 	return n.cluster.Client.Patch(ctx, &node, patch)
+}
+
+// lockMachine waits until no other node runs on this machine (test
+// packages run in parallel, and a node owns the bridge, its address range
+// and the machine's netfilter state) and returns the release.
+func lockMachine(out io.Writer) (func(), error) {
+	cache, err := controlplane.CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(cache, "node.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the node lock: %w", err)
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		fmt.Fprintln(out, "node: waiting for another test node on this machine to stop")
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("taking the node lock: %w", err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // run starts one daemon in its own process group, logging to

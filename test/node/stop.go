@@ -57,6 +57,10 @@ func (n *Node) Stop() error {
 		errs = append(errs, err)
 	}
 	n.Dir = ""
+	if n.unlock != nil {
+		n.unlock()
+		n.unlock = nil
+	}
 	return errors.Join(errs...)
 }
 
