@@ -27,8 +27,8 @@ import (
 // newSpace creates a space namespace named after prefix.
 func newSpace(t *testing.T, prefix string) string {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane and a node; run without -short")
+	if theNode == nil {
+		t.Skip("needs a real node (see test/node); run without -short, as root")
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	require.NoError(t, k8s.Create(context.Background(), ns))

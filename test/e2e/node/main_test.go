@@ -25,44 +25,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if err := node.CanHost(); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("DECCO_REQUIRE_ALL") == "1" {
-			fmt.Fprintln(os.Stderr, "FAIL:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintf(os.Stderr, "decco-missing: real node: %v\nSKIP: test/e2e/node needs a real node\n", err)
-		os.Exit(0)
-	}
-	os.Exit(controlplane.RunTests(&withNode{m}, &cluster, controlplane.Options{
-		WithCertManager: true,
-		WithScheduler:   true,
-		APIServerArgs:   node.APIServerArgs(),
-	}))
+	os.Exit(node.RunTests(&withManager{m}, &cluster, &theNode, controlplane.Options{WithCertManager: true}))
 }
 
-// withNode starts the node and decco's manager once the cluster is up and
-// stops them before the cluster goes.
-type withNode struct{ m *testing.M }
+// withManager starts decco's manager in this process once the node is up
+// (the chart test installs it as pods) and stops it before the node goes.
+type withManager struct{ m *testing.M }
 
-func (w *withNode) Run() int {
-	if cluster == nil {
+func (w *withManager) Run() int {
+	if theNode == nil {
 		return w.m.Run()
 	}
 	k8s = cluster.Client
-	ctx := context.Background()
-	n, err := node.Start(ctx, cluster, node.Options{})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the node: %v\n", err)
-		return 1
-	}
-	theNode = n
-	defer func() {
-		if err := n.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the node: %v\n", err)
-		}
-	}()
-	mgr, err := deccotest.StartManager(ctx, cluster.Config, cluster.Client, func(o *manager.Options) {
-		o.SidecarImage = n.Images.Sidecar
+	mgr, err := deccotest.StartManager(context.Background(), cluster.Config, cluster.Client, func(o *manager.Options) {
+		o.SidecarImage = theNode.Images.Sidecar
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting decco's manager: %v\n", err)
