@@ -140,8 +140,11 @@ func TestForeignRecordIsLeftAloneAndReported(t *testing.T) {
 	assert.Equal(t, reconciler.ReasonNameConflict, dnsPart.Reason)
 	assert.Contains(t, dnsPart.Message, "taken."+zone)
 	t.Logf("dns status: %s: %s", dnsPart.Reason, dnsPart.Message)
-	// Held for a while: decco never overwrites it.
-	time.Sleep(2 * time.Second)
+	// decco never overwrites it, even when it writes the space's other
+	// records: a service's record appearing shows the provider updated
+	// the zone for this space after the conflict.
+	require.NoError(t, cluster.Client.Create(t.Context(), tcpService("taken", "db", true)))
+	waitA(t, "db.taken."+zone, []string{gatewayAddress})
 	assert.Equal(t, []string{"198.51.100.7"}, named.Values(t, "taken."+zone, mdns.TypeA))
 }
 
