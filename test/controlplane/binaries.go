@@ -144,6 +144,9 @@ func build(ctx context.Context, dir string, b binary, out io.Writer) error {
 	cmd.Dir = tools
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = out, out
+	// A test binary killed by its -timeout releases the build lock; a
+	// build left running would then race the next holder's on tmp.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stop := tick(out, b.name, start)
 	err := cmd.Run()
 	stop()
