@@ -27,7 +27,7 @@ func TestWebhookServingCertRotation(t *testing.T) {
 	require.NoError(t, err)
 
 	churn := reltest.StartChurn(c, ns, 2, 20*time.Millisecond)
-	churn.WaitCreated(t, 20, 30*time.Second)
+	churn.WaitCreated(t, 25, 30*time.Second)
 
 	newCA := reltest.NewCA(t, "decco-webhook-ca-next")
 	reltest.SetCABundle(t, c, slices.Concat(w.ca.PEM, newCA.PEM))
@@ -47,11 +47,12 @@ func TestWebhookServingCertRotation(t *testing.T) {
 		served = time.Since(swapped)
 		return nil
 	})
+	churn.WaitCreated(t, 25, 30*time.Second) // admissions go on after the swap
 	// The old CA retired: any connection still presenting the old
 	// certificate would fail from here on.
 	reltest.SetCABundle(t, c, newCA.PEM)
 	reltest.WaitAdmissionConfigSeen(t, c)
-	churn.WaitCreated(t, 20, 30*time.Second)
+	churn.WaitCreated(t, 25, 30*time.Second)
 	res := churn.Stop()
 
 	t.Logf("rotation under churn: new certificate served %s after the files changed; %s", served.Round(time.Millisecond), res)
