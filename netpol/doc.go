@@ -19,7 +19,7 @@
 //
 // Other pods, in the same namespace or not, therefore reach a space pod
 // only on its TLS listeners, never on the application's plaintext port
-// (security invariant 1). Traffic a pod sends to itself over localhost is
+// (security invariant 1 in docs/design.md). Traffic a pod sends to itself over localhost is
 // not subject to policy, which is how the sidecar reaches the app. The
 // sidecar's health port stays closed: kubelet probes come from the node,
 // which NetworkPolicy implementations always admit to local pods.
@@ -32,7 +32,7 @@
 // admits every namespace. Namespaces are selected by
 // kubernetes.io/metadata.name, which the apiserver sets to the namespace's
 // name and a tenant can't change, never by decco.io/project or any other
-// label a tenant controls (security invariant 2): a tenant that labels its
+// label a tenant controls (security invariant 2 in docs/design.md): a tenant that labels its
 // namespace with another project's name gains nothing. Project membership
 // comes from the decco.io/project annotation as parsed by package space;
 // when a space joins or leaves a project the reconciler rebuilds the

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/decco-dev/decco/test/controlplane"
+	"github.com/decco-dev/decco/test/prereq"
 )
 
 // RunTests is a TestMain body for packages whose tests need a node: it
@@ -17,21 +18,16 @@ import (
 //
 //	func TestMain(m *testing.M) { os.Exit(node.RunTests(m, &cluster, &theNode, controlplane.Options{})) }
 //
-// With -short nothing starts and both stay nil: tests must skip. On a
-// machine that can't host a node the tests are skipped with the reason
-// (prefixed "decco-missing:"), and fail when CI or DECCO_REQUIRE_ALL=1 is
-// set.
+// With -short nothing starts and both stay nil. Every test calls Require
+// first: it skips under -short, and on a machine that can't host a node it
+// applies decco's rule for a missing component (test/prereq): a skip
+// saying why, a failure in CI.
 func RunTests(m controlplane.Runner, cluster **controlplane.Cluster, node **Node, opts controlplane.Options) int {
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
 	}
-	if err := CanHost(); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("DECCO_REQUIRE_ALL") == "1" {
-			fmt.Fprintln(os.Stderr, "FAIL:", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "decco-missing: a real node: %v\n", err)
+	if unavailable = CanHost(); unavailable != nil {
 		return m.Run()
 	}
 	ctx := context.Background()
@@ -46,6 +42,21 @@ func RunTests(m controlplane.Runner, cluster **controlplane.Cluster, node **Node
 		}
 	}()
 	return controlplane.RunTests(&joined{m: m, node: n, cluster: cluster, into: node}, cluster, n.ControlPlaneOptions(opts))
+}
+
+// unavailable is why this machine can't host a node, if it can't.
+var unavailable error
+
+// Require skips t under -short, and applies test/prereq's rule when this
+// machine can't host a node.
+func Require(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real node (see test/node); run without -short")
+	}
+	if unavailable != nil {
+		prereq.Missing(t, "a real node", unavailable.Error())
+	}
 }
 
 // joined joins the node once the control plane is up.

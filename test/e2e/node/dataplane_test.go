@@ -27,9 +27,7 @@ import (
 // newSpace creates a space namespace named after prefix.
 func newSpace(t *testing.T, prefix string) string {
 	t.Helper()
-	if theNode == nil {
-		t.Skip("needs a real node (see test/node); run without -short, as root")
-	}
+	node.Require(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	require.NoError(t, k8s.Create(context.Background(), ns))
 	ns.Labels = map[string]string{space.LabelSpace: ns.Name}
