@@ -120,8 +120,9 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)),
 	}}
 	r.states.set(sp.Name, stateOf(st))
+	psaErr := r.ensurePodSecurity(ctx, ns)
 	statusErr := r.writeStatus(ctx, ns, st)
-	if err := errors.Join(retryable(errs), dnsErr, statusErr); err != nil {
+	if err := errors.Join(retryable(errs), dnsErr, psaErr, statusErr); err != nil {
 		return reconcile.Result{}, err
 	}
 	if len(facts.missing) > 0 || len(facts.unreadable) > 0 {

@@ -60,9 +60,10 @@ type SettingChange struct {
 }
 
 // Guarded reports whether a namespace label or annotation key is a space
-// setting: every decco.io/ key, and the Pod Security labels.
-func Guarded(key string, label bool) bool {
-	return strings.HasPrefix(key, Prefix) || (label && strings.HasPrefix(key, PodSecurityPrefix))
+// setting: every decco.io/ key, and on a space (before or after the
+// change) the Pod Security labels.
+func Guarded(key string, label, isSpace bool) bool {
+	return strings.HasPrefix(key, Prefix) || (label && isSpace && strings.HasPrefix(key, PodSecurityPrefix))
 }
 
 // Meta is the labels and annotations of one version of a namespace.
@@ -79,14 +80,16 @@ type Meta struct {
 // setting of the space like any other).
 func SettingChanges(namespace string, old, new Meta) []SettingChange {
 	var out []SettingChange
+	_, was := old.Labels[LabelSpace]
+	_, is := new.Labels[LabelSpace]
 	diff := func(label bool, before, after map[string]string) {
 		for k, v := range after {
-			if w, had := before[k]; Guarded(k, label) && (!had || w != v) {
+			if w, had := before[k]; Guarded(k, label, was || is) && (!had || w != v) {
 				out = append(out, change(namespace, k, label, v, false))
 			}
 		}
 		for k := range before {
-			if _, kept := after[k]; !kept && Guarded(k, label) {
+			if _, kept := after[k]; !kept && Guarded(k, label, was || is) {
 				out = append(out, change(namespace, k, label, "", true))
 			}
 		}

@@ -61,6 +61,8 @@ func TestSettingChanges(t *testing.T) {
 		{"a pod security annotation is not a setting", base, edit(nil, map[string]string{PodSecurityPrefix + "enforce": "privileged"}), nil},
 		{"status is decco's alone", base, edit(nil, map[string]string{AnnotationStatus: "{}"}),
 			[]SettingChange{{Key: AnnotationStatus, New: "{}", DeccoOnly: true}}},
+		{"pod security labels of a namespace that is no space are not decco's",
+			Meta{Labels: map[string]string{"team": "a"}}, Meta{Labels: map[string]string{PodSecurityPrefix + "enforce": "privileged"}}, nil},
 		{"unknown decco.io keys are guarded too", base, edit(map[string]string{Prefix + "future": "1"}, nil),
 			[]SettingChange{{Key: Prefix + "future", Label: true, New: "1", Needs: update}}},
 		{"create: every guarded key, labels first", Meta{}, edit(nil, nil), []SettingChange{

@@ -129,6 +129,57 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 				rule("batch", "v1", createOrUpdate, "jobs")),
 			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
 				rule("batch", "v1", createOrUpdate, "cronjobs")),
+			namespaceHook(cc, systemNamespace),
 		},
 	}
+}
+
+// namespaceHook guards space settings. Its match conditions make only a
+// change to a decco.io/ key or a Pod Security label wait on decco, so no
+// other namespace edit depends on decco being up, and spare decco's own
+// service accounts and cluster administrators the call, so they are never
+// locked out. The key test mirrors space.Guarded.
+func namespaceHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         "namespaces.decco.io",
+		ClientConfig: cc(NamespacePath),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: createOrUpdate,
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"},
+				Scope: ptr.To(admissionregistrationv1.ClusterScope),
+			},
+		}},
+		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		NamespaceSelector:       &metav1.LabelSelector{},
+		ObjectSelector:          &metav1.LabelSelector{},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+		AdmissionReviewVersions: []string{"v1"},
+		MatchConditions: []admissionregistrationv1.MatchCondition{
+			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['kube-system', 'kube-public', 'kube-node-lease', '" + systemNamespace + "'])"},
+			notDeccoOrAdmin(systemNamespace),
+			{Name: "changes-a-space-setting", Expression: changedKeys("labels", "k.startsWith('"+space.Prefix+"') || (k.startsWith('"+space.PodSecurityPrefix+"') && "+isSpace+")") +
+				" || " + changedKeys("annotations", "k.startsWith('"+space.Prefix+"')")},
+		},
+	}
+}
+
+// isSpace is a CEL expression: the namespace is a space before or after
+// the change.
+var isSpace = "('" + space.LabelSpace + "' in " + labelsOf("object") + " || '" + space.LabelSpace + "' in " + labelsOf("oldObject") + ")"
+
+func labelsOf(obj string) string {
+	return "(" + obj + " != null && has(" + obj + ".metadata.labels) ? " + obj + ".metadata.labels : {})"
+}
+
+// changedKeys is a CEL expression: some key of the namespace's field
+// (labels or annotations) for which guarded holds was added, changed or
+// removed. oldObject is null on CREATE.
+func changedKeys(field, guarded string) string {
+	now := "(has(object.metadata." + field + ") ? object.metadata." + field + " : {})"
+	before := "(oldObject != null && has(oldObject.metadata." + field + ") ? oldObject.metadata." + field + " : {})"
+	return "(" + now + ".exists(k, (" + guarded + ") && (!(k in " + before + ") || " + before + "[k] != " + now + "[k]))" +
+		" || " + before + ".exists(k, (" + guarded + ") && !(k in " + now + ")))"
 }
