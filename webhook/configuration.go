@@ -63,6 +63,7 @@ func rule(group, version string, ops []admissionregistrationv1.OperationType, re
 
 var (
 	create         = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
+	update         = []admissionregistrationv1.OperationType{admissionregistrationv1.Update}
 	createOrUpdate = []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
 )
 
@@ -129,8 +130,28 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 				rule("batch", "v1", createOrUpdate, "jobs")),
 			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
 				rule("batch", "v1", createOrUpdate, "cronjobs")),
+			podUpdateHook(cc, systemNamespace),
 			namespaceHook(cc, systemNamespace),
 		},
+	}
+}
+
+// podUpdateHook checks every update of a pod in a space, and of its
+// ephemeral containers (kubectl debug): pods are checked and injected at
+// creation, and an update must not undo that. The pods' status is a
+// subresource this rule does not match, so the kubelet never waits on it.
+func podUpdateHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:                    "pod-updates.decco.io",
+		ClientConfig:            cc(PodUpdatePath),
+		Rules:                   []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods", "pods/ephemeralcontainers")},
+		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		NamespaceSelector:       spaceNamespaces(systemNamespace),
+		ObjectSelector:          &metav1.LabelSelector{},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+		AdmissionReviewVersions: []string{"v1"},
 	}
 }
 

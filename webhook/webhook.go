@@ -29,6 +29,7 @@ const (
 	ServicePath   = "/mutate-service"
 	WorkloadPath  = "/validate-workload"
 	NamespacePath = "/validate-namespace"
+	PodUpdatePath = "/validate-pod-update"
 )
 
 // Options configure the handlers.
@@ -73,6 +74,7 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
 		ServicePath:   serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
 		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
+		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}
 }
