@@ -1,16 +1,6 @@
 package reconciler
 
-import (
-	"context"
-	"encoding/json"
-	"fmt"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/decco-dev/decco/space"
-)
+import "github.com/decco-dev/decco/space"
 
 // Pod Security Admission levels a space may enforce. privileged is not
 // one: it would let a pod of the space reach the node, and through it
@@ -32,38 +22,25 @@ func podSecurityLabels(level string) map[string]string {
 	}
 }
 
-// podSecurityPatch is the merge patch that gives a namespace with labels
-// have the space's Pod Security labels at level, or nil when it has them.
-// Other labels, other pod-security.kubernetes.io/ ones (audit) included,
-// are left alone.
-func podSecurityPatch(have map[string]string, level string) []byte {
+// podSecurityChanges are the labels to set so that a namespace with
+// labels have carries the space's Pod Security labels at level; nil when
+// it has them (or level is empty). Other labels, other
+// pod-security.kubernetes.io/ ones (audit) included, are left alone. Only
+// decco and cluster administrators may change these labels (the namespace
+// guard), so a difference is a new space or an administrator's edit, and
+// the chart's level wins.
+func podSecurityChanges(have map[string]string, level string) map[string]string {
 	if level == "" {
 		return nil
 	}
-	set := map[string]string{}
+	var set map[string]string
 	for k, v := range podSecurityLabels(level) {
 		if have[k] != v {
+			if set == nil {
+				set = map[string]string{}
+			}
 			set[k] = v
 		}
 	}
-	if len(set) == 0 {
-		return nil
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": set}})
-	return patch
-}
-
-// ensurePodSecurity sets the space's Pod Security labels when they are
-// missing or differ. Only decco and cluster administrators may change
-// them (the namespace guard), so a difference is an administrator's edit
-// or a new space, and the chart's level wins.
-func (r *Reconciler) ensurePodSecurity(ctx context.Context, ns *metav1.PartialObjectMetadata) error {
-	patch := podSecurityPatch(ns.Labels, r.opts.PodSecurityLevel)
-	if patch == nil {
-		return nil
-	}
-	if err := r.client.Patch(ctx, ns.DeepCopy(), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldOwner)); err != nil {
-		return fmt.Errorf("setting the Pod Security labels of namespace %s: %w", ns.Name, err)
-	}
-	return nil
+	return set
 }

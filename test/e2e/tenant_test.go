@@ -140,13 +140,22 @@ func TestTenantCannotChangeSpaceSettings(t *testing.T) {
 	// Other namespace edits don't depend on decco.
 	require.NoError(t, patchNamespace(tenant, attacker, "labels", map[string]any{"team": "payments"}))
 
+	// Nor can it bind the join role to itself: admin in its namespace
+	// doesn't hold the permission, and RBAC refuses to grant what one
+	// doesn't hold.
+	err := tenant.Create(context.Background(), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: attacker, Name: "self-join"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: webhook.ProjectRolePrefix + "bank"}})
+	require.Error(t, err, "the tenant granted itself the join role")
+	assert.Contains(t, err.Error(), "is attempting to grant RBAC permissions not currently held")
+
 	// With the join role for bank, in its own namespace, the tenant joins.
 	grant(t, attacker, user, webhook.ProjectRolePrefix+"bank")
 	deccotest.WaitFor(t, 10*time.Second, "joining project bank with its join role", func() error {
 		return patchNamespace(tenant, attacker, "annotations", map[string]any{space.AnnotationProject: "bank"})
 	})
 	// ... and still can't change the domain without the space admin role.
-	err := patchNamespace(tenant, attacker, "annotations", map[string]any{space.AnnotationDomain: "victim.example.com"})
+	err = patchNamespace(tenant, attacker, "annotations", map[string]any{space.AnnotationDomain: "victim.example.com"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), update)
 }
