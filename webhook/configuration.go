@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -136,15 +139,28 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 	}
 }
 
-// podUpdateHook checks every update of a pod in a space, and of its
-// ephemeral containers (kubectl debug): pods are checked and injected at
-// creation, and an update must not undo that. The pods' status is a
-// subresource this rule does not match, so the kubelet never waits on it.
+// podUpdateHook checks updates of pods in a space, and of their ephemeral
+// containers (kubectl debug): pods are checked and injected at creation,
+// and an update must not undo that. Its match condition calls decco only
+// for an update that touches what PodUpdate checks, so the controllers'
+// ordinary pod updates (adopting, orphaning) don't wait on decco; the pods'
+// status is a subresource this rule does not match at all.
 func podUpdateHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
 	return admissionregistrationv1.ValidatingWebhook{
-		Name:                    "pod-updates.decco.io",
-		ClientConfig:            cc(PodUpdatePath),
-		Rules:                   []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods", "pods/ephemeralcontainers")},
+		Name:         "pod-updates.decco.io",
+		ClientConfig: cc(PodUpdatePath),
+		Rules:        []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods", "pods/ephemeralcontainers")},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name: "changes-what-decco-checks",
+			Expression: strings.Join([]string{
+				"has(request.subResource) && request.subResource == 'ephemeralcontainers'",
+				keyChanged("labels", space.LabelSpace),
+				keyChanged("labels", space.LabelInjected),
+				keyChanged("annotations", space.AnnotationInjected),
+				sidecarChanged("initContainers"),
+				sidecarChanged("containers"),
+			}, " || "),
+		}},
 		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
 		NamespaceSelector:       spaceNamespaces(systemNamespace),
@@ -185,6 +201,23 @@ func namespaceHook(cc ClientConfig, systemNamespace string) admissionregistratio
 				" || " + changedKeys("annotations", "k.startsWith('"+space.Prefix+"')")},
 		},
 	}
+}
+
+// keyChanged is a CEL expression: the pod's label or annotation key was
+// added, removed or changed.
+func keyChanged(field, key string) string {
+	now, before := "object.metadata."+field, "oldObject.metadata."+field
+	in := func(m string) string { return "(has(" + m + ") && '" + key + "' in " + m + ")" }
+	return "(" + in(now) + " != " + in(before) + " || (" + in(now) + " && " + now + "['" + key + "'] != " + before + "['" + key + "']))"
+}
+
+// sidecarChanged is a CEL expression: decco's sidecar in the pod's
+// containers or initContainers differs.
+func sidecarChanged(field string) string {
+	of := func(pod string) string {
+		return "(has(" + pod + ".spec." + field + ") ? " + pod + ".spec." + field + ".filter(c, c.name == '" + inject.SidecarName + "') : [])"
+	}
+	return of("object") + " != " + of("oldObject")
 }
 
 // isSpace is a CEL expression: the namespace is a space before or after

@@ -260,6 +260,22 @@ func TestTenantPodsAreCheckedOnEveryPath(t *testing.T) {
 	require.True(t, deccotest.Injected(web))
 	assert.Equal(t, "true", web.Labels[space.LabelInjected])
 
+	// Nor can the sidecar be swapped (kubectl set image).
+	swapped := web.DeepCopy()
+	for i := range swapped.Spec.InitContainers {
+		if swapped.Spec.InitContainers[i].Name == inject.SidecarName {
+			swapped.Spec.InitContainers[i].Image = "attacker/stunnel:evil"
+		}
+	}
+	err = tenant.Update(ctx, swapped)
+	require.Error(t, err, "the sidecar's image was changed")
+	assert.Contains(t, err.Error(), `admission webhook "pod-updates.decco.io" denied the request`)
+	assert.Contains(t, err.Error(), `container "decco-tls" is decco's TLS sidecar and holds the space's key; it can't be changed in a running pod`)
+	// The app's image can, as anywhere.
+	require.NoError(t, tenant.Get(ctx, client.ObjectKeyFromObject(web), web))
+	web.Spec.Containers[0].Image = "app:2"
+	require.NoError(t, tenant.Update(ctx, web))
+
 	// Its sidecar passes Pod Security restricted: the pod as stored,
 	// dry-run into a namespace that enforces restricted (and is no space,
 	// so decco leaves it alone), is admitted by the apiserver's own Pod
