@@ -78,7 +78,6 @@ func decide(in Input, o Options) Desired {
 		DefaultIssuer: o.DefaultIssuer,
 		HTTPIssuer:    o.HTTPIssuer,
 		ClusterDomain: o.ClusterDomain,
-		Services:      serviceNames(in.Services),
 	})...)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
@@ -144,15 +143,6 @@ func withoutTaken(records []dns.Record, conflicts []route.Conflict) []dns.Record
 		}
 	}
 	return slices.DeleteFunc(records, func(r dns.Record) bool { return refused[r.Name] })
-}
-
-func serviceNames(svcs []corev1.Service) []string {
-	out := make([]string, 0, len(svcs))
-	for _, s := range svcs {
-		out = append(out, s.Name)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // caBundle publishes the space CA certificate (never its key) as the

@@ -236,7 +236,7 @@ func TestSpaceGetsPKIPoliciesRoutesAndDNS(t *testing.T) {
 	leaf := parseCert(t, workload.Data[corev1.TLSCertKey])
 	assert.Contains(t, leaf.DNSNames, host)
 	assert.Contains(t, leaf.DNSNames, "*."+host)
-	assert.Contains(t, leaf.DNSNames, "db."+name+".svc")
+	assert.Contains(t, leaf.DNSNames, "*."+name+".svc")
 
 	// Policies: default deny, and the listener port open.
 	var listeners networkingv1.NetworkPolicy
