@@ -39,7 +39,8 @@ type Input struct {
 	// SystemNamespace is decco's own namespace; "" for none.
 	SystemNamespace string
 	// GatewayNamespace runs the gateway (or ingress controller) that
-	// carries Internet traffic in; "" for none.
+	// carries Internet traffic in; "" for none. It is admitted to
+	// ExposedPorts only, whatever the space's project.
 	GatewayNamespace string
 	// ListenerPorts are the TLS listener ports to open: numbers are
 	// listener port numbers, names resolve to the sidecar's listener after
@@ -47,6 +48,10 @@ type Input struct {
 	// refuse (numbers outside 1-65535, names that are not IANA service
 	// names) are dropped rather than failing the whole policy.
 	ListenerPorts []intstr.IntOrString
+	// ExposedPorts are the listener ports of the Services the gateway
+	// routes to (see ListenerPorts), a subset of ListenerPorts: a Service
+	// without a route gives the gateway nothing to reach.
+	ExposedPorts []intstr.IntOrString
 }
 
 // Policies returns the space's NetworkPolicies, sorted by name, with
@@ -76,34 +81,52 @@ func isolation(sp space.Space) *networkingv1.NetworkPolicy {
 }
 
 // listeners admits the permitted namespaces to the listener ports of the
-// space's pods.
+// space's pods, and the gateway's namespace to those of exposed Services.
 func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	rules := []networkingv1.NetworkPolicyIngressRule{{
+		Ports: ports,
+		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
+	}}
+	if exposed := policyPorts(in.ExposedPorts); in.GatewayNamespace != "" && len(exposed) > 0 {
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{
+			Ports: exposed,
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: byName(metav1.LabelSelectorOpIn, in.GatewayNamespace)}},
+		})
+	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
 		ObjectMeta: objectMeta(in.Space, ListenerPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				Ports: ports,
-				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
-			}},
+			Ingress:     rules,
 		},
 	}
 }
 
-// peerNamespaces selects every namespace for a space without a project,
-// else exactly the permitted namespaces by their apiserver-set name label.
+// peerNamespaces selects, by their apiserver-set name label, every
+// namespace but the gateway's for a space without a project, else exactly
+// the space's project and decco's namespace. The gateway has a rule of its
+// own (see listeners).
 func peerNamespaces(in Input) *metav1.LabelSelector {
 	if in.Space.Project == "" {
-		return &metav1.LabelSelector{}
+		if in.GatewayNamespace == "" {
+			return &metav1.LabelSelector{}
+		}
+		return byName(metav1.LabelSelectorOpNotIn, in.GatewayNamespace)
 	}
-	names := append([]string{in.Space.Name, in.SystemNamespace, in.GatewayNamespace}, in.ProjectMembers...)
-	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	names := append([]string{in.Space.Name, in.SystemNamespace}, in.ProjectMembers...)
+	return byName(metav1.LabelSelectorOpIn, names...)
+}
+
+// byName selects namespaces whose name label is (or is not) among names,
+// sorted and without duplicates or empty names.
+func byName(op metav1.LabelSelectorOperator, names ...string) *metav1.LabelSelector {
+	names = slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == "" })
 	slices.Sort(names)
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key:      LabelNamespaceName,
-		Operator: metav1.LabelSelectorOpIn,
+		Operator: op,
 		Values:   slices.Compact(names),
 	}}}
 }

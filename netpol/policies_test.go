@@ -64,6 +64,19 @@ func allow(sp string, from *metav1.LabelSelector, ports []networkingv1.NetworkPo
 	}
 }
 
+// withGateway adds the rule admitting the gateway's namespace to ports.
+func withGateway(p *networkingv1.NetworkPolicy, gw string, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	p.Spec.Ingress = append(p.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{
+		Ports: ports, From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named(gw)}}})
+	return p
+}
+
+func notNamed(names ...string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: names,
+	}}}
+}
+
 func TestPolicies(t *testing.T) {
 	http := intstr.FromString("http")
 	tests := []struct {
@@ -71,13 +84,28 @@ func TestPolicies(t *testing.T) {
 		in   netpol.Input
 		want []*networkingv1.NetworkPolicy
 	}{{
-		name: "project space admits its members, the system and the gateway namespace by name",
+		name: "project space admits its members and the system namespace by name, the gateway to exposed ports only",
 		in: netpol.Input{Space: alphaSp, ProjectMembers: []string{"a2", "a1"}, SystemNamespace: "decco-system",
-			GatewayNamespace: "gateway", ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}},
+			GatewayNamespace: "gateway", ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080), intstr.FromInt32(13306)},
+			ExposedPorts: []intstr.IntOrString{intstr.FromInt32(18080)}},
 		want: []*networkingv1.NetworkPolicy{
-			allow("a1", named("a1", "a2", "decco-system", "gateway"), listener(intstr.FromInt32(18080))),
+			withGateway(allow("a1", named("a1", "a2", "decco-system"), listener(intstr.FromInt32(13306), intstr.FromInt32(18080))),
+				"gateway", listener(intstr.FromInt32(18080))),
 			deny("a1"),
 		},
+	}, {
+		name: "space without a project admits every namespace but the gateway's, which gets exposed ports only",
+		in: netpol.Input{Space: openSp, SystemNamespace: "decco-system", GatewayNamespace: "gateway",
+			ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080), http}, ExposedPorts: []intstr.IntOrString{http}},
+		want: []*networkingv1.NetworkPolicy{
+			withGateway(allow("open1", notNamed("gateway"), listener(intstr.FromInt32(18080), http)), "gateway", listener(http)),
+			deny("open1"),
+		},
+	}, {
+		name: "nothing exposed: no rule for the gateway",
+		in: netpol.Input{Space: alphaSp, ProjectMembers: []string{"a1"}, GatewayNamespace: "gateway",
+			ListenerPorts: []intstr.IntOrString{http}},
+		want: []*networkingv1.NetworkPolicy{allow("a1", named("a1"), listener(http)), deny("a1")},
 	}, {
 		name: "the space itself is admitted even when the caller leaves it out of the members",
 		in:   netpol.Input{Space: alphaSp, ProjectMembers: []string{"a2"}, ListenerPorts: []intstr.IntOrString{http}},

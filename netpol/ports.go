@@ -17,7 +17,8 @@ import (
 // decco.io/rewritten-ports, and named target ports not listed (by Service
 // port name or number, or by target name) in the Service's
 // decco.io/plaintext-ports. Anything else (a plaintext port, a
-// port the rewrite has not reached yet, UDP) stays closed.
+// port the rewrite has not reached yet, UDP, an app-<port> name or the
+// sidecar's health port) stays closed.
 //
 // Only Services in the space's namespace labeled with the space count. A
 // Service whose decco annotations don't parse contributes nothing and is
@@ -54,6 +55,11 @@ func serviceListenerPorts(svc *corev1.Service) ([]intstr.IntOrString, error) {
 	var out []intstr.IntOrString
 	for _, p := range svc.Spec.Ports {
 		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		// The webhook refuses these; a Service stored before it did (or
+		// while it was off) must not open them either.
+		if inject.ReservedTarget(p.TargetPort) {
 			continue
 		}
 		if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {

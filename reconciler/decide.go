@@ -63,22 +63,6 @@ type Desired struct {
 // compares equal to what the cluster holds and causes no write.
 func decide(in Input, o Options) Desired {
 	sp := in.Space
-	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
-	objs := []client.Object{}
-	for _, p := range netpol.Policies(netpol.Input{
-		Space:            sp,
-		ProjectMembers:   projectMembers(in.Peers, sp.Project),
-		SystemNamespace:  o.SystemNamespace,
-		GatewayNamespace: o.Gateway.Namespace,
-		ListenerPorts:    ports,
-	}) {
-		objs = append(objs, p)
-	}
-	objs = append(objs, pki.Objects(sp, pki.Options{
-		DefaultIssuer: o.DefaultIssuer,
-		HTTPIssuer:    o.HTTPIssuer,
-		ClusterDomain: o.ClusterDomain,
-	})...)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
 		Services:        in.Services,
@@ -88,15 +72,43 @@ func decide(in Input, o Options) Desired {
 		SNIIngressClass: o.SNIIngressClass,
 		Claimed:         claims(in.Peers),
 	})
+	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
+	exposed, _ := netpol.ListenerPorts(sp, routed(in.Services, conflicts))
+	objs := []client.Object{}
+	for _, p := range netpol.Policies(netpol.Input{
+		Space:            sp,
+		ProjectMembers:   projectMembers(in.Peers, sp.Project),
+		SystemNamespace:  o.SystemNamespace,
+		GatewayNamespace: o.Gateway.Namespace,
+		ListenerPorts:    ports,
+		ExposedPorts:     exposed,
+	}) {
+		objs = append(objs, p)
+	}
+	objs = append(objs, pki.Objects(sp, pki.Options{
+		DefaultIssuer: o.DefaultIssuer,
+		HTTPIssuer:    o.HTTPIssuer,
+		ClusterDomain: o.ClusterDomain,
+	})...)
 	if cm := caBundle(sp, in.CABundle, routes); cm != nil {
 		objs = append(objs, cm)
 	}
 	objs = append(objs, routes...)
 	var records []dns.Record
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
-		records = withoutTaken(dns.Desired(sp, in.Services, in.DNSTargets, o.DNSTTL), conflicts)
+		records = withoutTaken(dns.Desired(sp, routed(in.Services, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr}
+}
+
+// routed are the Services that got a route: every one but those refused.
+// The gateway may reach their listener ports and no other.
+func routed(svcs []corev1.Service, conflicts []route.Conflict) []corev1.Service {
+	refused := map[string]bool{}
+	for _, c := range conflicts {
+		refused[c.Service] = true
+	}
+	return slices.DeleteFunc(slices.Clone(svcs), func(s corev1.Service) bool { return refused[s.Name] })
 }
 
 // projectMembers names the spaces of project, sorted; nil for no project.

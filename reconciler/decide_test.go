@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -19,6 +20,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -85,7 +87,8 @@ func service(ns, name, path string, target int32) corev1.Service {
 	svc := corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{space.LabelSpace: ns},
 			Annotations: map[string]string{space.AnnotationDNS: "true"}},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("http")}}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("http")}}},
 	}
 	if path != "" {
 		svc.Annotations[space.AnnotationHTTPPath] = path
@@ -199,4 +202,43 @@ func hasObject(objs []client.Object, kind, name string) bool {
 		}
 	}
 	return false
+}
+
+// A Service without a selector gets no route and no record, and the
+// gateway's namespace is admitted only to the listener ports of the
+// Services that got a route; the project, to all of them.
+func TestDecideGatewayReachesOnlyRoutedServices(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", Project: "retail"}
+	routedSvc := service("shop", "db", "", 0)
+	loose := service("shop", "mq", "", 0)
+	loose.Spec.Selector = nil
+	loose.Spec.Ports[0].TargetPort = intstr.FromString("amqp")
+	want := decide(input(sp, routedSvc, loose), options(route.ModeGatewayAPI))
+
+	require.Len(t, want.Conflicts, 1)
+	assert.Equal(t, route.ReasonNoSelector, want.Conflicts[0].Reason)
+	assert.False(t, hasObject(want.Objects, "TLSRoute", route.ObjectPrefix+"mq"))
+	assert.True(t, hasObject(want.Objects, "TLSRoute", route.ObjectPrefix+"db"))
+	for _, r := range want.Records {
+		assert.NotEqual(t, "mq.shop.example.com", r.Name)
+	}
+	var np *networkingv1.NetworkPolicy
+	for _, o := range want.Objects {
+		if p, ok := o.(*networkingv1.NetworkPolicy); ok && p.Name == netpol.ListenerPolicy {
+			np = p
+		}
+	}
+	require.NotNil(t, np)
+	require.Len(t, np.Spec.Ingress, 2)
+	ports := func(r networkingv1.NetworkPolicyIngressRule) []string {
+		var out []string
+		for _, p := range r.Ports {
+			out = append(out, p.Port.String())
+		}
+		return out
+	}
+	assert.Equal(t, []string{"amqp", "http"}, ports(np.Spec.Ingress[0]), "the project reaches every listener")
+	assert.Equal(t, []string{"decco-system", "shop"}, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, []string{"http"}, ports(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
+	assert.Equal(t, []string{"gw"}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -120,4 +125,109 @@ func waitRoute(t *testing.T, ns, svc string, exists bool) {
 		}
 		return nil
 	})
+}
+
+// decco's annotations are decco's (invariant 9): a tenant's hand-written
+// decco.io/rewritten-ports is replaced, on create and on update, so the
+// target is still moved to its TLS listener and the listener policy never
+// opens the port the forgery named; Services aiming at the app's
+// plaintext port by its app-<port> name or at the health port are refused.
+func TestTenantCannotForgeDeccoAnnotations(t *testing.T) {
+	name := "forge-" + rand.String(5)
+	createSpace(t, name, nil)
+	c := tenant(t, name)
+	ctx := context.Background()
+
+	forged := tenantService(name, "db", map[string]string{
+		space.AnnotationRewrittenPorts: "443=5021", space.AnnotationStatus: "routes Applied"})
+	forged.Spec.Ports[0].TargetPort = intstr.FromInt32(15021)
+	require.NoError(t, c.Create(ctx, forged))
+	assert.Equal(t, intstr.FromInt32(25021), forged.Spec.Ports[0].TargetPort, "create: rewritten as if the record were absent")
+	assert.Equal(t, "443=15021", forged.Annotations[space.AnnotationRewrittenPorts], "create: decco's record replaces the tenant's")
+	assert.NotContains(t, forged.Annotations, space.AnnotationStatus)
+
+	patch := client.MergeFrom(forged.DeepCopy())
+	forged.Annotations[space.AnnotationRewrittenPorts] = "443=5021"
+	forged.Spec.Ports[0].TargetPort = intstr.FromInt32(15021)
+	require.NoError(t, c.Patch(ctx, forged, patch))
+	assert.Equal(t, intstr.FromInt32(25021), forged.Spec.Ports[0].TargetPort, "update: rewritten again")
+	assert.Equal(t, "443=15021", forged.Annotations[space.AnnotationRewrittenPorts], "update: the stored record is kept")
+
+	for _, target := range []string{"app-8080", inject.HealthName} {
+		svc := tenantService(name, "direct-"+strings.ToLower(strings.ReplaceAll(target, "-", "")), nil)
+		svc.Spec.Ports[0].TargetPort = intstr.FromString(target)
+		err := c.Create(ctx, svc)
+		require.Error(t, err, "a Service targeting %s was admitted", target)
+		assert.Contains(t, err.Error(), "set targetPort to the port's own name or number")
+		t.Logf("refused: %v", err)
+	}
+
+	waitRoute(t, name, "db", true)
+	waitFor(t, time.Minute, "listener policy opens the listener only", func() error {
+		var np networkingv1.NetworkPolicy
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: netpol.ListenerPolicy}, &np); err != nil {
+			return err
+		}
+		var open []string
+		for _, r := range np.Spec.Ingress {
+			for _, p := range r.Ports {
+				open = append(open, p.Port.String())
+			}
+		}
+		if !slices.Contains(open, "25021") {
+			return fmt.Errorf("ports %v: the listener is not open yet", open)
+		}
+		for _, closed := range []string{"15021", "5021", "app-8080", inject.HealthName} {
+			if slices.Contains(open, closed) {
+				t.Fatalf("the listener policy opens %s: %v", closed, open)
+			}
+		}
+		return nil
+	})
+}
+
+// Only the tenant's own pods behind its routes (invariant 8): a Service
+// without a selector, whose EndpointSlices could name any address in the
+// cluster, gets no route and no DNS record, and the space says why; the
+// gateway's namespace is admitted to the listener ports of routed
+// Services only.
+func TestSelectorlessServiceGetsNoRoute(t *testing.T) {
+	name := "loose-" + rand.String(5)
+	createSpace(t, name, nil)
+	c := tenant(t, name)
+	ctx := context.Background()
+	require.NoError(t, c.Create(ctx, tenantService(name, "web", map[string]string{space.AnnotationDNS: "true"})))
+	loose := tenantService(name, "mq", map[string]string{space.AnnotationDNS: "true"})
+	loose.Spec.Selector = nil
+	loose.Spec.Ports[0].TargetPort = intstr.FromString("amqp")
+	require.NoError(t, c.Create(ctx, loose))
+
+	waitFor(t, time.Minute, "NoSelector on "+name, func() error {
+		st, ok := status(t, name)
+		if c := st.Parts[space.PartRoutes]; !ok || c.Reason != route.ReasonNoSelector || !strings.Contains(c.Message, `service "mq"`) {
+			return fmt.Errorf("routes %+v", c)
+		}
+		return nil
+	})
+	waitRoute(t, name, "web", true)
+	waitRoute(t, name, "mq", false)
+	assert.Contains(t, namespaceEvents(t, name), route.ReasonNoSelector)
+	records := dnsRecords(t, name)
+	assert.Contains(t, records, "web."+name+".example.com")
+	assert.NotContains(t, records, "mq."+name+".example.com")
+
+	var np networkingv1.NetworkPolicy
+	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: netpol.ListenerPolicy}, &np))
+	require.Len(t, np.Spec.Ingress, 2)
+	portsOf := func(r networkingv1.NetworkPolicyIngressRule) []string {
+		var out []string
+		for _, p := range r.Ports {
+			out = append(out, p.Port.String())
+		}
+		return out
+	}
+	assert.Equal(t, []string{"amqp", "serve"}, portsOf(np.Spec.Ingress[0]), "other namespaces reach every listener")
+	assert.Equal(t, metav1.LabelSelectorOpNotIn, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Operator)
+	assert.Equal(t, []string{"serve"}, portsOf(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
+	assert.Equal(t, []string{gatewayNamespace}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 }
