@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"slices"
 	"time"
@@ -35,16 +36,24 @@ type Input struct {
 	// DNSTargets is where the space's records point; empty when no
 	// address is known yet.
 	DNSTargets []string
+	// Now stamps the hostnames the space claims in this reconcile.
+	Now time.Time
 }
 
 // Peer is one space as seen by the others.
 type Peer struct {
 	Name    string
 	Project string
-	// Created orders hostname claims: first come, first served.
+	// Created orders claims to hostnames nobody holds yet, the oldest
+	// namespace first, so that spaces converged before decco recorded
+	// claims keep their names.
 	Created time.Time
 	// Hosts are the hostnames the space asks for (route.Hostnames).
 	Hosts []string
+	// Held are the hostnames the space holds, as its namespace records
+	// them (space.AnnotationHostnames): a held name is never given to
+	// anyone else while the space lives.
+	Held space.Claims
 }
 
 // Desired is what a space should have: the objects to apply, the
@@ -56,6 +65,10 @@ type Desired struct {
 	// PortsErr names Services whose ports stay closed because their decco
 	// annotations don't parse.
 	PortsErr error
+	// Claims are the hostnames the space holds after this reconcile, to
+	// record on its namespace before any route or record for them is
+	// written.
+	Claims space.Claims
 }
 
 // decide builds the space's desired state from in with the builders. It
@@ -63,6 +76,7 @@ type Desired struct {
 // compares equal to what the cluster holds and causes no write.
 func decide(in Input, o Options) Desired {
 	sp := in.Space
+	owners := claims(in.Peers)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
 		Services:        in.Services,
@@ -70,8 +84,12 @@ func decide(in Input, o Options) Desired {
 		Gateway:         o.Gateway,
 		IngressClass:    o.IngressClass,
 		SNIIngressClass: o.SNIIngressClass,
-		Claimed:         claims(in.Peers),
+		Claimed:         owners,
 	})
+	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name {
+		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
+			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
+	}
 	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
 	exposed, _ := netpol.ListenerPorts(sp, routed(in.Services, conflicts))
 	objs := []client.Object{}
@@ -98,7 +116,32 @@ func decide(in Input, o Options) Desired {
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
 		records = withoutTaken(dns.Desired(sp, routed(in.Services, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 	}
-	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr}
+	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr,
+		Claims: held(in, owners)}
+}
+
+// held is what the space holds once this reconcile is done: every
+// hostname it asks for that nobody else holds, since its first claim (or
+// now, for a new one). A name it no longer asks for is released.
+func held(in Input, owners map[string]string) space.Claims {
+	var before space.Claims
+	for _, p := range in.Peers {
+		if p.Name == in.Space.Name {
+			before = p.Held
+		}
+	}
+	out := space.Claims{}
+	for _, h := range route.Hostnames(in.Space, in.Services) {
+		if owner := owners[h]; owner != "" && owner != in.Space.Name {
+			continue
+		}
+		at, ok := before[h]
+		if !ok {
+			at = in.Now
+		}
+		out[h] = at
+	}
+	return out
 }
 
 // routed are the Services that got a route: every one but those refused.
@@ -126,21 +169,40 @@ func projectMembers(peers []Peer, project string) []string {
 	return out
 }
 
-// claims maps every hostname some space asks for to the space that holds
-// it: the one whose namespace is oldest, ties broken by name, so the
-// answer never depends on which space happened to reconcile first.
+// claims maps every hostname some space holds or asks for to the space
+// it belongs to: the one that recorded holding it first; for a name nobody
+// holds, the oldest namespace asking for it. Ties go by name, so the
+// answer never depends on which space happened to reconcile first. A
+// space asking for a name another holds never gets it, however old.
 func claims(peers []Peer) map[string]string {
-	ordered := slices.Clone(peers)
-	slices.SortFunc(ordered, func(a, b Peer) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
-	})
-	out := map[string]string{}
-	for _, p := range ordered {
-		for _, h := range p.Hosts {
-			if _, taken := out[h]; !taken {
-				out[h] = p.Name
-			}
+	type claim struct {
+		space string
+		held  bool
+		at    time.Time
+	}
+	beats := func(a, b claim) bool {
+		if a.held != b.held {
+			return a.held
 		}
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.space, b.space)) < 0
+	}
+	best := map[string]claim{}
+	consider := func(h string, c claim) {
+		if cur, ok := best[h]; !ok || beats(c, cur) {
+			best[h] = c
+		}
+	}
+	for _, p := range peers {
+		for h, at := range p.Held {
+			consider(h, claim{space: p.Name, held: true, at: at})
+		}
+		for _, h := range p.Hosts {
+			consider(h, claim{space: p.Name, at: p.Created})
+		}
+	}
+	out := make(map[string]string, len(best))
+	for h, c := range best {
+		out[h] = c.space
 	}
 	return out
 }

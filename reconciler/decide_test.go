@@ -37,7 +37,19 @@ func TestClaims(t *testing.T) {
 			{Name: "a", Created: t0, Hosts: []string{"a.x.io"}},
 			{Name: "b", Created: t0, Hosts: []string{"b.x.io"}},
 		}, map[string]string{"a.x.io": "a", "b.x.io": "b"}},
-		{"older namespace wins, whatever the order", []Peer{
+		{"a held name stays with its holder, however old the space asking", []Peer{
+			{Name: "attacker", Created: t0, Hosts: []string{"db.attacker.x.io"}},
+			{Name: "db", Created: t0.Add(time.Hour), Hosts: []string{"db.attacker.x.io"}, Held: space.Claims{"db.attacker.x.io": t0.Add(2 * time.Hour)}},
+		}, map[string]string{"db.attacker.x.io": "db"}},
+		{"two holders (claims raced): the first claim wins", []Peer{
+			{Name: "a", Created: t0, Held: space.Claims{"h.x.io": t0.Add(time.Minute)}},
+			{Name: "b", Created: t0.Add(time.Hour), Held: space.Claims{"h.x.io": t0}},
+		}, map[string]string{"h.x.io": "b"}},
+		{"held but no longer asked for: still held until released", []Peer{
+			{Name: "a", Created: t0, Hosts: []string{"h.x.io"}},
+			{Name: "b", Created: t0.Add(time.Hour), Held: space.Claims{"h.x.io": t0.Add(2 * time.Hour)}},
+		}, map[string]string{"h.x.io": "b"}},
+		{"nobody holds it: the older namespace wins, whatever the order", []Peer{
 			{Name: "young", Created: t0.Add(time.Hour), Hosts: []string{"db.shop.x.io"}},
 			{Name: "old", Created: t0, Hosts: []string{"db.shop.x.io"}},
 		}, map[string]string{"db.shop.x.io": "old"}},
@@ -241,4 +253,61 @@ func TestDecideGatewayReachesOnlyRoutedServices(t *testing.T) {
 	assert.Equal(t, []string{"decco-system", "shop"}, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
 	assert.Equal(t, []string{"http"}, ports(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
 	assert.Equal(t, []string{"gw"}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
+}
+
+// The attack of issue 16: space db serves db.attacker.example.com; the
+// older space attacker then asks for the same name with a TCP Service
+// db. The holder keeps route, record and claim; the later claimant is
+// refused with HostnameTaken naming it.
+func TestDecideHeldHostnameIsNeverTaken(t *testing.T) {
+	victim := space.Space{Name: "db", Domain: "attacker.example.com"}
+	attacker := space.Space{Name: "attacker", Domain: "example.com"}
+	host := "db.attacker.example.com"
+	held := space.Claims{host: t0.Add(time.Hour)}
+	svc := service("attacker", "db", "", 0)
+	peers := []Peer{
+		{Name: "attacker", Created: t0, Hosts: route.Hostnames(attacker, []corev1.Service{svc})},
+		{Name: "db", Created: t0.Add(time.Minute), Hosts: []string{host}, Held: held},
+	}
+
+	in := input(attacker, svc)
+	in.Peers, in.Now = peers, t0.Add(2*time.Hour)
+	got := decide(in, options(route.ModeGatewayAPI))
+	require.Len(t, got.Conflicts, 1)
+	assert.Equal(t, route.ReasonHostnameTaken, got.Conflicts[0].Reason)
+	assert.Equal(t, "db", got.Conflicts[0].Owner)
+	assert.False(t, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+"db"))
+	for _, r := range got.Records {
+		assert.NotEqual(t, host, r.Name)
+	}
+	assert.Equal(t, space.Claims{"attacker.example.com": in.Now}, got.Claims, "the attacker claims only its own host")
+
+	vin := input(victim)
+	vin.Peers, vin.Now = peers, t0.Add(2*time.Hour)
+	vgot := decide(vin, options(route.ModeGatewayAPI))
+	assert.Empty(t, vgot.Conflicts)
+	assert.Equal(t, held, vgot.Claims, "the holder keeps its claim and its time")
+	assert.Contains(t, recordNames(vgot.Records), host)
+}
+
+// A space whose own hostname another space holds is told so, and its
+// record is not published.
+func TestDecideOwnHostHeldElsewhere(t *testing.T) {
+	late := space.Space{Name: "db", Domain: "attacker.example.com"}
+	in := input(late)
+	in.Peers = append(in.Peers, Peer{Name: "attacker", Created: t0.Add(time.Hour), Held: space.Claims{"db.attacker.example.com": t0}})
+	got := decide(in, options(route.ModeGatewayAPI))
+	require.Len(t, got.Conflicts, 1)
+	assert.Equal(t, route.ReasonHostnameTaken, got.Conflicts[0].Reason)
+	assert.Contains(t, got.Conflicts[0].Message, `already belongs to space "attacker"`)
+	assert.NotContains(t, recordNames(got.Records), "db.attacker.example.com")
+	assert.Empty(t, got.Claims)
+}
+
+func recordNames(rs []dns.Record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Name)
+	}
+	return out
 }

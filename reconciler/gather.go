@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -32,7 +33,7 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 // spaces or ten thousand: sp's Services, its project's members (an index
 // lookup), and the few spaces that could want one of its hostnames.
 func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (Input, error) {
-	in := Input{Space: sp}
+	in := Input{Space: sp, Now: time.Now().UTC().Truncate(time.Second)}
 	var err error
 	if in.Services, err = r.servicesOf(ctx, sp.Name); err != nil {
 		return in, err
@@ -101,7 +102,7 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 				return nil, err
 			}
 		}
-		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Hosts: route.Hostnames(s.sp, svcs)})
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
 	}
 	return out, nil
 }
@@ -122,10 +123,12 @@ func (r *Reconciler) liveSpace(ctx context.Context, name string) (liveSpace, boo
 	return r.parseLive(ns)
 }
 
-// liveSpace is a valid space namespace and when it was created.
+// liveSpace is a valid space namespace, when it was created and the
+// hostnames it holds.
 type liveSpace struct {
 	sp      space.Space
 	created metav1.Time
+	held    space.Claims
 }
 
 func (r *Reconciler) parseLive(ns *metav1.PartialObjectMetadata) (liveSpace, bool, error) {
@@ -136,7 +139,10 @@ func (r *Reconciler) parseLive(ns *metav1.PartialObjectMetadata) (liveSpace, boo
 	if err != nil {
 		return liveSpace{}, false, nil
 	}
-	return liveSpace{sp: sp, created: ns.CreationTimestamp}, true, nil
+	// Only decco writes the record; one that doesn't parse holds nothing,
+	// and the space's next reconcile writes it anew.
+	held, _ := space.ParseClaims(ns.Annotations[space.AnnotationHostnames])
+	return liveSpace{sp: sp, created: ns.CreationTimestamp, held: held}, true, nil
 }
 
 // projectIndex indexes space namespaces by their project.

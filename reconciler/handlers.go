@@ -74,13 +74,38 @@ func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, h
 			}
 		}
 	}
+	if old != nil {
+		m.enqueueReleased(ctx, old, new, q)
+	}
 }
 
-// hasTraces: labeled a space, or still carrying decco's status.
+// enqueueReleased enqueues the spaces that may want a hostname old held
+// and new no longer does: a space refused it can have it now.
+func (m *mapper) enqueueReleased(ctx context.Context, old, new client.Object, q queue) {
+	before, _ := space.ParseClaims(old.GetAnnotations()[space.AnnotationHostnames])
+	var after space.Claims
+	if new != nil {
+		after, _ = space.ParseClaims(new.GetAnnotations()[space.AnnotationHostnames])
+	}
+	for h := range before {
+		if _, kept := after[h]; kept {
+			continue
+		}
+		for _, name := range claimants(h) {
+			if name != old.GetName() {
+				m.enqueueIfSpace(ctx, name, q)
+			}
+		}
+	}
+}
+
+// hasTraces: labeled a space, or still carrying decco's status or
+// hostname record.
 func hasTraces(obj client.Object) bool {
 	_, labeled := obj.GetLabels()[space.LabelSpace]
 	_, status := obj.GetAnnotations()[space.AnnotationStatus]
-	return labeled || status
+	_, claims := obj.GetAnnotations()[space.AnnotationHostnames]
+	return labeled || status || claims
 }
 
 // metaChanged ignores updates that change nothing decco reads: its own

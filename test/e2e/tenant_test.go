@@ -231,3 +231,52 @@ func TestSelectorlessServiceGetsNoRoute(t *testing.T) {
 	assert.Equal(t, []string{"serve"}, portsOf(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
 	assert.Equal(t, []string{gatewayNamespace}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 }
+
+// A live hostname is never taken away (invariant 8), the attack of issue
+// 16: space db-x (domain att-x.example.com) serves HTTP at
+// db-x.att-x.example.com with DNS; the older space att-x then creates a
+// TCP Service db-x, wanting the same name. The serving space keeps its
+// route, record and status; the later claimant gets HostnameTaken naming
+// the holder. The claim is recorded on the holder's namespace.
+func TestLiveHostnameIsNeverTaken(t *testing.T) {
+	suffix := rand.String(5)
+	attacker, victim := "att-"+suffix, "db-"+suffix
+	host := victim + "." + attacker + ".example.com"
+	createSpace(t, attacker, nil) // the older namespace
+	waitReady(t, attacker)
+	createSpace(t, victim, map[string]string{space.AnnotationDomain: attacker + ".example.com"})
+	exposeHTTP(t, victim, "web", "/")
+	waitRoute := func() error {
+		var hr gatewayv1.HTTPRoute
+		return k8s.Get(context.Background(), client.ObjectKey{Namespace: victim, Name: route.ObjectPrefix + "web"}, &hr)
+	}
+	waitFor(t, time.Minute, "the victim's HTTPRoute", waitRoute)
+	waitReady(t, victim)
+	require.Equal(t, gatewayAddress, dnsRecords(t, victim)[host])
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: victim}, &ns))
+	claims, err := space.ParseClaims(ns.Annotations[space.AnnotationHostnames])
+	require.NoError(t, err)
+	require.Contains(t, claims, host, "the claim is on record")
+
+	c := tenant(t, attacker)
+	require.NoError(t, c.Create(context.Background(), tenantService(attacker, victim, map[string]string{space.AnnotationDNS: "true"})))
+	waitFor(t, time.Minute, "HostnameTaken on "+attacker, func() error {
+		st, _ := status(t, attacker)
+		r := st.Parts[space.PartRoutes]
+		if r.Reason != route.ReasonHostnameTaken || !strings.Contains(r.Message, `already belongs to space "`+victim+`"`) {
+			return fmt.Errorf("routes %+v", r)
+		}
+		return nil
+	})
+	settle(t)
+	assert.NoError(t, waitRoute(), "the serving space keeps its route")
+	assert.Equal(t, gatewayAddress, dnsRecords(t, victim)[host], "and its record")
+	st, _ := status(t, victim)
+	assert.True(t, st.Ready(), "and its status: %s", st.Format())
+	var tr gatewayv1.TLSRoute
+	err = k8s.Get(context.Background(), client.ObjectKey{Namespace: attacker, Name: route.ObjectPrefix + victim}, &tr)
+	assert.True(t, apierrors.IsNotFound(err), "the later claimant gets no route: %v", err)
+	assert.NotContains(t, dnsRecords(t, attacker), host, "nor a record")
+	assert.Contains(t, namespaceEvents(t, attacker), route.ReasonHostnameTaken)
+}
