@@ -56,6 +56,9 @@ type ReconcilerOptions struct {
 	Workers         int
 	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
 	VerifyBYOSecrets bool
+	// MaxServices, MaxHostnames and MaxDNSRecords: see
+	// reconciler.Options.Limits.
+	MaxServices, MaxHostnames, MaxDNSRecords int
 }
 
 // DefaultReconcilerOptions are the reconciler flags' defaults.
@@ -66,6 +69,9 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		DNSProvider:   DNSProviderDNSEndpoint,
 		ClusterDomain: "cluster.local",
 		Workers:       4,
+		MaxServices:   500,
+		MaxHostnames:  500,
+		MaxDNSRecords: 1000,
 	}
 }
 
@@ -82,6 +88,9 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
+	fs.IntVar(&o.MaxServices, "space-max-services", o.MaxServices, "Most Services one space may expose; past it the space's routes and records are withdrawn and its status says why. 0: no limit. A space's decco.io/limits overrides it.")
+	fs.IntVar(&o.MaxHostnames, "space-max-hostnames", o.MaxHostnames, "Most hostnames one space may hold (its own and one per TCP service). 0: no limit. A space's decco.io/limits overrides it.")
+	fs.IntVar(&o.MaxDNSRecords, "space-max-dns-records", o.MaxDNSRecords, "Most DNS records one space may publish. 0: no limit. A space's decco.io/limits overrides it.")
 	fs.BoolVar(&o.VerifyBYOSecrets, "verify-byo-secrets", o.VerifyBYOSecrets, "Read the Secrets spaces bring themselves (decco.io/tcp-cert-secret, decco.io/http-cert-secret) to report missing ones and publish their CA for encrypted HTTP. Needs get on every Secret in the cluster; off, decco reads only its own Secrets (decco-ca, decco-workload-tls, decco-http-tls) and leaves tenants' to the tenants.")
 }
 
@@ -131,9 +140,10 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		ClusterDomain:    o.ClusterDomain,
 		Workers:          o.Workers,
 		VerifyBYOSecrets: o.VerifyBYOSecrets,
+		Limits:           space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
 	}
 	if err := ro.Validate(); err != nil {
-		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers): %w", err)
+		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers, --space-max-*): %w", err)
 	}
 	return ro, nil
 }

@@ -77,9 +77,10 @@ type Desired struct {
 func decide(in Input, o Options) Desired {
 	sp := in.Space
 	owners := claims(in.Peers)
+	exposable, over := withinLimits(in, o)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
-		Services:        in.Services,
+		Services:        exposable,
 		Mode:            o.RouteMode,
 		Gateway:         o.Gateway,
 		IngressClass:    o.IngressClass,
@@ -90,8 +91,11 @@ func decide(in Input, o Options) Desired {
 		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
 			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
 	}
+	if over != nil {
+		conflicts = append([]route.Conflict{*over}, conflicts...)
+	}
 	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
-	exposed, _ := netpol.ListenerPorts(sp, routed(in.Services, conflicts))
+	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts))
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
 		Space:            sp,
@@ -114,21 +118,43 @@ func decide(in Input, o Options) Desired {
 	objs = append(objs, routes...)
 	var records []dns.Record
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
-		records = withoutTaken(dns.Desired(sp, routed(in.Services, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
+		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr,
-		Claims: held(in, owners)}
+		Claims: held(in, owners, over != nil)}
+}
+
+// withinLimits returns the Services to route and publish: all of them, or,
+// when the space is over one of its limits, none (nothing partial: which
+// Services would make the cut is no one's decision), with the conflict
+// that says so.
+func withinLimits(in Input, o Options) ([]corev1.Service, *route.Conflict) {
+	limits := in.Space.Limits.Or(o.Limits)
+	records := 0
+	if o.DNS != nil && len(in.DNSTargets) > 0 {
+		records = len(dns.Desired(in.Space, in.Services, in.DNSTargets, o.DNSTTL))
+	}
+	problem := limits.Over(len(in.Services), len(route.Hostnames(in.Space, in.Services)), records)
+	if problem == "" {
+		return in.Services, nil
+	}
+	return nil, &route.Conflict{Reason: route.ReasonLimitExceeded,
+		Message: fmt.Sprintf("no Service of the space is routed or published: %s; remove Services, or ask the platform to raise %s", problem, space.AnnotationLimits)}
 }
 
 // held is what the space holds once this reconcile is done: every
 // hostname it asks for that nobody else holds, since its first claim (or
-// now, for a new one). A name it no longer asks for is released.
-func held(in Input, owners map[string]string) space.Claims {
+// now, for a new one). A name it no longer asks for is released. Over a
+// limit, the space keeps what it held and claims nothing new.
+func held(in Input, owners map[string]string, overLimit bool) space.Claims {
 	var before space.Claims
 	for _, p := range in.Peers {
 		if p.Name == in.Space.Name {
 			before = p.Held
 		}
+	}
+	if overLimit {
+		return before
 	}
 	out := space.Claims{}
 	for _, h := range route.Hostnames(in.Space, in.Services) {

@@ -311,3 +311,46 @@ func recordNames(rs []dns.Record) []string {
 	}
 	return out
 }
+
+// Past a limit the space routes and publishes none of its Services (not
+// the first N: nothing partial) and says why; its own override wins over
+// the installation's limit.
+func TestDecideLimits(t *testing.T) {
+	svcs := []corev1.Service{service("shop", "a", "", 0), service("shop", "b", "", 0), service("shop", "c", "", 0)}
+	for _, tc := range []struct {
+		name      string
+		install   space.Limits
+		own       space.Limits
+		wantOver  string
+		wantRoute bool
+	}{
+		{"within every limit", space.Limits{Services: 3, Hostnames: 4, DNSRecords: 4}, space.Limits{}, "", true},
+		{"services over", space.Limits{Services: 2}, space.Limits{}, "the space has 3 Services labeled decco.io/space, over its limit of 2", false},
+		{"hostnames over", space.Limits{Hostnames: 3}, space.Limits{}, "the space has 4 hostnames, over its limit of 3", false},
+		{"DNS records over", space.Limits{DNSRecords: 3}, space.Limits{}, "the space has 4 DNS records, over its limit of 3", false},
+		{"the space's own limit raises the installation's", space.Limits{Services: 2}, space.Limits{Services: 10}, "", true},
+		{"the space's own limit lowers it", space.Limits{Services: 10}, space.Limits{Services: 1}, "over its limit of 1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := space.Space{Name: "shop", Domain: "example.com", Limits: tc.own}
+			o := options(route.ModeGatewayAPI)
+			o.Limits = tc.install
+			got := decide(input(sp, svcs...), o)
+			for _, s := range []string{"a", "b", "c"} {
+				assert.Equal(t, tc.wantRoute, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+s), s)
+			}
+			if tc.wantOver == "" {
+				assert.Empty(t, got.Conflicts)
+				assert.Len(t, got.Records, 4)
+				return
+			}
+			require.Len(t, got.Conflicts, 1)
+			assert.Equal(t, route.ReasonLimitExceeded, got.Conflicts[0].Reason)
+			assert.Contains(t, got.Conflicts[0].Message, tc.wantOver)
+			assert.Contains(t, got.Conflicts[0].Message, space.AnnotationLimits)
+			assert.Equal(t, []string{"shop.example.com"}, recordNames(got.Records), "only the space's own name")
+			assert.False(t, hasObject(got.Objects, "ListenerSet", route.ListenerSetName))
+			assert.True(t, hasObject(got.Objects, "NetworkPolicy", netpol.IsolationPolicy), "still fenced")
+		})
+	}
+}

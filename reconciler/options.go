@@ -65,6 +65,10 @@ type Options struct {
 	// it, decco reads only its own Secrets (OwnSecretNames) and the status
 	// says that the tenant's are the tenant's responsibility.
 	VerifyBYOSecrets bool
+	// Limits bound what one space may publish (Services exposed,
+	// hostnames, DNS records); a space's decco.io/limits overrides them.
+	// Zero fields mean no limit.
+	Limits space.Limits
 }
 
 // Validate checks what a user can get wrong, naming the field.
@@ -92,6 +96,9 @@ func (o Options) Validate() error {
 	}
 	if err := checkTargets(o.DNSTargets); err != nil {
 		errs = append(errs, err)
+	}
+	if o.Limits.Services < 0 || o.Limits.Hostnames < 0 || o.Limits.DNSRecords < 0 {
+		errs = append(errs, fmt.Errorf("reconciler: Limits %+v: want 0 (no limit) or more", o.Limits))
 	}
 	if o.DNSTTL < 0 {
 		errs = append(errs, fmt.Errorf("reconciler: DNSTTL %d: want 0 (provider default) or more seconds", o.DNSTTL))

@@ -92,6 +92,7 @@ const (
 	ReasonUnsupported       = "UnsupportedService"
 	ReasonNotConfigured     = "NotConfigured"
 	ReasonNoSelector        = "NoSelector"
+	ReasonLimitExceeded     = "LimitExceeded"
 )
 
 // Conflict is one exposure Objects refused to build: a hostname another

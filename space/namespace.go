@@ -77,6 +77,7 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 	sp.RuntimeClass = optional(&errs, ann, AnnotationRuntimeClass, validation.IsDNS1123Subdomain,
 		"must be a RuntimeClass name (lowercase DNS subdomain)",
 		"set it to the name of an existing RuntimeClass such as kata or gvisor, or remove the annotation")
+	sp.Limits = parseLimits(&errs, ann)
 	if err := errs.err(); err != nil {
 		return Space{}, fmt.Errorf("space %q: %w", obj.GetName(), err)
 	}

@@ -21,6 +21,9 @@ type Space struct {
 	EncryptHTTP bool
 	// RuntimeClass, when set, is forced on every pod of the space.
 	RuntimeClass string
+	// Limits override the installation's limits for this space; zero
+	// fields keep the installation's.
+	Limits Limits
 }
 
 // IssuerRef names a cert-manager issuer. Kind is "Issuer" or

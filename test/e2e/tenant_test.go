@@ -280,3 +280,42 @@ func TestLiveHostnameIsNeverTaken(t *testing.T) {
 	assert.NotContains(t, dnsRecords(t, attacker), host, "nor a record")
 	assert.Contains(t, namespaceEvents(t, attacker), route.ReasonHostnameTaken)
 }
+
+// A space past its limit (here the operator's decco.io/limits override of
+// the chart's) reports it in status and Events and has none of its
+// Services routed or published: not the first N. Back under the limit,
+// they all come back.
+func TestSpaceOverItsLimitPublishesNothingPartial(t *testing.T) {
+	name := "limit-" + rand.String(5)
+	createSpace(t, name, map[string]string{space.AnnotationLimits: "services=2"})
+	c := tenant(t, name)
+	ctx := context.Background()
+	for _, svc := range []string{"a", "b", "c"} {
+		require.NoError(t, c.Create(ctx, tenantService(name, svc, map[string]string{space.AnnotationDNS: "true"})))
+	}
+	waitFor(t, time.Minute, "LimitExceeded on "+name, func() error {
+		st, _ := status(t, name)
+		r := st.Parts[space.PartRoutes]
+		if r.Reason != route.ReasonLimitExceeded || !strings.Contains(r.Message, "the space has 3 Services labeled decco.io/space, over its limit of 2") {
+			return fmt.Errorf("routes %+v", r)
+		}
+		return nil
+	})
+	settle(t)
+	var routes gatewayv1.TLSRouteList
+	require.NoError(t, k8s.List(ctx, &routes, client.InNamespace(name)))
+	assert.Empty(t, routes.Items, "no route at all")
+	assert.Equal(t, map[string]string{name + ".example.com": gatewayAddress}, dnsRecords(t, name), "only the space's own record")
+	assert.Contains(t, namespaceEvents(t, name), route.ReasonLimitExceeded)
+
+	require.NoError(t, c.Delete(ctx, tenantService(name, "c", nil)))
+	waitRoute(t, name, "a", true)
+	waitRoute(t, name, "b", true)
+	waitFor(t, time.Minute, "routes ready", func() error {
+		if st, _ := status(t, name); !st.Parts[space.PartRoutes].Ready {
+			return fmt.Errorf("routes %+v", st.Parts[space.PartRoutes])
+		}
+		return nil
+	})
+	assert.Len(t, dnsRecords(t, name), 3)
+}
