@@ -23,7 +23,7 @@ const (
 
 // Names lists every policy name Policies can return, so the reconciler
 // knows which ones to delete when they are no longer wanted.
-var Names = []string{IsolationPolicy, ListenerPolicy}
+var Names = []string{IsolationPolicy, ListenerPolicy, EgressPolicy}
 
 // LabelNamespaceName is the label the apiserver sets on every Namespace
 // to its own name; tenants can't set it to anything else.
@@ -52,6 +52,9 @@ type Input struct {
 	// routes to (see ListenerPorts), a subset of ListenerPorts: a Service
 	// without a route gives the gateway nothing to reach.
 	ExposedPorts []intstr.IntOrString
+	// EgressDestinations are where the space's decco.io/egress entries
+	// lead (see ResolveEgress); used when Space.EgressDeclared.
+	EgressDestinations []Destination
 }
 
 // Policies returns the space's NetworkPolicies, sorted by name, with
@@ -62,6 +65,9 @@ func Policies(in Input) []*networkingv1.NetworkPolicy {
 	out := []*networkingv1.NetworkPolicy{isolation(in.Space)}
 	if ports := policyPorts(in.ListenerPorts); len(ports) > 0 {
 		out = append(out, listeners(in, ports))
+	}
+	if in.Space.EgressDeclared {
+		out = append(out, egress(in))
 	}
 	slices.SortFunc(out, func(a, b *networkingv1.NetworkPolicy) int { return cmp.Compare(a.Name, b.Name) })
 	return out

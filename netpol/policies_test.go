@@ -181,7 +181,9 @@ func TestPoliciesSelectNamespacesOnlyByName(t *testing.T) {
 }
 
 func TestNamesCoverPolicies(t *testing.T) {
-	got := netpol.Policies(netpol.Input{Space: openSp, ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}})
+	declared := openSp
+	declared.EgressDeclared = true
+	got := netpol.Policies(netpol.Input{Space: declared, ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}})
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Name)

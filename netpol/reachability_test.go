@@ -223,8 +223,18 @@ func desired(t *testing.T, l layout) []*networkingv1.NetworkPolicy {
 		if n == unrouted {
 			exposed = nil
 		}
+		dests, err := netpol.ResolveEgress(egressEntries[n], "cluster.local", gatewayNS, func(ns, name string) (*corev1.Service, bool) {
+			for _, s := range services(t, ns) {
+				if s.Name == name {
+					return &s, true
+				}
+			}
+			return nil, false
+		})
+		require.NoError(t, err)
 		out = append(out, netpol.Policies(netpol.Input{Space: sp, ProjectMembers: projects[sp.Project],
-			SystemNamespace: systemNS, GatewayNamespace: gatewayNS, ListenerPorts: ports, ExposedPorts: exposed})...)
+			SystemNamespace: systemNS, GatewayNamespace: gatewayNS, ListenerPorts: ports, ExposedPorts: exposed,
+			EgressDestinations: dests})...)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -38,6 +39,11 @@ type Input struct {
 	DNSTargets []string
 	// Now stamps the hostnames the space claims in this reconcile.
 	Now time.Time
+	// EgressDestinations are where the space's pods' decco.io/egress
+	// entries lead, when the space declares its egress; EgressErr names
+	// the entries that lead nowhere.
+	EgressDestinations []netpol.Destination
+	EgressErr          error
 }
 
 // Peer is one space as seen by the others.
@@ -63,7 +69,8 @@ type Desired struct {
 	Conflicts []route.Conflict
 	Records   []dns.Record
 	// PortsErr names Services whose ports stay closed because their decco
-	// annotations don't parse.
+	// annotations don't parse, and decco.io/egress entries that lead
+	// nowhere under a declared egress policy.
 	PortsErr error
 	// Claims are the hostnames the space holds after this reconcile, to
 	// record on its namespace before any route or record for them is
@@ -98,12 +105,13 @@ func decide(in Input, o Options) Desired {
 	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts))
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
-		Space:            sp,
-		ProjectMembers:   projectMembers(in.Peers, sp.Project),
-		SystemNamespace:  o.SystemNamespace,
-		GatewayNamespace: o.Gateway.Namespace,
-		ListenerPorts:    ports,
-		ExposedPorts:     exposed,
+		Space:              sp,
+		ProjectMembers:     projectMembers(in.Peers, sp.Project),
+		SystemNamespace:    o.SystemNamespace,
+		GatewayNamespace:   o.Gateway.Namespace,
+		ListenerPorts:      ports,
+		ExposedPorts:       exposed,
+		EgressDestinations: in.EgressDestinations,
 	}) {
 		objs = append(objs, p)
 	}
@@ -120,7 +128,7 @@ func decide(in Input, o Options) Desired {
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
 		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 	}
-	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr,
+	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
 		Claims: held(in, owners, over != nil)}
 }
 

@@ -1,8 +1,10 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -44,8 +47,59 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 	if in.CABundle, err = r.caBundle(ctx, sp, have); err != nil {
 		return in, err
 	}
+	if in.EgressDestinations, in.EgressErr, err = r.egress(ctx, sp); err != nil {
+		return in, err
+	}
 	in.DNSTargets, err = r.dnsTargets(ctx, sp)
 	return in, err
+}
+
+// podMeta is a Pod read metadata-only: its decco.io/egress entries are all
+// the reconciler needs of it.
+func podMeta() *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{}
+	p.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+	return p
+}
+
+// egress resolves the decco.io/egress entries of the space's pods, for a
+// space that declares its egress: where they lead, and which lead
+// nowhere (a second error, for the status; the first fails the read).
+func (r *Reconciler) egress(ctx context.Context, sp space.Space) ([]netpol.Destination, error, error) {
+	if !sp.EgressDeclared {
+		return nil, nil, nil
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := r.client.List(ctx, list, client.InNamespace(sp.Name), client.MatchingLabels{space.LabelSpace: sp.Name}); err != nil {
+		return nil, nil, fmt.Errorf("listing the pods of %s for their %s entries: %w", sp.Name, space.AnnotationEgress, err)
+	}
+	seen := map[space.Egress]bool{}
+	var entries []space.Egress
+	for _, p := range list.Items {
+		// The webhook refused pods whose entries don't parse; one that
+		// slipped through (webhook off) opens nothing.
+		es, _ := space.ParseEgress(p.Annotations[space.AnnotationEgress])
+		for _, e := range es {
+			e.LocalPort = 0 // the pod's end does not change the destination
+			if !seen[e] {
+				seen[e] = true
+				entries = append(entries, e)
+			}
+		}
+	}
+	slices.SortFunc(entries, func(a, b space.Egress) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
+	})
+	lookup := func(ns, name string) (*corev1.Service, bool) {
+		var svc corev1.Service
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil || svc.Labels[space.LabelSpace] != ns {
+			return nil, false
+		}
+		return &svc, true
+	}
+	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, lookup)
+	return dests, unresolved, nil
 }
 
 // servicesOf lists the Services of namespace ns labeled with its space.

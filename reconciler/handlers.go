@@ -271,3 +271,29 @@ func addressesEqual(a, b []gatewayv1.GatewayStatusAddress) bool {
 	}
 	return true
 }
+
+// podHandler enqueues the space of a pod whose decco.io/egress entries
+// appear, change or go: they are the destinations of the space's egress
+// policy. Other pod events change nothing decco makes.
+func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	egress := func(obj client.Object) (string, bool) {
+		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
+		return v, ok
+	}
+	enqueueIfEgress := func(obj client.Object, q queue) {
+		if _, ok := egress(obj); ok {
+			q.Add(namespaceKey(obj.GetNamespace()))
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
+			ov, ook := egress(e.ObjectOld)
+			nv, nok := egress(e.ObjectNew)
+			if ov != nv || ook != nok {
+				q.Add(namespaceKey(e.ObjectNew.GetNamespace()))
+			}
+		},
+	}
+}

@@ -50,3 +50,32 @@ func TestLimitsOverAndOr(t *testing.T) {
 	assert.Equal(t, "the space has 201 DNS records, over its limit of 200", l.Over(1, 2, 201))
 	assert.Equal(t, "", Limits{}.Over(1e6, 1e6, 1e6), "zero: no limit")
 }
+
+func TestParseEgressPolicy(t *testing.T) {
+	ns := func(ann map[string]string) *metav1.ObjectMeta {
+		ann[AnnotationDomain] = "example.com"
+		return &metav1.ObjectMeta{Name: "shop", Labels: map[string]string{LabelSpace: "shop"}, Annotations: ann}
+	}
+	for _, tt := range []struct {
+		ann  map[string]string
+		want bool
+		err  string
+	}{
+		{map[string]string{}, false, ""},
+		{map[string]string{AnnotationEgressPolicy: "open"}, false, ""},
+		{map[string]string{AnnotationEgressPolicy: "declared"}, true, ""},
+		{map[string]string{AnnotationEgressPolicy: "Declared"}, false, `must be "open" or "declared"`},
+		{map[string]string{AnnotationEgressPolicy: ""}, false, `must be "open" or "declared"`},
+	} {
+		sp, err := FromNamespace(ns(tt.ann))
+		if tt.err != "" {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), AnnotationEgressPolicy)
+			assert.Contains(t, err.Error(), tt.err)
+			assert.Contains(t, err.Error(), "or remove the annotation to leave egress open")
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, sp.EgressDeclared)
+	}
+}

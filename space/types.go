@@ -24,6 +24,10 @@ type Space struct {
 	// Limits override the installation's limits for this space; zero
 	// fields keep the installation's.
 	Limits Limits
+	// EgressDeclared: decco.io/egress-policy is "declared", so the space's
+	// pods may reach only cluster DNS, their own space and the
+	// destinations of their decco.io/egress entries.
+	EgressDeclared bool
 }
 
 // IssuerRef names a cert-manager issuer. Kind is "Issuer" or

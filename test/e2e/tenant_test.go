@@ -319,3 +319,69 @@ func TestSpaceOverItsLimitPublishesNothingPartial(t *testing.T) {
 	})
 	assert.Len(t, dnsRecords(t, name), 3)
 }
+
+// decco.io/egress-policy: declared gives the space an egress policy that
+// follows its pods' decco.io/egress entries: cluster DNS, the space
+// itself, and each entry's destination resolved to the target Service's
+// namespace and TLS listener port. (What that policy lets through is the
+// cyclonus matrix of netpol's TestEgressMatrix.) Without the annotation
+// there is no egress policy: egress stays open.
+func TestDeclaredEgressFollowsThePods(t *testing.T) {
+	suffix := rand.String(5)
+	name, target := "egress-"+suffix, "target-"+suffix
+	createSpace(t, target, nil)
+	createService(t, target, "db", nil) // port 443, named target "serve"
+	createSpace(t, name, map[string]string{space.AnnotationEgressPolicy: space.EgressDeclared})
+	ctx := context.Background()
+	c := tenant(t, name)
+
+	egressRules := func() ([]networkingv1.NetworkPolicyEgressRule, error) {
+		var np networkingv1.NetworkPolicy
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: netpol.EgressPolicy}, &np); err != nil {
+			return nil, err
+		}
+		return np.Spec.Egress, nil
+	}
+	waitFor(t, time.Minute, "the egress policy with DNS and the space only", func() error {
+		rules, err := egressRules()
+		if err == nil && len(rules) != 2 {
+			err = fmt.Errorf("%d rules", len(rules))
+		}
+		return err
+	})
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "client", Labels: map[string]string{space.LabelSpace: name},
+			Annotations: map[string]string{space.AnnotationEgress: "10443=db." + target + ".svc:443"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+	}
+	require.NoError(t, c.Create(ctx, pod))
+	waitFor(t, time.Minute, "a rule for the pod's destination", func() error {
+		rules, err := egressRules()
+		if err != nil {
+			return err
+		}
+		if len(rules) != 3 {
+			return fmt.Errorf("%d rules", len(rules))
+		}
+		to := rules[2].To[0]
+		if got := to.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(got, []string{target}) || rules[2].Ports[0].Port.String() != "serve" {
+			return fmt.Errorf("rule %+v", rules[2])
+		}
+		return nil
+	})
+	rules, _ := egressRules()
+	assert.Equal(t, []string{netpol.ClusterDNSNamespace}, rules[0].To[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, []string{name}, rules[1].To[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, map[string]string{space.LabelSpace: target}, rules[2].To[0].PodSelector.MatchLabels, "only the target space's pods")
+
+	// Back to open: the policy goes.
+	setAnnotation(t, name, space.AnnotationEgressPolicy, "")
+	waitFor(t, time.Minute, "the egress policy removed", func() error {
+		_, err := egressRules()
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
+	})
+}
