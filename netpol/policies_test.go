@@ -190,3 +190,42 @@ func TestNamesCoverPolicies(t *testing.T) {
 	}
 	assert.ElementsMatch(t, netpol.Names, names)
 }
+
+// A declared space gets one egress policy: DNS, itself, then one rule per
+// destination namespace with its ports sorted and de-duplicated; a
+// destination in the space itself adds nothing; the gateway's namespace
+// is not narrowed to space pods.
+func TestEgressPolicy(t *testing.T) {
+	sp := alphaSp
+	sp.EgressDeclared = true
+	got := netpol.Policies(netpol.Input{Space: sp, ProjectMembers: []string{"a1"}, EgressDestinations: []netpol.Destination{
+		{Namespace: "open1", Port: intstr.FromString("mysql")},
+		{Namespace: "gw", Port: intstr.FromInt32(443), Gateway: true},
+		{Namespace: "open1", Port: intstr.FromInt32(18080)},
+		{Namespace: "a1", Port: intstr.FromInt32(13306)},
+		{Namespace: "open1", Port: intstr.FromString("mysql")},
+	}})
+	require.Len(t, got, 2)
+	eg := got[0]
+	require.Equal(t, netpol.EgressPolicy, eg.Name)
+	assert.Equal(t, managed("a1"), eg.Labels)
+	assert.Equal(t, metav1.LabelSelector{}, eg.Spec.PodSelector, "every pod of the namespace")
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}, eg.Spec.PolicyTypes)
+	udp := corev1.ProtocolUDP
+	dnsPort := intstr.FromInt32(53)
+	assert.Equal(t, []networkingv1.NetworkPolicyEgressRule{
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("kube-system"),
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}}},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("a1")}}},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("gw")}}, Ports: listener(intstr.FromInt32(443))},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("open1"),
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: "open1"}}}},
+			Ports: listener(intstr.FromInt32(18080), intstr.FromString("mysql"))},
+	}, eg.Spec.Egress)
+
+	open := netpol.Policies(netpol.Input{Space: alphaSp, EgressDestinations: []netpol.Destination{{Namespace: "open1", Port: intstr.FromInt32(1)}}})
+	for _, p := range open {
+		assert.NotEqual(t, netpol.EgressPolicy, p.Name, "egress stays open without the annotation")
+	}
+}
