@@ -31,3 +31,31 @@ func TestParseClaimsRefusals(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, c)
 }
+
+// Whatever decco.io/hostnames holds, an accepted record formats back to a
+// value that parses to the same claims, and a refusal names the key.
+func FuzzParseClaims(f *testing.F) {
+	f.Add("shop.example.com=2026-12-02T03:00:00Z")
+	f.Add("db.shop.example.com=2026-12-02T04:00:00Z,shop.example.com=2026-12-02T03:00:00Z")
+	f.Add("shop.example.com=2026-12-02T03:00:00+01:00")
+	f.Add("x=,=y,,")
+	f.Fuzz(func(t *testing.T, v string) {
+		c, err := ParseClaims(v)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		back, err := ParseClaims(c.Format())
+		if err != nil {
+			t.Fatalf("%q formats to %q, which does not parse: %v", v, c.Format(), err)
+		}
+		if len(back) != len(c) {
+			t.Fatalf("%q: %d claims, %d after a round trip", v, len(c), len(back))
+		}
+		for h, at := range c {
+			if !back[h].Equal(at.Truncate(time.Second)) {
+				t.Fatalf("%q: %s at %v, %v after a round trip", v, h, at, back[h])
+			}
+		}
+	})
+}

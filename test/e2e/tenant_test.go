@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/netpol"
@@ -385,4 +386,49 @@ func TestDeclaredEgressFollowsThePods(t *testing.T) {
 		}
 		return fmt.Errorf("still there: %v", err)
 	})
+}
+
+// A name is released when its holder stops asking for it, and the space
+// that was refused it gets it without any other event: space own-x holds
+// svc-x.own-x.example.com for its TCP Service svc-x; space svc-x (domain
+// own-x.example.com) wants the same name for itself and is refused until
+// the tenant of own-x deletes the Service.
+func TestReleasedHostnameGoesToTheWaitingSpace(t *testing.T) {
+	suffix := rand.String(5)
+	holder, waiting := "own-"+suffix, "svc-"+suffix
+	host := waiting + "." + holder + ".example.com"
+	createSpace(t, holder, nil)
+	c := tenant(t, holder)
+	require.NoError(t, c.Create(context.Background(), tenantService(holder, waiting, map[string]string{space.AnnotationDNS: "true"})))
+	waitRoute(t, holder, waiting, true)
+	createSpace(t, waiting, map[string]string{space.AnnotationDomain: holder + ".example.com"})
+	waitFor(t, time.Minute, "HostnameTaken on "+waiting, func() error {
+		st, _ := status(t, waiting)
+		if r := st.Parts[space.PartRoutes]; r.Reason != route.ReasonHostnameTaken || !strings.Contains(r.Message, `space "`+holder+`"`) {
+			return fmt.Errorf("routes %+v", r)
+		}
+		return nil
+	})
+	var ep endpoint.DNSEndpoint
+	err := deccoClient(t).Get(context.Background(), client.ObjectKey{Namespace: waiting, Name: endpoint.ObjectName}, &ep)
+	if err == nil {
+		assert.NotContains(t, dnsRecords(t, waiting), host, "no record for a name held elsewhere")
+	} else {
+		assert.True(t, apierrors.IsNotFound(err), "no record at all: %v", err)
+	}
+
+	require.NoError(t, c.Delete(context.Background(), tenantService(holder, waiting, nil)))
+	waitFor(t, time.Minute, waiting+" gets its own name", func() error {
+		st, _ := status(t, waiting)
+		if r := st.Parts[space.PartRoutes]; !r.Ready {
+			return fmt.Errorf("routes %+v", r)
+		}
+		if got := dnsRecords(t, waiting)[host]; got != gatewayAddress {
+			return fmt.Errorf("record %q", got)
+		}
+		return nil
+	})
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: holder}, &ns))
+	assert.NotContains(t, ns.Annotations[space.AnnotationHostnames], host, "released by the holder")
 }
