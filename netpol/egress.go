@@ -91,7 +91,7 @@ func resolve(e space.Egress, clusterDomain, gatewayNamespace string, lookup Serv
 		}
 		return Destination{Namespace: ns, Port: ports[0]}, nil
 	}
-	return Destination{}, fmt.Errorf("Service %s/%s has no port %d", ns, svcName, e.Port)
+	return Destination{}, fmt.Errorf("the Service %s/%s has no port %d", ns, svcName, e.Port)
 }
 
 // egress builds EgressPolicy for in.Space.

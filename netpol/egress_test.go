@@ -49,7 +49,7 @@ func TestResolveEgress(t *testing.T) {
 	}, got)
 	require.Error(t, err)
 	for _, want := range []string{
-		"decco.io/egress entry web.open1.svc:81 opens nothing: Service open1/web has no port 81",
+		"decco.io/egress entry web.open1.svc:81 opens nothing: the Service open1/web has no port 81",
 		"entry nope.b1.svc:80 opens nothing: no Service b1/nope labeled decco.io/space",
 		"entry a.b.c.svc:80 opens nothing: write an in-cluster name as <service>.<namespace>.svc",
 	} {
