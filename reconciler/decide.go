@@ -54,6 +54,9 @@ type Peer struct {
 	// namespace first, so that spaces converged before decco recorded
 	// claims keep their names.
 	Created time.Time
+	// Host is the space's own hostname, <name>.<domain>; empty for a
+	// project member that is no rival.
+	Host string
 	// Hosts are the hostnames the space asks for (route.Hostnames).
 	Hosts []string
 	// Held are the hostnames the space holds, as its namespace records
@@ -84,6 +87,7 @@ type Desired struct {
 func decide(in Input, o Options) Desired {
 	sp := in.Space
 	owners := claims(in.Peers)
+	nested := nesting(in, owners)
 	exposable, over := withinLimits(in, o)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
@@ -94,12 +98,14 @@ func decide(in Input, o Options) Desired {
 		SNIIngressClass: o.SNIIngressClass,
 		Claimed:         owners,
 	})
-	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name {
+	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name && nested == nil {
 		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
 			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
 	}
-	if over != nil {
-		conflicts = append([]route.Conflict{*over}, conflicts...)
+	for _, c := range []*route.Conflict{nested, over} {
+		if c != nil {
+			conflicts = append([]route.Conflict{*c}, conflicts...)
+		}
 	}
 	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
 	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts))
@@ -127,9 +133,45 @@ func decide(in Input, o Options) Desired {
 	var records []dns.Record
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
 		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
+		records = slices.DeleteFunc(records, func(r dns.Record) bool {
+			owner := owners[r.Name]
+			return owner != "" && owner != sp.Name
+		})
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
 		Claims: held(in, owners, over != nil)}
+}
+
+// nesting refuses new hostnames to a space whose domain is another live
+// space's hostname (space db with domain shop.example.com, under space
+// shop's shop.example.com), unless the platform allowed it with
+// decco.io/nested-in: every name under the parent's hostname looks like
+// the parent's. The space keeps the names it already holds (decco never
+// takes a live name away); the others are marked as the parent's in
+// owners, so route.Objects refuses them and held records none.
+func nesting(in Input, owners map[string]string) *route.Conflict {
+	sp := in.Space
+	parent := ""
+	var mine space.Claims
+	for _, p := range in.Peers {
+		switch {
+		case p.Name == sp.Name:
+			mine = p.Held
+		case p.Host != "" && p.Host == sp.Domain:
+			parent = p.Name
+		}
+	}
+	if parent == "" || sp.NestedIn == parent {
+		return nil
+	}
+	for _, h := range route.Hostnames(sp, in.Services) {
+		if _, held := mine[h]; !held && (owners[h] == "" || owners[h] == sp.Name) {
+			owners[h] = parent
+		}
+	}
+	return &route.Conflict{Owner: parent, Reason: route.ReasonNestedDomain,
+		Message: fmt.Sprintf("the space's domain %q is the hostname of space %q, so its names nest under that space's: it keeps the names it holds and claims no new one; the platform allows the nesting with %s: %q on this namespace",
+			sp.Domain, parent, space.AnnotationNestedIn, parent)}
 }
 
 // withinLimits returns the Services to route and publish: all of them, or,

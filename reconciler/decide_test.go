@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -353,4 +354,59 @@ func TestDecideLimits(t *testing.T) {
 			assert.True(t, hasObject(got.Objects, "NetworkPolicy", netpol.IsolationPolicy), "still fenced")
 		})
 	}
+}
+
+// A space whose domain is another space's hostname claims no new name
+// unless the platform allowed the nesting; it keeps what it holds.
+func TestDecideNestedDomain(t *testing.T) {
+	child := space.Space{Name: "db", Domain: "shop.example.com"}
+	parent := Peer{Name: "shop", Created: t0, Host: "shop.example.com", Hosts: []string{"shop.example.com"}}
+	svc := service("db", "mq", "", 0)
+	for _, tc := range []struct {
+		name      string
+		nestedIn  string
+		held      space.Claims
+		wantHosts []string // claimed after the reconcile
+		refused   bool
+	}{
+		{"refused: nothing new", "", nil, nil, true},
+		{"refused, but a held name stays", "", space.Claims{"db.shop.example.com": t0}, []string{"db.shop.example.com"}, true},
+		{"allowed by the platform", "shop", nil, []string{"db.shop.example.com", "mq.db.shop.example.com"}, false},
+		{"allowed under another parent only", "other", nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := child
+			sp.NestedIn = tc.nestedIn
+			in := input(sp, svc)
+			in.Peers[0].Held = tc.held
+			in.Peers = append(in.Peers, parent)
+			in.Now = t0.Add(time.Hour)
+			got := decide(in, options(route.ModeGatewayAPI))
+			var claimed []string
+			for h := range got.Claims {
+				claimed = append(claimed, h)
+			}
+			slices.Sort(claimed)
+			assert.Equal(t, tc.wantHosts, claimed)
+			assert.Equal(t, !tc.refused, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+"mq"))
+			if !tc.refused {
+				assert.Empty(t, got.Conflicts)
+				return
+			}
+			require.NotEmpty(t, got.Conflicts)
+			assert.Equal(t, route.ReasonNestedDomain, got.Conflicts[0].Reason)
+			assert.Contains(t, got.Conflicts[0].Message, `decco.io/nested-in: "shop"`)
+			assert.Equal(t, tc.wantHosts, intersect(recordNames(got.Records), []string{"db.shop.example.com", "mq.db.shop.example.com"}), "records only for held names")
+		})
+	}
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -156,7 +156,7 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 				return nil, err
 			}
 		}
-		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
 	}
 	return out, nil
 }

@@ -103,7 +103,7 @@ func routesCondition(applyErr error, conflicts []route.Conflict) space.Condition
 
 func rank(c route.Conflict) int {
 	switch c.Reason {
-	case route.ReasonLimitExceeded:
+	case route.ReasonLimitExceeded, route.ReasonNestedDomain:
 		return 0
 	case route.ReasonHostnameTaken:
 		return 1

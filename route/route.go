@@ -93,6 +93,7 @@ const (
 	ReasonNotConfigured     = "NotConfigured"
 	ReasonNoSelector        = "NoSelector"
 	ReasonLimitExceeded     = "LimitExceeded"
+	ReasonNestedDomain      = "NestedDomain"
 )
 
 // Conflict is one exposure Objects refused to build: a hostname another

@@ -20,6 +20,10 @@ const (
 	AnnotationEncryptHTTP    = Prefix + "encrypt-http"
 	AnnotationRuntimeClass   = Prefix + "runtime-class"
 	AnnotationEgressPolicy   = Prefix + "egress-policy"
+	// AnnotationNestedIn is the platform's permission for a space whose
+	// domain is another space's hostname (<parent>.<its domain>): the
+	// parent's name. Without it such a space claims no new hostname.
+	AnnotationNestedIn = Prefix + "nested-in"
 )
 
 // Values of decco.io/egress-policy.

@@ -79,6 +79,9 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 		"set it to the name of an existing RuntimeClass such as kata or gvisor, or remove the annotation")
 	sp.Limits = parseLimits(&errs, ann)
 	sp.EgressDeclared = parseEgressPolicy(&errs, ann)
+	sp.NestedIn = optional(&errs, ann, AnnotationNestedIn, validation.IsDNS1123Label,
+		"must be the name of a space (a namespace name)",
+		"set it to the space whose hostname this space's domain is, or remove the annotation")
 	if err := errs.err(); err != nil {
 		return Space{}, fmt.Errorf("space %q: %w", obj.GetName(), err)
 	}

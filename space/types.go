@@ -28,6 +28,9 @@ type Space struct {
 	// pods may reach only cluster DNS, their own space and the
 	// destinations of their decco.io/egress entries.
 	EgressDeclared bool
+	// NestedIn names the space whose hostname Domain may be
+	// (decco.io/nested-in); empty: none.
+	NestedIn string
 }
 
 // IssuerRef names a cert-manager issuer. Kind is "Issuer" or

@@ -246,7 +246,8 @@ func TestLiveHostnameIsNeverTaken(t *testing.T) {
 	host := victim + "." + attacker + ".example.com"
 	createSpace(t, attacker, nil) // the older namespace
 	waitReady(t, attacker)
-	createSpace(t, victim, map[string]string{space.AnnotationDomain: attacker + ".example.com"})
+	// Its domain is the attacker's hostname: the platform allows the nesting.
+	createSpace(t, victim, map[string]string{space.AnnotationDomain: attacker + ".example.com", space.AnnotationNestedIn: attacker})
 	exposeHTTP(t, victim, "web", "/")
 	waitRoute := func() error {
 		var hr gatewayv1.HTTPRoute
@@ -401,7 +402,7 @@ func TestReleasedHostnameGoesToTheWaitingSpace(t *testing.T) {
 	c := tenant(t, holder)
 	require.NoError(t, c.Create(context.Background(), tenantService(holder, waiting, map[string]string{space.AnnotationDNS: "true"})))
 	waitRoute(t, holder, waiting, true)
-	createSpace(t, waiting, map[string]string{space.AnnotationDomain: holder + ".example.com"})
+	createSpace(t, waiting, map[string]string{space.AnnotationDomain: holder + ".example.com", space.AnnotationNestedIn: holder})
 	waitFor(t, time.Minute, "HostnameTaken on "+waiting, func() error {
 		st, _ := status(t, waiting)
 		if r := st.Parts[space.PartRoutes]; r.Reason != route.ReasonHostnameTaken || !strings.Contains(r.Message, `space "`+holder+`"`) {
@@ -431,4 +432,30 @@ func TestReleasedHostnameGoesToTheWaitingSpace(t *testing.T) {
 	var ns corev1.Namespace
 	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: holder}, &ns))
 	assert.NotContains(t, ns.Annotations[space.AnnotationHostnames], host, "released by the holder")
+}
+
+// A space whose domain is another space's hostname gets no name without
+// the platform's permission (decco.io/nested-in), and the status says
+// how to get it; once allowed, it converges.
+func TestNestedDomainNeedsPermission(t *testing.T) {
+	suffix := rand.String(5)
+	parent, child := "par-"+suffix, "kid-"+suffix
+	createSpace(t, parent, nil)
+	waitReady(t, parent)
+	createSpace(t, child, map[string]string{space.AnnotationDomain: parent + ".example.com"})
+	waitFor(t, time.Minute, "NestedDomain on "+child, func() error {
+		st, _ := status(t, child)
+		if r := st.Parts[space.PartRoutes]; r.Reason != route.ReasonNestedDomain || !strings.Contains(r.Message, space.AnnotationNestedIn+`: "`+parent+`"`) {
+			return fmt.Errorf("routes %+v", r)
+		}
+		return nil
+	})
+	assert.Contains(t, namespaceEvents(t, child), route.ReasonNestedDomain)
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: child}, &ns))
+	assert.Empty(t, ns.Annotations[space.AnnotationHostnames], "no name claimed")
+
+	setAnnotation(t, child, space.AnnotationNestedIn, parent)
+	waitReady(t, child)
+	assert.Equal(t, gatewayAddress, dnsRecords(t, child)[child+"."+parent+".example.com"])
 }
