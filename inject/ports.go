@@ -181,7 +181,10 @@ func listenerName(p corev1.ContainerPort) string {
 
 // renamedAppPort is the name an exposed app port gets once the sidecar has
 // taken over its original name.
-func renamedAppPort(p int32) string { return "app-" + strconv.Itoa(int(p)) }
+func renamedAppPort(p int32) string { return appPortPrefix + strconv.Itoa(int(p)) }
+
+// appPortPrefix starts the name of every app port the sidecar took over.
+const appPortPrefix = "app-"
 
 // declaredTCP maps every TCP port declared by any container to the first
 // container declaring it.

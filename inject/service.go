@@ -2,12 +2,54 @@ package inject
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
+
+// deccoServiceKeys are the annotations on a Service that only decco
+// writes. A user's value is never trusted: see TrustedService.
+var deccoServiceKeys = []string{space.AnnotationRewrittenPorts, space.AnnotationInjected, space.AnnotationStatus}
+
+// TrustedService returns svc with the annotations only decco writes taken
+// from old, the Service as stored, instead of from the request: on create
+// (old nil), or when old was not in svc's space (so decco never rewrote
+// it), they are removed. Otherwise a hand-written decco.io/rewritten-ports
+// would make Service leave a target alone ("already rewritten") and the
+// listener policy open it. It never modifies svc or old.
+func TrustedService(svc, old *corev1.Service) *corev1.Service {
+	out := svc.DeepCopy()
+	trustOld := old != nil && old.Labels[space.LabelSpace] != "" && old.Labels[space.LabelSpace] == svc.Labels[space.LabelSpace]
+	for _, k := range deccoServiceKeys {
+		v, ok := "", false
+		if trustOld {
+			v, ok = old.Annotations[k]
+		}
+		if !ok {
+			delete(out.Annotations, k)
+			continue
+		}
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		out.Annotations[k] = v
+	}
+	return out
+}
+
+// ReservedTarget reports whether a Service target port would reach what
+// decco keeps from other pods: an app port the sidecar took over (named
+// app-<port>), or the sidecar's health port, by name or number.
+func ReservedTarget(target intstr.IntOrString) bool {
+	if target.Type == intstr.String {
+		return strings.HasPrefix(target.StrVal, appPortPrefix) || target.StrVal == HealthName
+	}
+	return target.IntVal == sidecar.HealthPort
+}
 
 // Service points a space's Service at the TLS listeners: every TCP port
 // with a numeric (or absent, meaning = port) targetPort n gets targetPort
@@ -51,10 +93,30 @@ func Service(svc *corev1.Service) (*corev1.Service, bool, error) {
 		changed = true
 		setRecord(out, s)
 	}
+	if err := checkTargets(out); err != nil {
+		return nil, false, err
+	}
 	if !changed {
 		return svc, false, nil
 	}
 	return out, true, nil
+}
+
+// checkTargets refuses a Service whose TCP ports, once rewritten, target
+// a plaintext app port by its app-<port> name or the sidecar's health port.
+func checkTargets(svc *corev1.Service) error {
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP || !ReservedTarget(p.TargetPort) {
+			continue
+		}
+		what := fmt.Sprintf("the application's plaintext port %q, which decco keeps from other pods", p.TargetPort.StrVal)
+		if p.TargetPort.Type == intstr.Int || p.TargetPort.StrVal == HealthName {
+			what = fmt.Sprintf("decco's health port %s", p.TargetPort.String())
+		}
+		return fmt.Errorf("service %s/%s: port %d targets %s; set targetPort to the port's own name or number (decco points it at the TLS listener)",
+			svc.Namespace, svc.Name, p.Port, what)
+	}
+	return nil
 }
 
 // rewriteServicePort rewrites one port, recording it in newRec; it

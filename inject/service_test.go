@@ -121,3 +121,67 @@ func TestServiceErrors(t *testing.T) {
 		t.Errorf("bad record: %v", err)
 	}
 }
+
+// decco's own annotations come from the stored Service, never from the
+// request: a forged record would make a target look rewritten already.
+func TestTrustedService(t *testing.T) {
+	forged := map[string]string{space.AnnotationRewrittenPorts: "443=5021", space.AnnotationStatus: "x", space.AnnotationInjected: "y", "team": "a"}
+	stored := svc(map[string]string{space.AnnotationRewrittenPorts: "443=8443"})
+	unlabeled := svc(map[string]string{space.AnnotationRewrittenPorts: "443=5021"})
+	unlabeled.Labels = nil
+	for _, tt := range []struct {
+		name string
+		old  *corev1.Service
+		want map[string]string
+	}{
+		{"create: removed", nil, map[string]string{"team": "a"}},
+		{"update: the stored record", stored, map[string]string{"team": "a", space.AnnotationRewrittenPorts: "443=8443"}},
+		{"update of a Service decco never rewrote: removed", unlabeled, map[string]string{"team": "a"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := svc(forged)
+			before := in.DeepCopy()
+			got := TrustedService(in, tt.old)
+			if !reflect.DeepEqual(got.Annotations, tt.want) {
+				t.Errorf("annotations %v, want %v", got.Annotations, tt.want)
+			}
+			if !reflect.DeepEqual(in, before) {
+				t.Error("TrustedService modified its input")
+			}
+		})
+	}
+	// The forged record on create: the target is rewritten like any other.
+	in := svc(forged, sport("tls", 443, intstr.FromInt32(15021), ""))
+	out, _, err := Service(TrustedService(in, nil))
+	if err != nil || out.Spec.Ports[0].TargetPort != intstr.FromInt32(25021) || out.Annotations[space.AnnotationRewrittenPorts] != "443=15021" {
+		t.Errorf("forged record on create: %v %v %v", targets(out), out.Annotations, err)
+	}
+}
+
+// A Service may not reach the app's plaintext port by its app-<port>
+// name, nor the sidecar's health port.
+func TestServiceReservedTargets(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		port corev1.ServicePort
+		ann  map[string]string
+		want string // "" for accepted
+	}{
+		{"app port by name", sport("web", 80, intstr.FromString("app-8080"), ""), nil, `targets the application's plaintext port "app-8080"`},
+		{"health port by name", sport("web", 80, intstr.FromString(HealthName), ""), nil, "decco's health port decco-health"},
+		{"health port kept plaintext", sport("web", 80, intstr.FromInt32(15021), ""), map[string]string{space.AnnotationPlaintextPorts: "80"}, "decco's health port 15021"},
+		{"an app port whose listener is the health port", sport("web", 80, intstr.FromInt32(5021), ""), nil, "decco's health port 15021"},
+		{"the port's own name", sport("web", 80, intstr.FromString("http"), ""), nil, ""},
+		{"UDP is not decco's", sport("dns", 53, intstr.FromString("app-53"), corev1.ProtocolUDP), nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Service(svc(tt.ann, tt.port))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "set targetPort")):
+				t.Fatalf("error %v, want it to contain %q and a fix", err, tt.want)
+			}
+		})
+	}
+}

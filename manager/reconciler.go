@@ -58,6 +58,9 @@ type ReconcilerOptions struct {
 	VerifyBYOSecrets bool
 	// PodSecurityLevel: see reconciler.Options.PodSecurityLevel.
 	PodSecurityLevel string
+	// MaxServices, MaxHostnames and MaxDNSRecords: see
+	// reconciler.Options.Limits.
+	MaxServices, MaxHostnames, MaxDNSRecords int
 }
 
 // DefaultReconcilerOptions are the reconciler flags' defaults.
@@ -70,6 +73,9 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		Workers:       4,
 		// decco's sidecar passes restricted.
 		PodSecurityLevel: reconciler.PodSecurityRestricted,
+		MaxServices:   500,
+		MaxHostnames:  500,
+		MaxDNSRecords: 1000,
 	}
 }
 
@@ -87,6 +93,9 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
 	fs.StringVar(&o.PodSecurityLevel, "pod-security-level", o.PodSecurityLevel, "Pod Security Admission level every space enforces (labels pod-security.kubernetes.io/ set by decco, which tenants can't change): restricted or baseline.")
+	fs.IntVar(&o.MaxServices, "space-max-services", o.MaxServices, "Most Services one space may expose; past it the space's routes and records are withdrawn and its status says why. 0: no limit. A space's decco.io/limits overrides it.")
+	fs.IntVar(&o.MaxHostnames, "space-max-hostnames", o.MaxHostnames, "Most hostnames one space may hold (its own and one per TCP service). 0: no limit. A space's decco.io/limits overrides it.")
+	fs.IntVar(&o.MaxDNSRecords, "space-max-dns-records", o.MaxDNSRecords, "Most DNS records one space may publish. 0: no limit. A space's decco.io/limits overrides it.")
 	fs.BoolVar(&o.VerifyBYOSecrets, "verify-byo-secrets", o.VerifyBYOSecrets, "Read the Secrets spaces bring themselves (decco.io/tcp-cert-secret, decco.io/http-cert-secret) to report missing ones and publish their CA for encrypted HTTP. Needs get on every Secret in the cluster; off, decco reads only its own Secrets (decco-ca, decco-workload-tls, decco-http-tls) and leaves tenants' to the tenants.")
 }
 
@@ -137,12 +146,13 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		Workers:          o.Workers,
 		VerifyBYOSecrets: o.VerifyBYOSecrets,
 		PodSecurityLevel: o.PodSecurityLevel,
+		Limits:           space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
 	}
 	if o.PodSecurityLevel == "" {
 		return reconciler.Options{}, fmt.Errorf("--pod-security-level is empty: want %s or %s", reconciler.PodSecurityRestricted, reconciler.PodSecurityBaseline)
 	}
 	if err := ro.Validate(); err != nil {
-		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers, --pod-security-level): %w", err)
+		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers, --pod-security-level, --space-max-*): %w", err)
 	}
 	return ro, nil
 }

@@ -23,7 +23,7 @@ const (
 
 // Names lists every policy name Policies can return, so the reconciler
 // knows which ones to delete when they are no longer wanted.
-var Names = []string{IsolationPolicy, ListenerPolicy}
+var Names = []string{IsolationPolicy, ListenerPolicy, EgressPolicy}
 
 // LabelNamespaceName is the label the apiserver sets on every Namespace
 // to its own name; tenants can't set it to anything else.
@@ -39,7 +39,8 @@ type Input struct {
 	// SystemNamespace is decco's own namespace; "" for none.
 	SystemNamespace string
 	// GatewayNamespace runs the gateway (or ingress controller) that
-	// carries Internet traffic in; "" for none.
+	// carries Internet traffic in; "" for none. It is admitted to
+	// ExposedPorts only, whatever the space's project.
 	GatewayNamespace string
 	// ListenerPorts are the TLS listener ports to open, as ListenerPorts
 	// returns them: numbers (a name would resolve to the sidecar's
@@ -48,6 +49,13 @@ type Input struct {
 	// refuse (numbers outside 1-65535, names that are not IANA service
 	// names) are dropped rather than failing the whole policy.
 	ListenerPorts []intstr.IntOrString
+	// ExposedPorts are the listener ports of the Services the gateway
+	// routes to (see ListenerPorts), a subset of ListenerPorts: a Service
+	// without a route gives the gateway nothing to reach.
+	ExposedPorts []intstr.IntOrString
+	// EgressDestinations are where the space's decco.io/egress entries
+	// lead (see ResolveEgress); used when Space.EgressDeclared.
+	EgressDestinations []Destination
 }
 
 // Policies returns the space's NetworkPolicies, sorted by name, with
@@ -58,6 +66,9 @@ func Policies(in Input) []*networkingv1.NetworkPolicy {
 	out := []*networkingv1.NetworkPolicy{isolation(in.Space)}
 	if ports := policyPorts(in.ListenerPorts); len(ports) > 0 {
 		out = append(out, listeners(in, ports))
+	}
+	if in.Space.EgressDeclared {
+		out = append(out, egress(in))
 	}
 	slices.SortFunc(out, func(a, b *networkingv1.NetworkPolicy) int { return cmp.Compare(a.Name, b.Name) })
 	return out
@@ -77,37 +88,56 @@ func isolation(sp space.Space) *networkingv1.NetworkPolicy {
 }
 
 // listeners admits the permitted namespaces to the listener ports of the
-// space's injected pods. Port names are the pod's to choose: an opted-out
-// pod, or one that predates the space, may serve its app in plaintext on
-// a port named like a listener, so only pods carrying the label decco's
-// webhook sets when it injects (and refuses on any other pod) are opened.
+// space's injected pods, and the gateway's namespace to those of exposed
+// Services. Port names are the pod's to choose: an opted-out pod, or one
+// that predates the space, may serve its app in plaintext on a port named
+// like a listener, so only pods carrying the label decco's webhook sets
+// when it injects (and refuses on any other pod) are opened.
 func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	rules := []networkingv1.NetworkPolicyIngressRule{{
+		Ports: ports,
+		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
+	}}
+	if exposed := policyPorts(in.ExposedPorts); in.GatewayNamespace != "" && len(exposed) > 0 {
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{
+			Ports: exposed,
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: byName(metav1.LabelSelectorOpIn, in.GatewayNamespace)}},
+		})
+	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
 		ObjectMeta: objectMeta(in.Space, ListenerPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name, space.LabelInjected: "true"}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				Ports: ports,
-				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
-			}},
+			Ingress:     rules,
 		},
 	}
 }
 
-// peerNamespaces selects every namespace for a space without a project,
-// else exactly the permitted namespaces by their apiserver-set name label.
+// peerNamespaces selects, by their apiserver-set name label, every
+// namespace but the gateway's for a space without a project, else exactly
+// the space's project and decco's namespace. The gateway has a rule of its
+// own (see listeners).
 func peerNamespaces(in Input) *metav1.LabelSelector {
 	if in.Space.Project == "" {
-		return &metav1.LabelSelector{}
+		if in.GatewayNamespace == "" {
+			return &metav1.LabelSelector{}
+		}
+		return byName(metav1.LabelSelectorOpNotIn, in.GatewayNamespace)
 	}
-	names := append([]string{in.Space.Name, in.SystemNamespace, in.GatewayNamespace}, in.ProjectMembers...)
-	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	names := append([]string{in.Space.Name, in.SystemNamespace}, in.ProjectMembers...)
+	return byName(metav1.LabelSelectorOpIn, names...)
+}
+
+// byName selects namespaces whose name label is (or is not) among names,
+// sorted and without duplicates or empty names.
+func byName(op metav1.LabelSelectorOperator, names ...string) *metav1.LabelSelector {
+	names = slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == "" })
 	slices.Sort(names)
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key:      LabelNamespaceName,
-		Operator: metav1.LabelSelectorOpIn,
+		Operator: op,
 		Values:   slices.Compact(names),
 	}}}
 }

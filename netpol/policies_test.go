@@ -64,6 +64,19 @@ func allow(sp string, from *metav1.LabelSelector, ports []networkingv1.NetworkPo
 	}
 }
 
+// withGateway adds the rule admitting the gateway's namespace to ports.
+func withGateway(p *networkingv1.NetworkPolicy, gw string, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	p.Spec.Ingress = append(p.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{
+		Ports: ports, From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named(gw)}}})
+	return p
+}
+
+func notNamed(names ...string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: names,
+	}}}
+}
+
 func TestPolicies(t *testing.T) {
 	http := intstr.FromString("http")
 	tests := []struct {
@@ -71,13 +84,28 @@ func TestPolicies(t *testing.T) {
 		in   netpol.Input
 		want []*networkingv1.NetworkPolicy
 	}{{
-		name: "project space admits its members, the system and the gateway namespace by name",
+		name: "project space admits its members and the system namespace by name, the gateway to exposed ports only",
 		in: netpol.Input{Space: alphaSp, ProjectMembers: []string{"a2", "a1"}, SystemNamespace: "decco-system",
-			GatewayNamespace: "gateway", ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}},
+			GatewayNamespace: "gateway", ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080), intstr.FromInt32(13306)},
+			ExposedPorts: []intstr.IntOrString{intstr.FromInt32(18080)}},
 		want: []*networkingv1.NetworkPolicy{
-			allow("a1", named("a1", "a2", "decco-system", "gateway"), listener(intstr.FromInt32(18080))),
+			withGateway(allow("a1", named("a1", "a2", "decco-system"), listener(intstr.FromInt32(13306), intstr.FromInt32(18080))),
+				"gateway", listener(intstr.FromInt32(18080))),
 			deny("a1"),
 		},
+	}, {
+		name: "space without a project admits every namespace but the gateway's, which gets exposed ports only",
+		in: netpol.Input{Space: openSp, SystemNamespace: "decco-system", GatewayNamespace: "gateway",
+			ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080), http}, ExposedPorts: []intstr.IntOrString{http}},
+		want: []*networkingv1.NetworkPolicy{
+			withGateway(allow("open1", notNamed("gateway"), listener(intstr.FromInt32(18080), http)), "gateway", listener(http)),
+			deny("open1"),
+		},
+	}, {
+		name: "nothing exposed: no rule for the gateway",
+		in: netpol.Input{Space: alphaSp, ProjectMembers: []string{"a1"}, GatewayNamespace: "gateway",
+			ListenerPorts: []intstr.IntOrString{http}},
+		want: []*networkingv1.NetworkPolicy{allow("a1", named("a1"), listener(http)), deny("a1")},
 	}, {
 		name: "the space itself is admitted even when the caller leaves it out of the members",
 		in:   netpol.Input{Space: alphaSp, ProjectMembers: []string{"a2"}, ListenerPorts: []intstr.IntOrString{http}},
@@ -153,10 +181,51 @@ func TestPoliciesSelectNamespacesOnlyByName(t *testing.T) {
 }
 
 func TestNamesCoverPolicies(t *testing.T) {
-	got := netpol.Policies(netpol.Input{Space: openSp, ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}})
+	declared := openSp
+	declared.EgressDeclared = true
+	got := netpol.Policies(netpol.Input{Space: declared, ListenerPorts: []intstr.IntOrString{intstr.FromInt32(18080)}})
 	var names []string
 	for _, p := range got {
 		names = append(names, p.Name)
 	}
 	assert.ElementsMatch(t, netpol.Names, names)
+}
+
+// A declared space gets one egress policy: DNS, itself, then one rule per
+// destination namespace with its ports sorted and de-duplicated; a
+// destination in the space itself adds nothing; the gateway's namespace
+// is not narrowed to space pods.
+func TestEgressPolicy(t *testing.T) {
+	sp := alphaSp
+	sp.EgressDeclared = true
+	got := netpol.Policies(netpol.Input{Space: sp, ProjectMembers: []string{"a1"}, EgressDestinations: []netpol.Destination{
+		{Namespace: "open1", Port: intstr.FromString("mysql")},
+		{Namespace: "gw", Port: intstr.FromInt32(443), Gateway: true},
+		{Namespace: "open1", Port: intstr.FromInt32(18080)},
+		{Namespace: "a1", Port: intstr.FromInt32(13306)},
+		{Namespace: "open1", Port: intstr.FromString("mysql")},
+	}})
+	require.Len(t, got, 2)
+	eg := got[0]
+	require.Equal(t, netpol.EgressPolicy, eg.Name)
+	assert.Equal(t, managed("a1"), eg.Labels)
+	assert.Equal(t, metav1.LabelSelector{}, eg.Spec.PodSelector, "every pod of the namespace")
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}, eg.Spec.PolicyTypes)
+	udp := corev1.ProtocolUDP
+	dnsPort := intstr.FromInt32(53)
+	assert.Equal(t, []networkingv1.NetworkPolicyEgressRule{
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("kube-system"),
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}}},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("a1")}}},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("gw")}}, Ports: listener(intstr.FromInt32(443))},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: named("open1"),
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: "open1"}}}},
+			Ports: listener(intstr.FromInt32(18080), intstr.FromString("mysql"))},
+	}, eg.Spec.Egress)
+
+	open := netpol.Policies(netpol.Input{Space: alphaSp, EgressDestinations: []netpol.Destination{{Namespace: "open1", Port: intstr.FromInt32(1)}}})
+	for _, p := range open {
+		assert.NotEqual(t, netpol.EgressPolicy, p.Name, "egress stays open without the annotation")
+	}
 }

@@ -19,7 +19,8 @@ import (
 // port name or number, or by target name) in the Service's
 // decco.io/plaintext-ports, resolved to numbers through the Service's
 // EndpointSlices. Anything else (a plaintext port, a port the rewrite has
-// not reached yet, UDP) stays closed.
+// not reached yet, UDP, an app-<port> name or the sidecar's health
+// port) stays closed.
 //
 // Names are never returned. A named target port follows the sidecar,
 // which takes the name over, and some policy engines resolve a named port
@@ -43,7 +44,7 @@ func ListenerPorts(sp space.Space, services []corev1.Service, slices []discovery
 		if svc.Namespace != sp.Name || svc.Labels[space.LabelSpace] != sp.Name || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
 		}
-		ports, err := serviceListenerPorts(svc, resolved[svc.Name])
+		ports, err := serviceListenerPorts(svc, resolved[svc.Name].numbers)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s/%s: its ports stay closed: %w", svc.Namespace, svc.Name, err))
 			continue
@@ -93,8 +94,22 @@ func resolvedPorts(ns string, slices []discoveryv1.EndpointSlice) map[string]por
 // selector, the only slices ListenerPorts trusts.
 const EndpointSliceController = "endpointslice-controller.k8s.io"
 
-// serviceListenerPorts applies ListenerPorts' rule to one Service.
-func serviceListenerPorts(svc *corev1.Service, resolved portNumbers) ([]intstr.IntOrString, error) {
+// numbers is how ListenerPorts opens a named target: by the numbers the
+// Service's EndpointSlices resolved it to.
+func (n portNumbers) numbers(p corev1.ServicePort) []intstr.IntOrString {
+	var out []intstr.IntOrString
+	for _, num := range n[p.Name] {
+		out = append(out, intstr.FromInt32(num))
+	}
+	return out
+}
+
+// asNamed keeps a named target as its name.
+func asNamed(p corev1.ServicePort) []intstr.IntOrString { return []intstr.IntOrString{p.TargetPort} }
+
+// serviceListenerPorts applies ListenerPorts' rule to one Service; named
+// says what a named target port that isn't plaintext opens.
+func serviceListenerPorts(svc *corev1.Service, named func(corev1.ServicePort) []intstr.IntOrString) ([]intstr.IntOrString, error) {
 	exp, err := space.ExposureFromService(svc)
 	if err != nil {
 		return nil, err
@@ -108,11 +123,14 @@ func serviceListenerPorts(svc *corev1.Service, resolved portNumbers) ([]intstr.I
 		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
 			continue
 		}
+		// The webhook refuses these; a Service stored before it did (or
+		// while it was off) must not open them either.
+		if inject.ReservedTarget(p.TargetPort) {
+			continue
+		}
 		if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
 			if !plaintext(exp.PlaintextPorts, p, p.TargetPort.StrVal) {
-				for _, n := range resolved[p.Name] {
-					out = append(out, intstr.FromInt32(n))
-				}
+				out = append(out, named(p)...)
 			}
 			continue
 		}

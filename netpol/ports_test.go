@@ -116,6 +116,16 @@ func TestListenerPorts(t *testing.T) {
 			return []corev1.Service{svc("a1", "web", nil, port("http", 80, i(18080)))}
 		},
 	}, {
+		name: "stored before the webhook refused them: app-<port> and health targets stay closed",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("a", 80, s("app-8080")), port("b", 81, s(inject.HealthName)))}
+		},
+	}, {
+		name: "a forged record stored before the webhook replaced it never opens the health port",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", map[string]string{space.AnnotationRewrittenPorts: "443=5021"}, port("tls", 443, i(15021)))}
+		},
+	}, {
 		name: "target changed after the rewrite no longer matches the record: closed",
 		services: func(t *testing.T) []corev1.Service {
 			out := rewritten(t, svc("a1", "web", nil, port("http", 80, i(8080))))

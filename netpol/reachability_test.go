@@ -73,13 +73,14 @@ var closed = map[string]string{
 }
 
 // intended is the matrix of the seed's design for the base layout: a
-// project's spaces reach each other's listeners, decco and the gateway
-// reach every listener, an unprojected space is open to all, and nobody
+// project's spaces reach each other's listeners, decco reaches every
+// listener, the gateway only the listeners of Services it routes to (b1's
+// Service has no route), an unprojected space is open to all, and nobody
 // reaches a plaintext port, the health port, or a pod outside the space.
 var intended = with(closed, map[string]string{
 	"a1/web:18080":    "a1 a2 decco-system gateway",
 	"a2/web:18080":    "a1 a2 decco-system gateway",
-	"b1/web:18080":    "b1 decco-system gateway",
+	"b1/web:18080":    "b1 decco-system",
 	"open1/web:18080": "a1 a2 b1 open1 decco-system gateway other",
 })
 
@@ -87,9 +88,13 @@ var intended = with(closed, map[string]string{
 var afterMove = with(closed, map[string]string{
 	"a1/web:18080":    "a1 decco-system gateway",
 	"a2/web:18080":    "a2 b1 decco-system gateway",
-	"b1/web:18080":    "a2 b1 decco-system gateway",
+	"b1/web:18080":    "a2 b1 decco-system",
 	"open1/web:18080": "a1 a2 b1 open1 decco-system gateway other",
 })
+
+// unrouted is the space whose Service has no route (the reconciler
+// refused it: no selector, a hostname taken, ...).
+const unrouted = "b1"
 
 func with(base, rows map[string]string) map[string]string {
 	out := maps.Clone(base)
@@ -219,8 +224,22 @@ func desired(t *testing.T, l layout) []*networkingv1.NetworkPolicy {
 		sp := spaces[n]
 		ports, err := netpol.ListenerPorts(sp, services(t, n), endpointSlices(n))
 		require.NoError(t, err)
+		exposed := ports
+		if n == unrouted {
+			exposed = nil
+		}
+		dests, err := netpol.ResolveEgress(egressEntries[n], "cluster.local", gatewayNS, func(ns, name string) (*corev1.Service, bool) {
+			for _, s := range services(t, ns) {
+				if s.Name == name {
+					return &s, true
+				}
+			}
+			return nil, false
+		})
+		require.NoError(t, err)
 		out = append(out, netpol.Policies(netpol.Input{Space: sp, ProjectMembers: projects[sp.Project],
-			SystemNamespace: systemNS, GatewayNamespace: gatewayNS, ListenerPorts: ports})...)
+			SystemNamespace: systemNS, GatewayNamespace: gatewayNS, ListenerPorts: ports, ExposedPorts: exposed,
+			EgressDestinations: dests})...)
 	}
 	return out
 }

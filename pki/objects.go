@@ -50,9 +50,6 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS domain, for in-cluster service
 	// names; empty means DefaultClusterDomain.
 	ClusterDomain string
-	// Services are the names of the space's exposed Services; each gets
-	// its in-cluster names on the workload certificate.
-	Services []string
 }
 
 // Objects returns the cert-manager objects that the space should have, in
@@ -193,20 +190,16 @@ func caCommonName(name string) string {
 }
 
 // workloadNames are the names the sidecars answer to: the space host, any
-// name under it (TCP services by SNI), and each Service's in-cluster
-// names; sorted and without duplicates so equal inputs give equal specs.
+// name under it (TCP services by SNI), and any Service of the namespace
+// by its in-cluster names. Wildcards rather than one name per Service, so
+// the certificate (and with it every sidecar's key) does not change when
+// Services come and go, and its size does not grow with their number. The
+// CA's name constraints keep the wildcards inside the space anyway.
 func workloadNames(sp space.Space, opts Options) []string {
-	names := []string{sp.Host(), "*." + sp.Host()}
-	cd := clusterDomain(opts)
-	for _, svc := range opts.Services {
-		if svc == "" {
-			continue
-		}
-		base := svc + "." + sp.Name + ".svc"
-		names = append(names, base, base+"."+cd)
-	}
+	svc := sp.Name + ".svc"
+	names := []string{sp.Host(), "*." + sp.Host(), "*." + svc, "*." + svc + "." + clusterDomain(opts)}
 	slices.Sort(names)
-	return slices.Compact(names)
+	return names
 }
 
 // permittedDomains bound what the space CA may sign: the space host and

@@ -146,7 +146,7 @@ func TestObjectsShape(t *testing.T) {
 // every Secret cert-manager writes for it carries the same labels.
 func TestObjectsMetadata(t *testing.T) {
 	want := map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: "shop"}
-	objs := pki.Objects(shop, pki.Options{Services: []string{"db"}})
+	objs := pki.Objects(shop, pki.Options{})
 	require.NotEmpty(t, objs)
 	for _, o := range objs {
 		assert.Equal(t, "shop", o.GetNamespace(), o.GetName())
@@ -197,7 +197,7 @@ func TestCACommonNameFitsX509(t *testing.T) {
 }
 
 func TestWorkloadCertificate(t *testing.T) {
-	w := certs(pki.Objects(shop, pki.Options{Services: []string{"web", "db", "web", ""}}))[pki.WorkloadCertificateName]
+	w := certs(pki.Objects(shop, pki.Options{}))[pki.WorkloadCertificateName]
 	require.NotNil(t, w)
 	s := w.Spec
 	assert.Equal(t, shop.WorkloadCertSecret(), s.SecretName)
@@ -205,12 +205,10 @@ func TestWorkloadCertificate(t *testing.T) {
 	assert.False(t, s.IsCA)
 	assert.Equal(t, []string{
 		"*.shop.example.com",
-		"db.shop.svc",
-		"db.shop.svc.cluster.local",
+		"*.shop.svc",
+		"*.shop.svc.cluster.local",
 		"shop.example.com",
-		"web.shop.svc",
-		"web.shop.svc.cluster.local",
-	}, s.DNSNames)
+	}, s.DNSNames, "wildcards: the certificate does not depend on the space's Services")
 	assert.ElementsMatch(t, []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageClientAuth,
 		cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment}, s.Usages)
 	assert.Equal(t, &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256, RotationPolicy: cmapi.RotationPolicyAlways}, s.PrivateKey)
@@ -218,7 +216,7 @@ func TestWorkloadCertificate(t *testing.T) {
 }
 
 func TestHTTPCertificate(t *testing.T) {
-	h := certs(pki.Objects(shop, pki.Options{Services: []string{"web"}}))[pki.HTTPCertificateName]
+	h := certs(pki.Objects(shop, pki.Options{}))[pki.HTTPCertificateName]
 	require.NotNil(t, h)
 	assert.Equal(t, space.DefaultHTTPCertSecret, h.Spec.SecretName)
 	assert.Equal(t, shop.HTTPTLSSecret(), h.Spec.SecretName)
@@ -230,7 +228,7 @@ func TestHTTPCertificate(t *testing.T) {
 // The space CA's name constraints admit every name decco puts on a
 // certificate it signs, so constraint-checking TLS stacks accept them.
 func TestNameConstraintsCoverIssuedNames(t *testing.T) {
-	objs := pki.Objects(shop, pki.Options{Services: []string{"db", "web"}, ClusterDomain: "k.local"})
+	objs := pki.Objects(shop, pki.Options{ClusterDomain: "k.local"})
 	cs := certs(objs)
 	permitted := cs[pki.CACertificateName].Spec.NameConstraints.Permitted.DNSDomains
 	for _, name := range []string{pki.WorkloadCertificateName, pki.HTTPCertificateName} {
@@ -243,18 +241,16 @@ func TestNameConstraintsCoverIssuedNames(t *testing.T) {
 	}
 }
 
-// Equal inputs give equal objects, whatever order the Services come in,
-// so the reconciler's compare-before-write sees no change.
+// Equal inputs give equal objects, so the reconciler's compare-before-write
+// sees no change.
 func TestObjectsDeterministic(t *testing.T) {
-	a := pki.Objects(shop, pki.Options{Services: []string{"web", "db", "api"}})
-	b := pki.Objects(shop, pki.Options{Services: []string{"api", "web", "db"}})
-	assert.Equal(t, a, b)
+	assert.Equal(t, pki.Objects(shop, pki.Options{}), pki.Objects(shop, pki.Options{}))
 }
 
 // One space's objects never name another space's.
 func TestObjectsStayInTheirSpace(t *testing.T) {
 	other := space.Space{Name: "bank", Domain: "example.com"}
-	for _, o := range pki.Objects(other, pki.Options{Services: []string{"db"}}) {
+	for _, o := range pki.Objects(other, pki.Options{}) {
 		assert.Equal(t, "bank", o.GetNamespace())
 		if c, ok := o.(*cmapi.Certificate); ok {
 			for _, n := range c.Spec.DNSNames {

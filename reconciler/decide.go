@@ -2,6 +2,8 @@ package reconciler
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"time"
@@ -40,16 +42,32 @@ type Input struct {
 	// DNSTargets is where the space's records point; empty when no
 	// address is known yet.
 	DNSTargets []string
+	// Now stamps the hostnames the space claims in this reconcile.
+	Now time.Time
+	// EgressDestinations are where the space's pods' decco.io/egress
+	// entries lead, when the space declares its egress; EgressErr names
+	// the entries that lead nowhere.
+	EgressDestinations []netpol.Destination
+	EgressErr          error
 }
 
 // Peer is one space as seen by the others.
 type Peer struct {
 	Name    string
 	Project string
-	// Created orders hostname claims: first come, first served.
+	// Created orders claims to hostnames nobody holds yet, the oldest
+	// namespace first, so that spaces converged before decco recorded
+	// claims keep their names.
 	Created time.Time
+	// Host is the space's own hostname, <name>.<domain>; empty for a
+	// project member that is no rival.
+	Host string
 	// Hosts are the hostnames the space asks for (route.Hostnames).
 	Hosts []string
+	// Held are the hostnames the space holds, as its namespace records
+	// them (space.AnnotationHostnames): a held name is never given to
+	// anyone else while the space lives.
+	Held space.Claims
 }
 
 // Desired is what a space should have: the objects to apply, the
@@ -59,8 +77,13 @@ type Desired struct {
 	Conflicts []route.Conflict
 	Records   []dns.Record
 	// PortsErr names Services whose ports stay closed because their decco
-	// annotations don't parse.
+	// annotations don't parse, and decco.io/egress entries that lead
+	// nowhere under a declared egress policy.
 	PortsErr error
+	// Claims are the hostnames the space holds after this reconcile, to
+	// record on its namespace before any route or record for them is
+	// written.
+	Claims space.Claims
 }
 
 // decide builds the space's desired state from in with the builders. It
@@ -68,14 +91,38 @@ type Desired struct {
 // compares equal to what the cluster holds and causes no write.
 func decide(in Input, o Options) Desired {
 	sp := in.Space
+	owners := claims(in.Peers)
+	nested := nesting(in, owners)
+	exposable, over := withinLimits(in, o)
+	routes, conflicts := route.Objects(route.Input{
+		Space:           sp,
+		Services:        exposable,
+		Mode:            o.RouteMode,
+		Gateway:         o.Gateway,
+		IngressClass:    o.IngressClass,
+		SNIIngressClass: o.SNIIngressClass,
+		Claimed:         owners,
+	})
+	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name && nested == nil {
+		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
+			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
+	}
+	for _, c := range []*route.Conflict{nested, over} {
+		if c != nil {
+			conflicts = append([]route.Conflict{*c}, conflicts...)
+		}
+	}
 	ports, portsErr := netpol.ListenerPorts(sp, in.Services, in.EndpointSlices)
+	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
-		Space:            sp,
-		ProjectMembers:   projectMembers(in.Peers, sp.Project),
-		SystemNamespace:  o.SystemNamespace,
-		GatewayNamespace: o.Gateway.Namespace,
-		ListenerPorts:    ports,
+		Space:              sp,
+		ProjectMembers:     projectMembers(in.Peers, sp.Project),
+		SystemNamespace:    o.SystemNamespace,
+		GatewayNamespace:   o.Gateway.Namespace,
+		ListenerPorts:      ports,
+		ExposedPorts:       exposed,
+		EgressDestinations: in.EgressDestinations,
 	}) {
 		objs = append(objs, p)
 	}
@@ -83,26 +130,109 @@ func decide(in Input, o Options) Desired {
 		DefaultIssuer: o.DefaultIssuer,
 		HTTPIssuer:    o.HTTPIssuer,
 		ClusterDomain: o.ClusterDomain,
-		Services:      serviceNames(in.Services),
 	})...)
-	routes, conflicts := route.Objects(route.Input{
-		Space:           sp,
-		Services:        in.Services,
-		Mode:            o.RouteMode,
-		Gateway:         o.Gateway,
-		IngressClass:    o.IngressClass,
-		SNIIngressClass: o.SNIIngressClass,
-		Claimed:         claims(in.Peers),
-	})
 	if cm := caBundle(sp, in.CABundle, routes); cm != nil {
 		objs = append(objs, cm)
 	}
 	objs = append(objs, routes...)
 	var records []dns.Record
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
-		records = withoutTaken(dns.Desired(sp, in.Services, in.DNSTargets, o.DNSTTL), conflicts)
+		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
+		records = slices.DeleteFunc(records, func(r dns.Record) bool {
+			owner := owners[r.Name]
+			return owner != "" && owner != sp.Name
+		})
 	}
-	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: portsErr}
+	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
+		Claims: held(in, owners, over != nil)}
+}
+
+// nesting refuses new hostnames to a space whose domain is another live
+// space's hostname (space db with domain shop.example.com, under space
+// shop's shop.example.com), unless the platform allowed it with
+// decco.io/nested-in: every name under the parent's hostname looks like
+// the parent's. The space keeps the names it already holds (decco never
+// takes a live name away); the others are marked as the parent's in
+// owners, so route.Objects refuses them and held records none.
+func nesting(in Input, owners map[string]string) *route.Conflict {
+	sp := in.Space
+	parent := ""
+	var mine space.Claims
+	for _, p := range in.Peers {
+		switch {
+		case p.Name == sp.Name:
+			mine = p.Held
+		case p.Host != "" && p.Host == sp.Domain:
+			parent = p.Name
+		}
+	}
+	if parent == "" || sp.NestedIn == parent {
+		return nil
+	}
+	for _, h := range route.Hostnames(sp, in.Services) {
+		if _, held := mine[h]; !held && (owners[h] == "" || owners[h] == sp.Name) {
+			owners[h] = parent
+		}
+	}
+	return &route.Conflict{Owner: parent, Reason: route.ReasonNestedDomain,
+		Message: fmt.Sprintf("the space's domain %q is the hostname of space %q, so its names nest under that space's: it keeps the names it holds and claims no new one; the platform allows the nesting with %s: %q on this namespace",
+			sp.Domain, parent, space.AnnotationNestedIn, parent)}
+}
+
+// withinLimits returns the Services to route and publish: all of them, or,
+// when the space is over one of its limits, none (nothing partial: which
+// Services would make the cut is no one's decision), with the conflict
+// that says so.
+func withinLimits(in Input, o Options) ([]corev1.Service, *route.Conflict) {
+	limits := in.Space.Limits.Or(o.Limits)
+	records := 0
+	if o.DNS != nil && len(in.DNSTargets) > 0 {
+		records = len(dns.Desired(in.Space, in.Services, in.DNSTargets, o.DNSTTL))
+	}
+	problem := limits.Over(len(in.Services), len(route.Hostnames(in.Space, in.Services)), records)
+	if problem == "" {
+		return in.Services, nil
+	}
+	return nil, &route.Conflict{Reason: route.ReasonLimitExceeded,
+		Message: fmt.Sprintf("no Service of the space is routed or published: %s; remove Services, or ask the platform to raise %s", problem, space.AnnotationLimits)}
+}
+
+// held is what the space holds once this reconcile is done: every
+// hostname it asks for that nobody else holds, since its first claim (or
+// now, for a new one). A name it no longer asks for is released. Over a
+// limit, the space keeps what it held and claims nothing new.
+func held(in Input, owners map[string]string, overLimit bool) space.Claims {
+	var before space.Claims
+	for _, p := range in.Peers {
+		if p.Name == in.Space.Name {
+			before = p.Held
+		}
+	}
+	if overLimit {
+		return before
+	}
+	out := space.Claims{}
+	for _, h := range route.Hostnames(in.Space, in.Services) {
+		if owner := owners[h]; owner != "" && owner != in.Space.Name {
+			continue
+		}
+		at, ok := before[h]
+		if !ok {
+			at = in.Now
+		}
+		out[h] = at
+	}
+	return out
+}
+
+// routed are the Services that got a route: every one but those refused.
+// The gateway may reach their listener ports and no other.
+func routed(svcs []corev1.Service, conflicts []route.Conflict) []corev1.Service {
+	refused := map[string]bool{}
+	for _, c := range conflicts {
+		refused[c.Service] = true
+	}
+	return slices.DeleteFunc(slices.Clone(svcs), func(s corev1.Service) bool { return refused[s.Name] })
 }
 
 // projectMembers names the spaces of project, sorted; nil for no project.
@@ -120,21 +250,40 @@ func projectMembers(peers []Peer, project string) []string {
 	return out
 }
 
-// claims maps every hostname some space asks for to the space that holds
-// it: the one whose namespace is oldest, ties broken by name, so the
-// answer never depends on which space happened to reconcile first.
+// claims maps every hostname some space holds or asks for to the space
+// it belongs to: the one that recorded holding it first; for a name nobody
+// holds, the oldest namespace asking for it. Ties go by name, so the
+// answer never depends on which space happened to reconcile first. A
+// space asking for a name another holds never gets it, however old.
 func claims(peers []Peer) map[string]string {
-	ordered := slices.Clone(peers)
-	slices.SortFunc(ordered, func(a, b Peer) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
-	})
-	out := map[string]string{}
-	for _, p := range ordered {
-		for _, h := range p.Hosts {
-			if _, taken := out[h]; !taken {
-				out[h] = p.Name
-			}
+	type claim struct {
+		space string
+		held  bool
+		at    time.Time
+	}
+	beats := func(a, b claim) bool {
+		if a.held != b.held {
+			return a.held
 		}
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.space, b.space)) < 0
+	}
+	best := map[string]claim{}
+	consider := func(h string, c claim) {
+		if cur, ok := best[h]; !ok || beats(c, cur) {
+			best[h] = c
+		}
+	}
+	for _, p := range peers {
+		for h, at := range p.Held {
+			consider(h, claim{space: p.Name, held: true, at: at})
+		}
+		for _, h := range p.Hosts {
+			consider(h, claim{space: p.Name, at: p.Created})
+		}
+	}
+	out := make(map[string]string, len(best))
+	for h, c := range best {
+		out[h] = c.space
 	}
 	return out
 }
@@ -149,15 +298,6 @@ func withoutTaken(records []dns.Record, conflicts []route.Conflict) []dns.Record
 		}
 	}
 	return slices.DeleteFunc(records, func(r dns.Record) bool { return refused[r.Name] })
-}
-
-func serviceNames(svcs []corev1.Service) []string {
-	out := make([]string, 0, len(svcs))
-	for _, s := range svcs {
-		out = append(out, s.Name)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // caBundle publishes the space CA certificate (never its key) as the

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -19,6 +21,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -35,7 +38,19 @@ func TestClaims(t *testing.T) {
 			{Name: "a", Created: t0, Hosts: []string{"a.x.io"}},
 			{Name: "b", Created: t0, Hosts: []string{"b.x.io"}},
 		}, map[string]string{"a.x.io": "a", "b.x.io": "b"}},
-		{"older namespace wins, whatever the order", []Peer{
+		{"a held name stays with its holder, however old the space asking", []Peer{
+			{Name: "attacker", Created: t0, Hosts: []string{"db.attacker.x.io"}},
+			{Name: "db", Created: t0.Add(time.Hour), Hosts: []string{"db.attacker.x.io"}, Held: space.Claims{"db.attacker.x.io": t0.Add(2 * time.Hour)}},
+		}, map[string]string{"db.attacker.x.io": "db"}},
+		{"two holders (claims raced): the first claim wins", []Peer{
+			{Name: "a", Created: t0, Held: space.Claims{"h.x.io": t0.Add(time.Minute)}},
+			{Name: "b", Created: t0.Add(time.Hour), Held: space.Claims{"h.x.io": t0}},
+		}, map[string]string{"h.x.io": "b"}},
+		{"held but no longer asked for: still held until released", []Peer{
+			{Name: "a", Created: t0, Hosts: []string{"h.x.io"}},
+			{Name: "b", Created: t0.Add(time.Hour), Held: space.Claims{"h.x.io": t0.Add(2 * time.Hour)}},
+		}, map[string]string{"h.x.io": "b"}},
+		{"nobody holds it: the older namespace wins, whatever the order", []Peer{
 			{Name: "young", Created: t0.Add(time.Hour), Hosts: []string{"db.shop.x.io"}},
 			{Name: "old", Created: t0, Hosts: []string{"db.shop.x.io"}},
 		}, map[string]string{"db.shop.x.io": "old"}},
@@ -85,7 +100,8 @@ func service(ns, name, path string, target int32) corev1.Service {
 	svc := corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{space.LabelSpace: ns},
 			Annotations: map[string]string{space.AnnotationDNS: "true"}},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("http")}}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("http")}}},
 	}
 	if path != "" {
 		svc.Annotations[space.AnnotationHTTPPath] = path
@@ -199,4 +215,198 @@ func hasObject(objs []client.Object, kind, name string) bool {
 		}
 	}
 	return false
+}
+
+// A Service without a selector gets no route and no record, and the
+// gateway's namespace is admitted only to the listener ports of the
+// Services that got a route; the project, to all of them.
+func TestDecideGatewayReachesOnlyRoutedServices(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", Project: "retail"}
+	routedSvc := service("shop", "db", "", 0)
+	loose := service("shop", "mq", "", 0)
+	loose.Spec.Selector = nil
+	loose.Spec.Ports[0].TargetPort = intstr.FromString("amqp")
+	want := decide(input(sp, routedSvc, loose), options(route.ModeGatewayAPI))
+
+	require.Len(t, want.Conflicts, 1)
+	assert.Equal(t, route.ReasonNoSelector, want.Conflicts[0].Reason)
+	assert.False(t, hasObject(want.Objects, "TLSRoute", route.ObjectPrefix+"mq"))
+	assert.True(t, hasObject(want.Objects, "TLSRoute", route.ObjectPrefix+"db"))
+	for _, r := range want.Records {
+		assert.NotEqual(t, "mq.shop.example.com", r.Name)
+	}
+	var np *networkingv1.NetworkPolicy
+	for _, o := range want.Objects {
+		if p, ok := o.(*networkingv1.NetworkPolicy); ok && p.Name == netpol.ListenerPolicy {
+			np = p
+		}
+	}
+	require.NotNil(t, np)
+	require.Len(t, np.Spec.Ingress, 2)
+	ports := func(r networkingv1.NetworkPolicyIngressRule) []string {
+		var out []string
+		for _, p := range r.Ports {
+			out = append(out, p.Port.String())
+		}
+		return out
+	}
+	assert.Equal(t, []string{"amqp", "http"}, ports(np.Spec.Ingress[0]), "the project reaches every listener")
+	assert.Equal(t, []string{"decco-system", "shop"}, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, []string{"http"}, ports(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
+	assert.Equal(t, []string{"gw"}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
+}
+
+// The attack of issue 16: space db serves db.attacker.example.com; the
+// older space attacker then asks for the same name with a TCP Service
+// db. The holder keeps route, record and claim; the later claimant is
+// refused with HostnameTaken naming it.
+func TestDecideHeldHostnameIsNeverTaken(t *testing.T) {
+	victim := space.Space{Name: "db", Domain: "attacker.example.com"}
+	attacker := space.Space{Name: "attacker", Domain: "example.com"}
+	host := "db.attacker.example.com"
+	held := space.Claims{host: t0.Add(time.Hour)}
+	svc := service("attacker", "db", "", 0)
+	peers := []Peer{
+		{Name: "attacker", Created: t0, Hosts: route.Hostnames(attacker, []corev1.Service{svc})},
+		{Name: "db", Created: t0.Add(time.Minute), Hosts: []string{host}, Held: held},
+	}
+
+	in := input(attacker, svc)
+	in.Peers, in.Now = peers, t0.Add(2*time.Hour)
+	got := decide(in, options(route.ModeGatewayAPI))
+	require.Len(t, got.Conflicts, 1)
+	assert.Equal(t, route.ReasonHostnameTaken, got.Conflicts[0].Reason)
+	assert.Equal(t, "db", got.Conflicts[0].Owner)
+	assert.False(t, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+"db"))
+	for _, r := range got.Records {
+		assert.NotEqual(t, host, r.Name)
+	}
+	assert.Equal(t, space.Claims{"attacker.example.com": in.Now}, got.Claims, "the attacker claims only its own host")
+
+	vin := input(victim)
+	vin.Peers, vin.Now = peers, t0.Add(2*time.Hour)
+	vgot := decide(vin, options(route.ModeGatewayAPI))
+	assert.Empty(t, vgot.Conflicts)
+	assert.Equal(t, held, vgot.Claims, "the holder keeps its claim and its time")
+	assert.Contains(t, recordNames(vgot.Records), host)
+}
+
+// A space whose own hostname another space holds is told so, and its
+// record is not published.
+func TestDecideOwnHostHeldElsewhere(t *testing.T) {
+	late := space.Space{Name: "db", Domain: "attacker.example.com"}
+	in := input(late)
+	in.Peers = append(in.Peers, Peer{Name: "attacker", Created: t0.Add(time.Hour), Held: space.Claims{"db.attacker.example.com": t0}})
+	got := decide(in, options(route.ModeGatewayAPI))
+	require.Len(t, got.Conflicts, 1)
+	assert.Equal(t, route.ReasonHostnameTaken, got.Conflicts[0].Reason)
+	assert.Contains(t, got.Conflicts[0].Message, `already belongs to space "attacker"`)
+	assert.NotContains(t, recordNames(got.Records), "db.attacker.example.com")
+	assert.Empty(t, got.Claims)
+}
+
+func recordNames(rs []dns.Record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// Past a limit the space routes and publishes none of its Services (not
+// the first N: nothing partial) and says why; its own override wins over
+// the installation's limit.
+func TestDecideLimits(t *testing.T) {
+	svcs := []corev1.Service{service("shop", "a", "", 0), service("shop", "b", "", 0), service("shop", "c", "", 0)}
+	for _, tc := range []struct {
+		name      string
+		install   space.Limits
+		own       space.Limits
+		wantOver  string
+		wantRoute bool
+	}{
+		{"within every limit", space.Limits{Services: 3, Hostnames: 4, DNSRecords: 4}, space.Limits{}, "", true},
+		{"services over", space.Limits{Services: 2}, space.Limits{}, "the space has 3 Services labeled decco.io/space, over its limit of 2", false},
+		{"hostnames over", space.Limits{Hostnames: 3}, space.Limits{}, "the space has 4 hostnames, over its limit of 3", false},
+		{"DNS records over", space.Limits{DNSRecords: 3}, space.Limits{}, "the space has 4 DNS records, over its limit of 3", false},
+		{"the space's own limit raises the installation's", space.Limits{Services: 2}, space.Limits{Services: 10}, "", true},
+		{"the space's own limit lowers it", space.Limits{Services: 10}, space.Limits{Services: 1}, "over its limit of 1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := space.Space{Name: "shop", Domain: "example.com", Limits: tc.own}
+			o := options(route.ModeGatewayAPI)
+			o.Limits = tc.install
+			got := decide(input(sp, svcs...), o)
+			for _, s := range []string{"a", "b", "c"} {
+				assert.Equal(t, tc.wantRoute, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+s), s)
+			}
+			if tc.wantOver == "" {
+				assert.Empty(t, got.Conflicts)
+				assert.Len(t, got.Records, 4)
+				return
+			}
+			require.Len(t, got.Conflicts, 1)
+			assert.Equal(t, route.ReasonLimitExceeded, got.Conflicts[0].Reason)
+			assert.Contains(t, got.Conflicts[0].Message, tc.wantOver)
+			assert.Contains(t, got.Conflicts[0].Message, space.AnnotationLimits)
+			assert.Equal(t, []string{"shop.example.com"}, recordNames(got.Records), "only the space's own name")
+			assert.False(t, hasObject(got.Objects, "ListenerSet", route.ListenerSetName))
+			assert.True(t, hasObject(got.Objects, "NetworkPolicy", netpol.IsolationPolicy), "still fenced")
+		})
+	}
+}
+
+// A space whose domain is another space's hostname claims no new name
+// unless the platform allowed the nesting; it keeps what it holds.
+func TestDecideNestedDomain(t *testing.T) {
+	child := space.Space{Name: "db", Domain: "shop.example.com"}
+	parent := Peer{Name: "shop", Created: t0, Host: "shop.example.com", Hosts: []string{"shop.example.com"}}
+	svc := service("db", "mq", "", 0)
+	for _, tc := range []struct {
+		name      string
+		nestedIn  string
+		held      space.Claims
+		wantHosts []string // claimed after the reconcile
+		refused   bool
+	}{
+		{"refused: nothing new", "", nil, nil, true},
+		{"refused, but a held name stays", "", space.Claims{"db.shop.example.com": t0}, []string{"db.shop.example.com"}, true},
+		{"allowed by the platform", "shop", nil, []string{"db.shop.example.com", "mq.db.shop.example.com"}, false},
+		{"allowed under another parent only", "other", nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := child
+			sp.NestedIn = tc.nestedIn
+			in := input(sp, svc)
+			in.Peers[0].Held = tc.held
+			in.Peers = append(in.Peers, parent)
+			in.Now = t0.Add(time.Hour)
+			got := decide(in, options(route.ModeGatewayAPI))
+			var claimed []string
+			for h := range got.Claims {
+				claimed = append(claimed, h)
+			}
+			slices.Sort(claimed)
+			assert.Equal(t, tc.wantHosts, claimed)
+			assert.Equal(t, !tc.refused, hasObject(got.Objects, "TLSRoute", route.ObjectPrefix+"mq"))
+			if !tc.refused {
+				assert.Empty(t, got.Conflicts)
+				return
+			}
+			require.NotEmpty(t, got.Conflicts)
+			assert.Equal(t, route.ReasonNestedDomain, got.Conflicts[0].Reason)
+			assert.Contains(t, got.Conflicts[0].Message, `decco.io/nested-in: "shop"`)
+			assert.Equal(t, tc.wantHosts, intersect(recordNames(got.Records), []string{"db.shop.example.com", "mq.db.shop.example.com"}), "records only for held names")
+		})
+	}
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -1,8 +1,11 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -13,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -33,7 +37,7 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 // spaces or ten thousand: sp's Services, its project's members (an index
 // lookup), and the few spaces that could want one of its hostnames.
 func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (Input, error) {
-	in := Input{Space: sp}
+	in := Input{Space: sp, Now: time.Now().UTC().Truncate(time.Second)}
 	var err error
 	if in.Services, err = r.servicesOf(ctx, sp.Name); err != nil {
 		return in, err
@@ -47,8 +51,59 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 	if in.CABundle, err = r.caBundle(ctx, sp, have); err != nil {
 		return in, err
 	}
+	if in.EgressDestinations, in.EgressErr, err = r.egress(ctx, sp); err != nil {
+		return in, err
+	}
 	in.DNSTargets, err = r.dnsTargets(ctx, sp)
 	return in, err
+}
+
+// podMeta is a Pod read metadata-only: its decco.io/egress entries are all
+// the reconciler needs of it.
+func podMeta() *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{}
+	p.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+	return p
+}
+
+// egress resolves the decco.io/egress entries of the space's pods, for a
+// space that declares its egress: where they lead, and which lead
+// nowhere (a second error, for the status; the first fails the read).
+func (r *Reconciler) egress(ctx context.Context, sp space.Space) ([]netpol.Destination, error, error) {
+	if !sp.EgressDeclared {
+		return nil, nil, nil
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := r.client.List(ctx, list, client.InNamespace(sp.Name), client.MatchingLabels{space.LabelSpace: sp.Name}); err != nil {
+		return nil, nil, fmt.Errorf("listing the pods of %s for their %s entries: %w", sp.Name, space.AnnotationEgress, err)
+	}
+	seen := map[space.Egress]bool{}
+	var entries []space.Egress
+	for _, p := range list.Items {
+		// The webhook refused pods whose entries don't parse; one that
+		// slipped through (webhook off) opens nothing.
+		es, _ := space.ParseEgress(p.Annotations[space.AnnotationEgress])
+		for _, e := range es {
+			e.LocalPort = 0 // the pod's end does not change the destination
+			if !seen[e] {
+				seen[e] = true
+				entries = append(entries, e)
+			}
+		}
+	}
+	slices.SortFunc(entries, func(a, b space.Egress) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
+	})
+	lookup := func(ns, name string) (*corev1.Service, bool) {
+		var svc corev1.Service
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil || svc.Labels[space.LabelSpace] != ns {
+			return nil, false
+		}
+		return &svc, true
+	}
+	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, lookup)
+	return dests, unresolved, nil
 }
 
 // servicesOf lists the Services of namespace ns labeled with its space.
@@ -115,7 +170,7 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 				return nil, err
 			}
 		}
-		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Hosts: route.Hostnames(s.sp, svcs)})
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
 	}
 	return out, nil
 }
@@ -136,10 +191,12 @@ func (r *Reconciler) liveSpace(ctx context.Context, name string) (liveSpace, boo
 	return r.parseLive(ns)
 }
 
-// liveSpace is a valid space namespace and when it was created.
+// liveSpace is a valid space namespace, when it was created and the
+// hostnames it holds.
 type liveSpace struct {
 	sp      space.Space
 	created metav1.Time
+	held    space.Claims
 }
 
 func (r *Reconciler) parseLive(ns *metav1.PartialObjectMetadata) (liveSpace, bool, error) {
@@ -150,7 +207,10 @@ func (r *Reconciler) parseLive(ns *metav1.PartialObjectMetadata) (liveSpace, boo
 	if err != nil {
 		return liveSpace{}, false, nil
 	}
-	return liveSpace{sp: sp, created: ns.CreationTimestamp}, true, nil
+	// Only decco writes the record; one that doesn't parse holds nothing,
+	// and the space's next reconcile writes it anew.
+	held, _ := space.ParseClaims(ns.Annotations[space.AnnotationHostnames])
+	return liveSpace{sp: sp, created: ns.CreationTimestamp, held: held}, true, nil
 }
 
 // projectIndex indexes space namespaces by their project.

@@ -76,13 +76,38 @@ func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, h
 			}
 		}
 	}
+	if old != nil {
+		m.enqueueReleased(ctx, old, new, q)
+	}
 }
 
-// hasTraces: labeled a space, or still carrying decco's status.
+// enqueueReleased enqueues the spaces that may want a hostname old held
+// and new no longer does: a space refused it can have it now.
+func (m *mapper) enqueueReleased(ctx context.Context, old, new client.Object, q queue) {
+	before, _ := space.ParseClaims(old.GetAnnotations()[space.AnnotationHostnames])
+	var after space.Claims
+	if new != nil {
+		after, _ = space.ParseClaims(new.GetAnnotations()[space.AnnotationHostnames])
+	}
+	for h := range before {
+		if _, kept := after[h]; kept {
+			continue
+		}
+		for _, name := range claimants(h) {
+			if name != old.GetName() {
+				m.enqueueIfSpace(ctx, name, q)
+			}
+		}
+	}
+}
+
+// hasTraces: labeled a space, or still carrying decco's status or
+// hostname record.
 func hasTraces(obj client.Object) bool {
 	_, labeled := obj.GetLabels()[space.LabelSpace]
 	_, status := obj.GetAnnotations()[space.AnnotationStatus]
-	return labeled || status
+	_, claims := obj.GetAnnotations()[space.AnnotationHostnames]
+	return labeled || status || claims
 }
 
 // metaChanged ignores updates that change nothing decco reads: its own
@@ -266,4 +291,30 @@ func slicePortsChanged() predicate.Predicate {
 		after, ok2 := e.ObjectNew.(*discoveryv1.EndpointSlice)
 		return !ok1 || !ok2 || !equality.Semantic.DeepEqual(before.Ports, after.Ports)
 	}}
+}
+
+// podHandler enqueues the space of a pod whose decco.io/egress entries
+// appear, change or go: they are the destinations of the space's egress
+// policy. Other pod events change nothing decco makes.
+func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	egress := func(obj client.Object) (string, bool) {
+		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
+		return v, ok
+	}
+	enqueueIfEgress := func(obj client.Object, q queue) {
+		if _, ok := egress(obj); ok {
+			q.Add(namespaceKey(obj.GetNamespace()))
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
+			ov, ook := egress(e.ObjectOld)
+			nv, nok := egress(e.ObjectNew)
+			if ov != nv || ook != nok {
+				q.Add(namespaceKey(e.ObjectNew.GetNamespace()))
+			}
+		},
+	}
 }

@@ -58,5 +58,6 @@ func TestClaimants(t *testing.T) {
 func TestHasTraces(t *testing.T) {
 	assert.True(t, hasTraces(nsMeta(map[string]string{space.LabelSpace: "shop"}, nil)))
 	assert.True(t, hasTraces(nsMeta(nil, map[string]string{space.AnnotationStatus: "{}"})), "a former space still to clean up")
+	assert.True(t, hasTraces(nsMeta(nil, map[string]string{space.AnnotationHostnames: ""})), "a former space still holding names")
 	assert.False(t, hasTraces(nsMeta(map[string]string{"team": "a"}, nil)))
 }

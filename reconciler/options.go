@@ -69,6 +69,10 @@ type Options struct {
 	// space (PodSecurityRestricted or PodSecurityBaseline); empty leaves
 	// the labels alone.
 	PodSecurityLevel string
+	// Limits bound what one space may publish (Services exposed,
+	// hostnames, DNS records); a space's decco.io/limits overrides them.
+	// Zero fields mean no limit.
+	Limits space.Limits
 }
 
 // Validate checks what a user can get wrong, naming the field.
@@ -101,6 +105,9 @@ func (o Options) Validate() error {
 	case "", PodSecurityRestricted, PodSecurityBaseline:
 	default:
 		errs = append(errs, fmt.Errorf("reconciler: PodSecurityLevel %q: want %q or %q", o.PodSecurityLevel, PodSecurityRestricted, PodSecurityBaseline))
+	}
+	if o.Limits.Services < 0 || o.Limits.Hostnames < 0 || o.Limits.DNSRecords < 0 {
+		errs = append(errs, fmt.Errorf("reconciler: Limits %+v: want 0 (no limit) or more", o.Limits))
 	}
 	if o.DNSTTL < 0 {
 		errs = append(errs, fmt.Errorf("reconciler: DNSTTL %d: want 0 (provider default) or more seconds", o.DNSTTL))

@@ -103,6 +103,11 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		return reconcile.Result{}, err
 	}
 	want := decide(in, r.opts)
+	// The claim is on record before any route or DNS record for it
+	// exists, so a rival deciding meanwhile sees the name as held.
+	if err := r.writeClaims(ctx, ns, want.Claims); err != nil {
+		return reconcile.Result{}, err
+	}
 	errs := partErrs{}
 	r.apply(ctx, want.Objects, have, errs)
 	r.prune(ctx, want.Objects, have, errs)
@@ -160,7 +165,8 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 		return err
 	}
 	_, hasStatus := ns.Annotations[space.AnnotationStatus]
-	if have.empty() && !hasStatus {
+	_, hasClaims := ns.Annotations[space.AnnotationHostnames]
+	if have.empty() && !hasStatus && !hasClaims {
 		r.states.set(ns.Name, "")
 		return nil
 	}
@@ -177,6 +183,11 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 	}
 	if err := errors.Join(all...); err != nil {
 		return err // keep the status until everything is gone, so a retry finds the namespace again
+	}
+	if hasClaims {
+		if err := r.patchAnnotation(ctx, ns, space.AnnotationHostnames, nil); err != nil {
+			return err
+		}
 	}
 	if hasStatus {
 		if err := r.patchStatus(ctx, ns, nil); err != nil {
@@ -219,7 +230,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 	if err != nil {
 		old = space.Status{} // unreadable: every part counts as changed
 	}
-	if err := r.patchNamespace(ctx, ns, &next, labels); err != nil {
+	if err := r.patchNamespace(ctx, ns, space.AnnotationStatus, &next, labels); err != nil {
 		return err
 	}
 	if cur == next {
@@ -233,14 +244,33 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 
 // patchStatus sets (or, with nil, removes) only the status annotation.
 func (r *Reconciler) patchStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, value *string) error {
-	return r.patchNamespace(ctx, ns, value, nil)
+	return r.patchAnnotation(ctx, ns, space.AnnotationStatus, value)
 }
 
-// patchNamespace sets (or, with nil, removes) the status annotation and
-// sets labels, with a merge patch, so it never races a user's edit of
+// writeClaims records the hostnames the space holds when the record
+// differs from the namespace's.
+func (r *Reconciler) writeClaims(ctx context.Context, ns *metav1.PartialObjectMetadata, c space.Claims) error {
+	next := c.Format()
+	cur, had := ns.Annotations[space.AnnotationHostnames]
+	switch {
+	case next == cur && (had || next == ""):
+		return nil
+	case next == "":
+		return r.patchAnnotation(ctx, ns, space.AnnotationHostnames, nil)
+	}
+	return r.patchAnnotation(ctx, ns, space.AnnotationHostnames, &next)
+}
+
+// patchAnnotation sets (or, with nil, removes) one annotation of decco's.
+func (r *Reconciler) patchAnnotation(ctx context.Context, ns *metav1.PartialObjectMetadata, key string, value *string) error {
+	return r.patchNamespace(ctx, ns, key, value, nil)
+}
+
+// patchNamespace sets (or, with nil, removes) one annotation of decco's
+// and sets labels, with a merge patch, so it never races a user's edit of
 // other keys.
-func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, value *string, labels map[string]string) error {
-	meta := map[string]any{"annotations": map[string]any{space.AnnotationStatus: value}}
+func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, key string, value *string, labels map[string]string) error {
+	meta := map[string]any{"annotations": map[string]any{key: value}}
 	if len(labels) > 0 {
 		meta["labels"] = labels
 	}
@@ -249,7 +279,7 @@ func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjec
 		return err
 	}
 	if err := r.client.Patch(ctx, ns.DeepCopy(), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldOwner)); err != nil {
-		return fmt.Errorf("writing annotation %s on namespace %s: %w", space.AnnotationStatus, ns.Name, err)
+		return fmt.Errorf("writing annotation %s on namespace %s: %w", key, ns.Name, err)
 	}
 	return nil
 }

@@ -102,10 +102,13 @@ func routesCondition(applyErr error, conflicts []route.Conflict) space.Condition
 }
 
 func rank(c route.Conflict) int {
-	if c.Reason == route.ReasonHostnameTaken {
+	switch c.Reason {
+	case route.ReasonLimitExceeded, route.ReasonNestedDomain:
 		return 0
+	case route.ReasonHostnameTaken:
+		return 1
 	}
-	return 1
+	return 2
 }
 
 // dnsCondition: off, waiting for an address, failed, or published.

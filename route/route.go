@@ -91,6 +91,9 @@ const (
 	ReasonNoPort            = "NoExposablePort"
 	ReasonUnsupported       = "UnsupportedService"
 	ReasonNotConfigured     = "NotConfigured"
+	ReasonNoSelector        = "NoSelector"
+	ReasonLimitExceeded     = "LimitExceeded"
+	ReasonNestedDomain      = "NestedDomain"
 )
 
 // Conflict is one exposure Objects refused to build: a hostname another
@@ -206,6 +209,13 @@ func check(sp space.Space, svc *corev1.Service) (exposure, *Conflict) {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return exposure{}, &Conflict{Service: svc.Name, Reason: ReasonUnsupported,
 			Message: fmt.Sprintf("service %q is not exposed: an ExternalName service has no pods behind it; remove its %s label", svc.Name, space.LabelSpace)}
+	}
+	if len(svc.Spec.Selector) == 0 {
+		// Its EndpointSlices are written by hand or by some controller and
+		// may hold any address in the cluster, another space's pods
+		// included: a route would carry Internet traffic there.
+		return exposure{}, &Conflict{Service: svc.Name, Reason: ReasonNoSelector,
+			Message: fmt.Sprintf("service %q is not exposed: it has no selector, so its endpoints need not be this space's pods; add a selector matching the space's pods", svc.Name)}
 	}
 	port, ok := exposedPort(svc, exp.PlaintextPorts)
 	if !ok {

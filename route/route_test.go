@@ -27,6 +27,7 @@ func svc(sp, name string, ann map[string]string, ports ...string) corev1.Service
 	s := corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: sp, Name: name, Annotations: ann,
 			Labels: map[string]string{space.LabelSpace: sp}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}},
 	}
 	for _, p := range ports {
 		var sp corev1.ServicePort
@@ -43,6 +44,11 @@ func svc(sp, name string, ann map[string]string, ports ...string) corev1.Service
 		sp.TargetPort = intstr.FromInt32(sp.Port + 10000)
 		s.Spec.Ports = append(s.Spec.Ports, sp)
 	}
+	return s
+}
+
+func withoutSelector(s corev1.Service) corev1.Service {
+	s.Spec.Selector = nil
 	return s
 }
 
@@ -264,6 +270,12 @@ func TestRefusals(t *testing.T) {
 				svc("shop", "metrics", map[string]string{space.AnnotationPlaintextPorts: "9090"}, "9090"),
 			},
 			refused: []string{"baddns:InvalidService", "badpath:InvalidService", "dns:NoExposablePort", "ext:UnsupportedService", "metrics:NoExposablePort"},
+		},
+		{
+			name:    "a Service without a selector, whose endpoints could be anywhere",
+			svcs:    []corev1.Service{withoutSelector(tcpSvc("db", "3306")), withoutSelector(httpSvc("web", "/", "80")), tcpSvc("mq", "5672")},
+			objects: []string{"ListenerSet/decco", "TLSRoute/decco-mq"},
+			refused: []string{"db:NoSelector", "web:NoSelector"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

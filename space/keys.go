@@ -19,6 +19,21 @@ const (
 	AnnotationTCPCertSecret  = Prefix + "tcp-cert-secret"
 	AnnotationEncryptHTTP    = Prefix + "encrypt-http"
 	AnnotationRuntimeClass   = Prefix + "runtime-class"
+	AnnotationEgressPolicy   = Prefix + "egress-policy"
+	// AnnotationNestedIn is the platform's permission for a space whose
+	// domain is another space's hostname (<parent>.<its domain>): the
+	// parent's name. Without it such a space claims no new hostname.
+	AnnotationNestedIn = Prefix + "nested-in"
+)
+
+// Values of decco.io/egress-policy.
+const (
+	// EgressOpen leaves the space's pods free to connect anywhere (the
+	// default).
+	EgressOpen = "open"
+	// EgressDeclared lets them reach only cluster DNS, their own space and
+	// what their decco.io/egress entries name.
+	EgressDeclared = "declared"
 )
 
 // Pod annotations.

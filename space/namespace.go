@@ -77,10 +77,30 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 	sp.RuntimeClass = optional(&errs, ann, AnnotationRuntimeClass, validation.IsDNS1123Subdomain,
 		"must be a RuntimeClass name (lowercase DNS subdomain)",
 		"set it to the name of an existing RuntimeClass such as kata or gvisor, or remove the annotation")
+	sp.Limits = parseLimits(&errs, ann)
+	sp.EgressDeclared = parseEgressPolicy(&errs, ann)
+	sp.NestedIn = optional(&errs, ann, AnnotationNestedIn, validation.IsDNS1123Label,
+		"must be the name of a space (a namespace name)",
+		"set it to the space whose hostname this space's domain is, or remove the annotation")
 	if err := errs.err(); err != nil {
 		return Space{}, fmt.Errorf("space %q: %w", obj.GetName(), err)
 	}
 	return sp, nil
+}
+
+// parseEgressPolicy reads decco.io/egress-policy: "open" (the default)
+// or "declared".
+func parseEgressPolicy(errs *fieldErrs, ann map[string]string) bool {
+	v, ok := ann[AnnotationEgressPolicy]
+	switch {
+	case !ok || v == EgressOpen:
+		return false
+	case v == EgressDeclared:
+		return true
+	}
+	errs.add(AnnotationEgressPolicy, v, fmt.Sprintf("must be %q or %q", EgressOpen, EgressDeclared),
+		fmt.Sprintf("write %q to let the space's pods reach only DNS, their own space and what their %s entries name, or remove the annotation to leave egress open", EgressDeclared, AnnotationEgress))
+	return false
 }
 
 // parseEncryptHTTP reads decco.io/encrypt-http. The gateway-to-pod hop of

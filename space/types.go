@@ -21,6 +21,16 @@ type Space struct {
 	EncryptHTTP bool
 	// RuntimeClass, when set, is forced on every pod of the space.
 	RuntimeClass string
+	// Limits override the installation's limits for this space; zero
+	// fields keep the installation's.
+	Limits Limits
+	// EgressDeclared: decco.io/egress-policy is "declared", so the space's
+	// pods may reach only cluster DNS, their own space and the
+	// destinations of their decco.io/egress entries.
+	EgressDeclared bool
+	// NestedIn names the space whose hostname Domain may be
+	// (decco.io/nested-in); empty: none.
+	NestedIn string
 }
 
 // IssuerRef names a cert-manager issuer. Kind is "Issuer" or

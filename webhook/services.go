@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 
+	gojson "github.com/goccy/go-json"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -41,10 +44,18 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 		resp := admission.Denied(fmt.Sprintf("%s: %v", what, err))
 		return observe(ctx, "Service", resp, "", string(inject.InvalidAnnotation))
 	}
-	out, changed, err := inject.Service(svc)
+	old, err := oldService(req)
 	if err != nil {
-		return refused(ctx, "Service", err)
+		return admission.Errored(http.StatusBadRequest, err)
 	}
+	out, _, err := inject.Service(inject.TrustedService(svc, old))
+	if err != nil {
+		resp := admission.Denied(err.Error())
+		return observe(ctx, "Service", resp, "", string(inject.PortConflict))
+	}
+	// Compared with the request, not TrustedService's copy: a user's
+	// decco.io/ value that was replaced is a change to patch.
+	changed := !equality.Semantic.DeepEqual(svc.ObjectMeta, out.ObjectMeta) || !equality.Semantic.DeepEqual(svc.Spec, out.Spec)
 	if !changed {
 		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)), inject.UpToDate, "")
 	}
@@ -53,6 +64,18 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 		structPair{"/spec", &svc.Spec, &out.Spec},
 	)
 	return observe(ctx, "Service", admission.Patched("target ports point at the TLS listeners", ops...), inject.Injected, "")
+}
+
+// oldService is the Service as stored, on an update; nil on create.
+func oldService(req admission.Request) (*corev1.Service, error) {
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil, nil
+	}
+	var old corev1.Service
+	if err := gojson.Unmarshal(req.OldObject.Raw, &old); err != nil {
+		return nil, fmt.Errorf("decoding the stored Service: %w", err)
+	}
+	return &old, nil
 }
 
 func refusedWrongSpace(ctx context.Context, kind, what, label, spaceName string) admission.Response {

@@ -164,11 +164,10 @@ func TestSpacesGetSeparateCAs(t *testing.T) {
 	needCluster(t)
 	root := selfSignedClusterIssuer(t, "decco-spaces")
 	alpha, beta := newSpace(t, "alpha"), newSpace(t, "beta")
-	services := []string{"db", "web"}
 
 	start := time.Now()
-	create(t, pki.Objects(alpha, pki.Options{DefaultIssuer: root, Services: services})...)
-	create(t, pki.Objects(beta, pki.Options{Services: services})...)
+	create(t, pki.Objects(alpha, pki.Options{DefaultIssuer: root})...)
+	create(t, pki.Objects(beta, pki.Options{})...)
 	waitIssued(t, alpha, 2*time.Minute)
 	alphaDone := time.Since(start)
 	waitIssued(t, beta, 2*time.Minute)
@@ -178,7 +177,7 @@ func TestSpacesGetSeparateCAs(t *testing.T) {
 	a, b := readPKI(t, alpha), readPKI(t, beta)
 	for _, p := range []issuedPKI{a, b} {
 		t.Run(p.sp.Name, func(t *testing.T) {
-			checkOwnPKI(t, p, services)
+			checkOwnPKI(t, p)
 		})
 	}
 	other := map[string]issuedPKI{"alpha": b, "beta": a}
@@ -197,7 +196,7 @@ func TestSpacesGetSeparateCAs(t *testing.T) {
 
 	// What the apiserver stores equals what the builder returns, so the
 	// reconciler's compare-before-write sees no change on resync.
-	for _, want := range pki.Objects(alpha, pki.Options{DefaultIssuer: root, Services: services}) {
+	for _, want := range pki.Objects(alpha, pki.Options{DefaultIssuer: root}) {
 		live := want.DeepCopyObject().(client.Object)
 		require.NoError(t, cluster.Client.Get(context.Background(), client.ObjectKeyFromObject(want), live))
 		assert.Equal(t, want.GetLabels(), live.GetLabels(), want.GetName())
@@ -215,7 +214,7 @@ func TestSpacesGetSeparateCAs(t *testing.T) {
 	}
 }
 
-func checkOwnPKI(t *testing.T, p issuedPKI, services []string) {
+func checkOwnPKI(t *testing.T, p issuedPKI) {
 	sp := p.sp
 	require.NoError(t, pki.CheckCA(p.caSecret), "the space CA must be its own root")
 	assert.True(t, p.ca.IsCA)
@@ -224,12 +223,7 @@ func checkOwnPKI(t *testing.T, p issuedPKI, services []string) {
 	assert.True(t, p.ca.PermittedDNSDomainsCritical)
 
 	leaf := p.leaf[0]
-	var want []string
-	for _, s := range services {
-		want = append(want, s+"."+sp.Name+".svc", s+"."+sp.Name+".svc.cluster.local")
-	}
-	want = append(want, sp.Host(), "*."+sp.Host())
-	assert.ElementsMatch(t, want, leaf.DNSNames)
+	assert.ElementsMatch(t, []string{sp.Host(), "*." + sp.Host(), "*." + sp.Name + ".svc", "*." + sp.Name + ".svc.cluster.local"}, leaf.DNSNames)
 	assert.Contains(t, leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	assert.Contains(t, leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	assert.False(t, leaf.IsCA)
@@ -237,7 +231,7 @@ func checkOwnPKI(t *testing.T, p issuedPKI, services []string) {
 	require.True(t, ok, "ECDSA key, got %T", leaf.PublicKey)
 	assert.Equal(t, elliptic.P256(), key.Curve)
 
-	for _, name := range []string{sp.Host(), "db." + sp.Host(), "web." + sp.Name + ".svc.cluster.local"} {
+	for _, name := range []string{sp.Host(), "db." + sp.Host(), "web." + sp.Name + ".svc", "web." + sp.Name + ".svc.cluster.local"} {
 		for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
 			assert.NoError(t, verify(p.leaf, pool(p.caCrt), name, usage), "%s as %v against ca.crt", name, usage)
 			assert.NoError(t, verify(p.leaf, pool(p.ca), name, usage), "%s as %v against the CA Secret", name, usage)

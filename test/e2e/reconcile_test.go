@@ -241,13 +241,16 @@ func TestSpaceGetsPKIPoliciesRoutesAndDNS(t *testing.T) {
 	leaf := parseCert(t, workload.Data[corev1.TLSCertKey])
 	assert.Contains(t, leaf.DNSNames, host)
 	assert.Contains(t, leaf.DNSNames, "*."+host)
-	assert.Contains(t, leaf.DNSNames, "db."+name+".svc")
+	assert.Contains(t, leaf.DNSNames, "*."+name+".svc")
 
-	// Policies: default deny, and the listener port open.
+	// Policies: default deny, and the listener port open, to the gateway
+	// too since both Services have routes.
 	var listeners networkingv1.NetworkPolicy
 	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: netpol.ListenerPolicy}, &listeners))
-	require.Len(t, listeners.Spec.Ingress, 1)
+	require.Len(t, listeners.Spec.Ingress, 2)
 	assert.Equal(t, intstr.FromInt32(inject.ListenerPort(8443)), *listeners.Spec.Ingress[0].Ports[0].Port)
+	assert.Equal(t, intstr.FromInt32(inject.ListenerPort(8443)), *listeners.Spec.Ingress[1].Ports[0].Port)
+	assert.Equal(t, []string{gatewayNamespace}, listeners.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 	var isolation networkingv1.NetworkPolicy
 	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: netpol.IsolationPolicy}, &isolation))
 	assert.Empty(t, isolation.Spec.Ingress)
@@ -347,14 +350,15 @@ func namespaceEvents(t *testing.T, ns string) []string {
 	return out
 }
 
-// admitted returns the namespaces the space's listener policy admits;
-// nil means every namespace.
+// admitted returns the namespaces the space's listener policy admits to
+// every listener; nil means every namespace (but the gateway's, which has
+// a rule of its own for exposed Services).
 func admitted(t *testing.T, ns string) []string {
 	t.Helper()
 	var np networkingv1.NetworkPolicy
 	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: netpol.ListenerPolicy}, &np))
 	sel := np.Spec.Ingress[0].From[0].NamespaceSelector
-	if len(sel.MatchExpressions) == 0 {
+	if len(sel.MatchExpressions) == 0 || sel.MatchExpressions[0].Operator == metav1.LabelSelectorOpNotIn {
 		return nil
 	}
 	return sel.MatchExpressions[0].Values
@@ -374,7 +378,7 @@ func TestProjectMembershipUpdatesEveryMember(t *testing.T) {
 	}
 	system := manager.DefaultOptions().SystemNamespace
 	members := func(names ...string) []string {
-		out := append([]string{system, gatewayNamespace}, names...)
+		out := append([]string{system}, names...)
 		slices.Sort(out)
 		return out
 	}

@@ -11,6 +11,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,27 +105,42 @@ func certReady(c cmapi.Certificate) string {
 }
 
 func describePolicy(p networkingv1.NetworkPolicy) string {
+	if len(p.Spec.Egress) > 0 {
+		var to []string
+		for _, rule := range p.Spec.Egress {
+			for _, peer := range rule.To {
+				to = append(to, describePeers(peer))
+			}
+		}
+		return fmt.Sprintf("egress only to [%s]", strings.Join(to, " "))
+	}
 	if len(p.Spec.Ingress) == 0 {
 		return "deny all ingress to every pod of the space"
 	}
-	var from, ports []string
+	var rules []string
 	for _, rule := range p.Spec.Ingress {
+		var from, ports []string
 		for _, peer := range rule.From {
-			if peer.NamespaceSelector == nil {
-				continue
-			}
-			if len(peer.NamespaceSelector.MatchExpressions) == 0 {
-				from = append(from, "all namespaces")
-			}
-			for _, e := range peer.NamespaceSelector.MatchExpressions {
-				from = append(from, strings.Join(e.Values, ","))
-			}
+			from = append(from, describePeers(peer))
 		}
 		for _, port := range rule.Ports {
 			ports = append(ports, port.Port.String())
 		}
+		rules = append(rules, fmt.Sprintf("from [%s] to [%s]", strings.Join(from, " "), strings.Join(ports, " ")))
 	}
-	return fmt.Sprintf("allow from [%s] to TLS listener ports [%s] only", strings.Join(from, " "), strings.Join(ports, " "))
+	return "allow " + strings.Join(rules, "; ") + " (TLS listener ports only)"
+}
+
+// describePeers names the namespaces a peer selects.
+func describePeers(peer networkingv1.NetworkPolicyPeer) string {
+	if peer.NamespaceSelector == nil || len(peer.NamespaceSelector.MatchExpressions) == 0 {
+		return "all namespaces"
+	}
+	e := peer.NamespaceSelector.MatchExpressions[0]
+	if e.Operator == metav1.LabelSelectorOpNotIn {
+		return "all but " + strings.Join(e.Values, ",")
+	}
+	return strings.Join(e.Values, ",")
 }
 
 func reportDNS(ctx context.Context, cluster *controlplane.Cluster, sp space.Space, w io.Writer) error {
