@@ -73,9 +73,9 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		Workers:       4,
 		// decco's sidecar passes restricted.
 		PodSecurityLevel: reconciler.PodSecurityRestricted,
-		MaxServices:   500,
-		MaxHostnames:  500,
-		MaxDNSRecords: 1000,
+		MaxServices:      500,
+		MaxHostnames:     500,
+		MaxDNSRecords:    1000,
 	}
 }
 
