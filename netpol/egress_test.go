@@ -85,7 +85,7 @@ func TestEgressMatrix(t *testing.T) {
 		if port == 18080 {
 			name = "http" // the injected pod's listener, named after the app port
 		}
-		return egressTarget{ns, "web", map[string]string{space.LabelSpace: ns}, port, corev1.ProtocolTCP, name}
+		return egressTarget{ns, "web", map[string]string{space.LabelSpace: ns, space.LabelInjected: "true"}, port, corev1.ProtocolTCP, name}
 	}
 	dns := map[string]string{netpol.ClusterDNSLabel: netpol.ClusterDNSValue}
 	targets := []egressTarget{

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -107,6 +108,16 @@ func service(ns, name, path string, target int32) corev1.Service {
 		svc.Annotations[space.AnnotationHTTPPath] = path
 	}
 	return svc
+}
+
+// endpointSlice is kube-controller-manager's slice of Service svc, its
+// port portName resolved to number.
+func endpointSlice(ns, svc, portName string, number int32) discoveryv1.EndpointSlice {
+	return discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-abcde", Labels: map[string]string{
+			discoveryv1.LabelServiceName: svc, discoveryv1.LabelManagedBy: netpol.EndpointSliceController}},
+		Ports: []discoveryv1.EndpointPort{{Name: new(portName), Port: new(number), Protocol: new(corev1.ProtocolTCP)}},
+	}
 }
 
 func input(sp space.Space, svcs ...corev1.Service) Input {
@@ -226,7 +237,10 @@ func TestDecideGatewayReachesOnlyRoutedServices(t *testing.T) {
 	loose := service("shop", "mq", "", 0)
 	loose.Spec.Selector = nil
 	loose.Spec.Ports[0].TargetPort = intstr.FromString("amqp")
-	want := decide(input(sp, routedSvc, loose), options(route.ModeGatewayAPI))
+	in := input(sp, routedSvc, loose)
+	// kube-controller-manager resolved the named targets on the pods.
+	in.EndpointSlices = []discoveryv1.EndpointSlice{endpointSlice("shop", "db", "tls", 18080), endpointSlice("shop", "mq", "tls", 15672)}
+	want := decide(in, options(route.ModeGatewayAPI))
 
 	require.Len(t, want.Conflicts, 1)
 	assert.Equal(t, route.ReasonNoSelector, want.Conflicts[0].Reason)
@@ -250,9 +264,9 @@ func TestDecideGatewayReachesOnlyRoutedServices(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"amqp", "http"}, ports(np.Spec.Ingress[0]), "the project reaches every listener")
+	assert.Equal(t, []string{"15672", "18080"}, ports(np.Spec.Ingress[0]), "the project reaches every listener")
 	assert.Equal(t, []string{"decco-system", "shop"}, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
-	assert.Equal(t, []string{"http"}, ports(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
+	assert.Equal(t, []string{"18080"}, ports(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
 	assert.Equal(t, []string{"gw"}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 }
 
