@@ -64,7 +64,10 @@ func tenantService(ns, name string, ann map[string]string) *corev1.Service {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{space.LabelSpace: ns}, Annotations: ann},
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromString("serve")}},
+			// A numeric target, which the webhook moves to the listener
+			// (18443); named targets resolve through EndpointSlices, which
+			// list only pods that run on a node (test/e2e/node).
+			Ports: []corev1.ServicePort{{Name: "tls", Port: 443, TargetPort: intstr.FromInt32(8443)}},
 		},
 	}
 }
@@ -201,7 +204,7 @@ func TestSelectorlessServiceGetsNoRoute(t *testing.T) {
 	require.NoError(t, c.Create(ctx, tenantService(name, "web", map[string]string{space.AnnotationDNS: "true"})))
 	loose := tenantService(name, "mq", map[string]string{space.AnnotationDNS: "true"})
 	loose.Spec.Selector = nil
-	loose.Spec.Ports[0].TargetPort = intstr.FromString("amqp")
+	loose.Spec.Ports[0].TargetPort = intstr.FromInt32(5672)
 	require.NoError(t, c.Create(ctx, loose))
 
 	waitFor(t, time.Minute, "NoSelector on "+name, func() error {
@@ -228,9 +231,9 @@ func TestSelectorlessServiceGetsNoRoute(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"amqp", "serve"}, portsOf(np.Spec.Ingress[0]), "other namespaces reach every listener")
+	assert.Equal(t, []string{"15672", "18443"}, portsOf(np.Spec.Ingress[0]), "other namespaces reach every listener")
 	assert.Equal(t, metav1.LabelSelectorOpNotIn, np.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Operator)
-	assert.Equal(t, []string{"serve"}, portsOf(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
+	assert.Equal(t, []string{"18443"}, portsOf(np.Spec.Ingress[1]), "the gateway reaches the routed Service's listener only")
 	assert.Equal(t, []string{gatewayNamespace}, np.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 }
 
@@ -333,7 +336,7 @@ func TestDeclaredEgressFollowsThePods(t *testing.T) {
 	suffix := rand.String(5)
 	name, target := "egress-"+suffix, "target-"+suffix
 	createSpace(t, target, nil)
-	createService(t, target, "db", nil) // port 443, named target "serve"
+	createService(t, target, "db", nil) // port 443, target 8443: listener 18443
 	createSpace(t, name, map[string]string{space.AnnotationEgressPolicy: space.EgressDeclared})
 	ctx := context.Background()
 	c := tenant(t, name)
@@ -368,7 +371,7 @@ func TestDeclaredEgressFollowsThePods(t *testing.T) {
 			return fmt.Errorf("%d rules", len(rules))
 		}
 		to := rules[2].To[0]
-		if got := to.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(got, []string{target}) || rules[2].Ports[0].Port.String() != "serve" {
+		if got := to.NamespaceSelector.MatchExpressions[0].Values; !slices.Equal(got, []string{target}) || rules[2].Ports[0].Port.String() != "18443" {
 			return fmt.Errorf("rule %+v", rules[2])
 		}
 		return nil
@@ -450,7 +453,12 @@ func TestNestedDomainNeedsPermission(t *testing.T) {
 		}
 		return nil
 	})
-	assert.Contains(t, namespaceEvents(t, child), route.ReasonNestedDomain)
+	waitFor(t, 30*time.Second, "the NestedDomain Event", func() error {
+		if !slices.Contains(namespaceEvents(t, child), route.ReasonNestedDomain) {
+			return errors.New("not recorded yet")
+		}
+		return nil
+	})
 	var ns corev1.Namespace
 	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: child}, &ns))
 	assert.Empty(t, ns.Annotations[space.AnnotationHostnames], "no name claimed")
