@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/dns/dnstest"
@@ -119,11 +120,17 @@ func TestRecordsFollowSpacesAndServices(t *testing.T) {
 	waitA(t, "db.shop."+zone, nil)
 	assert.Equal(t, []string{gatewayAddress}, named.Values(t, "shop."+zone, mdns.TypeA))
 
-	// The namespace stops being a space: its records go too.
-	var ns corev1.Namespace
-	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &ns))
-	delete(ns.Labels, space.LabelSpace)
-	require.NoError(t, cluster.Client.Update(ctx, &ns))
+	// The namespace stops being a space: its records go too. (The
+	// reconciler writes the namespace too, its status and Pod Security
+	// labels, so the update is retried on a conflict.)
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var ns corev1.Namespace
+		if err := cluster.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &ns); err != nil {
+			return err
+		}
+		delete(ns.Labels, space.LabelSpace)
+		return cluster.Client.Update(ctx, &ns)
+	}))
 	waitA(t, "shop."+zone, nil)
 }
 
