@@ -22,7 +22,15 @@ var (
 	cluster *controlplane.Cluster
 	k8s     client.Client
 	theNode *node.Node
+	// decco is the running manager; tests read its options (system and
+	// gateway namespaces) to know what its policies admit.
+	decco *deccotest.Manager
 )
+
+// gatewayNamespace runs no gateway yet, but decco's policies already
+// admit it to every space's listeners; it is apart from the system
+// namespace so that the isolation matrix tells the two roles apart.
+const gatewayNamespace = "decco-gateway"
 
 func TestMain(m *testing.M) {
 	if err := node.CanHost(); err != nil {
@@ -63,11 +71,13 @@ func (w *withNode) Run() int {
 	}()
 	mgr, err := deccotest.StartManager(ctx, cluster.Config, cluster.Client, func(o *manager.Options) {
 		o.SidecarImage = n.Images.Sidecar
+		o.Reconciler.Gateway = gatewayNamespace + "/decco"
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting decco's manager: %v\n", err)
 		return 1
 	}
 	defer mgr.Stop()
+	decco = mgr
 	return w.m.Run()
 }
