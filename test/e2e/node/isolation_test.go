@@ -121,6 +121,8 @@ func TestIsolationMatrixWithRealPackets(t *testing.T) {
 func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 	t.Helper()
 	suffix := rand.String(5)
+	// Agents in the namespaces every run shares get a name of their own.
+	agentName := "agent-" + suffix
 	projects := map[string]string{"a1": "alpha-" + suffix, "a2": "alpha-" + suffix, "b1": "beta-" + suffix, "open1": ""}
 	gwNS, _, _ := strings.Cut(decco.Options.Reconciler.Gateway, "/")
 	l := isolationLayout{ns: map[string]string{
@@ -136,11 +138,12 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 	l.ns["other"] = other.Name
 
 	for _, role := range []string{"a1", "a2", "b1", "open1"} {
-		ns := newSpace(t, role)
-		l.ns[role] = ns
+		var annotations map[string]string
 		if projects[role] != "" {
-			setProject(t, ctx, ns, projects[role])
+			annotations = map[string]string{space.AnnotationProject: projects[role]}
 		}
+		ns := newSpaceWith(t, role, annotations)
+		l.ns[role] = ns
 		require.NoError(t, k8s.Create(ctx, deployment(ns, "web", webTemplate(ns))))
 		require.NoError(t, k8s.Create(ctx, webService(ns)))
 	}
@@ -152,11 +155,13 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		// sidecar, no listener) and their port 9000 stays outside every
 		// listener policy; the host reaches it because the policy engine
 		// admits the node.
-		tmpl := app(l.ns[role], "agent", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort))
+		tmpl := app(l.ns[role], agentName, nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort))
 		if _, isSpace := projects[role]; !isSpace {
 			delete(tmpl.Labels, space.LabelSpace)
 		}
-		require.NoError(t, k8s.Create(ctx, deployment(l.ns[role], "agent", tmpl)))
+		agent := deployment(l.ns[role], agentName, tmpl)
+		require.NoError(t, k8s.Create(ctx, agent))
+		t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
 	}
 
 	for _, role := range roles {
@@ -166,7 +171,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 	}
 	l.servers = append(l.servers, endpointOf("a1", "stray", readyPod(t, l.ns["a1"], "stray")))
 	for _, role := range roles {
-		a := endpointOf(role, "agent", readyPod(t, l.ns[role], "agent"))
+		a := endpointOf(role, "agent", readyPod(t, l.ns[role], agentName))
 		a.ports = append(a.ports, corev1.ContainerPort{ContainerPort: agentPort, Protocol: corev1.ProtocolTCP})
 		l.agents[role] = a
 	}
@@ -205,14 +210,6 @@ func ensureNamespace(t *testing.T, ctx context.Context, name string) {
 	if !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err, "creating namespace %s", name)
 	}
-}
-
-func setProject(t *testing.T, ctx context.Context, ns, project string) {
-	t.Helper()
-	var n corev1.Namespace
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: ns}, &n))
-	n.Annotations[space.AnnotationProject] = project
-	require.NoError(t, k8s.Update(ctx, &n))
 }
 
 // endpointOf lists the TCP ports the pod declares, its sidecar's included.

@@ -35,8 +35,8 @@ import (
 // from the Secret to the file kubelet mounts into the running pod, and
 // from the file to what the sidecar's listener serves, read from a TLS
 // handshake from the node. The sidecar must serve the new serial within
-// 10 s of the Secret changing, and a mutual-TLS connection opened before
-// the renewal must keep carrying data after it.
+// 10 s of kubelet updating the mounted Secret, and a mutual-TLS
+// connection opened before the renewal must keep carrying data after it.
 func TestRotationWithRealKubelet(t *testing.T) {
 	ctx := context.Background()
 	ns := newSpace(t, "rotate")
@@ -117,7 +117,10 @@ func TestRotationWithRealKubelet(t *testing.T) {
 	t.Logf("renewal: cert-manager wrote the Secret %s after the trigger; kubelet updated the mounted file %s later; the sidecar served serial %s %s after that (%s after the Secret changed)",
 		inSecret.Sub(renewed).Round(time.Millisecond), inFile.Sub(inSecret).Round(time.Millisecond), after,
 		served.Sub(inFile).Round(time.Millisecond), served.Sub(inSecret).Round(time.Millisecond))
-	require.LessOrEqual(t, served.Sub(inSecret), 10*time.Second, "the sidecar must serve the renewed certificate within 10 s of the Secret changing")
+	require.LessOrEqual(t, served.Sub(inFile), 10*time.Second, "the sidecar must serve the renewed certificate within 10 s of kubelet updating the mounted Secret")
+	// kubelet rewrites a pod's Secret volumes when it syncs the pod: every
+	// syncFrequency (5 s on the test node) plus up to half of it in jitter.
+	require.LessOrEqual(t, inFile.Sub(inSecret), 15*time.Second, "kubelet must update the mounted Secret within its pod resync")
 
 	echo(t, open, "after renewal")
 }
