@@ -91,29 +91,32 @@ func TestIsolationMatrixWithRealPackets(t *testing.T) {
 		return nil
 	})
 
-	// kube-router enforces policies some time after they are stored; the
-	// observed matrix converges to the computed one, and must then equal it.
-	var observed map[string]string
-	var details map[string]string
-	rounds := 0
-	start := time.Now()
-	deadline := start.Add(60 * time.Second)
-	for {
-		rounds++
-		began := time.Now()
-		observed, details = probeMatrix(t, l)
-		t.Logf("round %d: %d probes (%d agents × %d destination ports, self excluded) in %s",
-			rounds, countProbes(l), len(l.agents), countPorts(l), time.Since(began).Round(time.Millisecond))
-		if matrixDiff(computed, observed, nil) == "" || time.Now().After(deadline) {
-			break
-		}
-	}
+	observed, details, rounds, took := probeUntilEqual(t, l, computed, 60*time.Second)
 	if diff := matrixDiff(computed, observed, details); diff != "" {
 		t.Fatalf("what connected differs from cyclonus's matrix after %d rounds:\n%s\ncyclonus:\n%s\nobserved:\n%s",
 			rounds, diff, formatMatrix(computed), formatMatrix(observed))
 	}
-	t.Logf("isolation matrix equal to cyclonus's after %d round(s), %s from the policies being stored:\n%s",
-		rounds, time.Since(start).Round(time.Millisecond), formatMatrix(observed))
+	t.Logf("isolation matrix equal to cyclonus's after %d round(s), %s after the policies were read back:\n%s",
+		rounds, took.Round(time.Millisecond), formatMatrix(observed))
+}
+
+// probeUntilEqual probes the whole matrix in rounds until it equals want
+// or timeout passes: kube-router enforces policies some time after they
+// are stored, and the observed matrix converges to the computed one. It
+// returns the last round's matrix and answers, how many rounds ran and
+// how long they took.
+func probeUntilEqual(t *testing.T, l isolationLayout, want map[string]string, timeout time.Duration) (map[string]string, map[string]string, int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for rounds := 1; ; rounds++ {
+		began := time.Now()
+		observed, details := probeMatrix(t, l)
+		t.Logf("round %d: %d probes (%d agents × %d destination ports, self excluded) in %s",
+			rounds, countProbes(l), len(l.agents), countPorts(l), time.Since(began).Round(time.Millisecond))
+		if matrixDiff(want, observed, nil) == "" || time.Since(start) > timeout {
+			return observed, details, rounds, time.Since(start)
+		}
+	}
 }
 
 // startIsolationLayout creates the namespaces, pods and Services and
