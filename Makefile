@@ -1,7 +1,7 @@
 # decco — see README.md.
 SHELL := /bin/bash
 GO ?= go
-# Long enough for a cold build of the control-plane binaries (~7 min) plus
+# Long enough for a cold build of the control-plane binaries (~10 min) plus
 # the e2e suites on 2 cores.
 TEST_TIMEOUT ?= 40m
 # How long each fuzz target runs: briefly in make test, longer in make fuzz.
@@ -23,10 +23,15 @@ IMAGE_TAG ?= dev
 images:
 	$(GO) run ./build/images -out bin/images -tag $(IMAGE_TAG)
 
-## test: unit tests and e2e tests against the real local control plane, then
-## each fuzz target for FUZZ_SHORT (DECCO_LONG=1 adds the long tests, as CI does)
+## test: install the Debian packages the tests need (hack/deps.sh), run unit
+## tests and e2e tests against the real local control plane, list the tests
+## a missing component skipped, then each fuzz target for FUZZ_SHORT
+## (DECCO_LONG=1 adds the long tests, as CI does)
 test:
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@hack/deps.sh
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	  rc=0; DECCO_MISSING_LOG=$$log $(GO) test -timeout $(TEST_TIMEOUT) ./... || rc=$$?; \
+	  hack/missing-summary.sh "$$log"; exit $$rc
 	$(MAKE) --no-print-directory fuzz-short
 
 ## unit: only tests that need no control plane (skips the e2e suites)

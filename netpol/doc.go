@@ -19,7 +19,7 @@
 //
 // Other pods, in the same namespace or not, therefore reach a space pod
 // only on its TLS listeners, never on the application's plaintext port
-// (security invariant 1). Traffic a pod sends to itself over localhost is
+// (security invariant 1 in docs/design.md). Traffic a pod sends to itself over localhost is
 // not subject to policy, which is how the sidecar reaches the app. The
 // sidecar's health port stays closed: kubelet probes come from the node,
 // which NetworkPolicy implementations always admit to local pods.
@@ -32,7 +32,7 @@
 // admits every namespace. Namespaces are selected by
 // kubernetes.io/metadata.name, which the apiserver sets to the namespace's
 // name and a tenant can't change, never by decco.io/project or any other
-// label a tenant controls (security invariant 2): a tenant that labels its
+// label a tenant controls (security invariant 2 in docs/design.md): a tenant that labels its
 // namespace with another project's name gains nothing. Project membership
 // comes from the decco.io/project annotation as parsed by package space;
 // when a space joins or leaves a project the reconciler rebuilds the
@@ -49,13 +49,18 @@
 //
 // # Ports
 //
-// ListenerPorts turns a space's Services into the ports to open: numeric
-// target ports the injector's Service rewrite moved to a TLS listener (as
-// recorded in decco.io/rewritten-ports), and named target ports, which
-// resolve to the sidecar's listener after port takeover. Target ports the
-// Service keeps plaintext, or that were never rewritten, are not opened.
-// One gap remains with names: a named target port that a pod keeps
+// ListenerPorts turns a space's Services into the port numbers to open:
+// numeric target ports the injector's Service rewrite moved to a TLS
+// listener (as recorded in decco.io/rewritten-ports), and named target
+// ports, which follow the sidecar after port takeover, resolved to numbers
+// through the EndpointSlices kube-controller-manager keeps for the
+// Service. Policies never name a port: the sidecar is a native sidecar (an
+// init container), and engines that resolve named ports on regular
+// containers only (kube-router among them) would close it. Target ports
+// the Service keeps plaintext, or that were never rewritten, are not
+// opened. One gap remains with names: a named target port that a pod keeps
 // plaintext (decco.io/plaintext-ports on the pod, not on the Service)
-// resolves to the application's port; a Service that wants that port
-// plaintext must list it in its own decco.io/plaintext-ports.
+// resolves to the application's port, and is opened if its number could be
+// a listener's (10001 and up); a Service that wants that port plaintext
+// must list it in its own decco.io/plaintext-ports.
 package netpol

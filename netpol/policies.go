@@ -41,9 +41,10 @@ type Input struct {
 	// GatewayNamespace runs the gateway (or ingress controller) that
 	// carries Internet traffic in; "" for none.
 	GatewayNamespace string
-	// ListenerPorts are the TLS listener ports to open: numbers are
-	// listener port numbers, names resolve to the sidecar's listener after
-	// port takeover. See ListenerPorts. Entries the apiserver would
+	// ListenerPorts are the TLS listener ports to open, as ListenerPorts
+	// returns them: numbers (a name would resolve to the sidecar's
+	// listener after port takeover, on engines that resolve names on init
+	// containers). Entries the apiserver would
 	// refuse (numbers outside 1-65535, names that are not IANA service
 	// names) are dropped rather than failing the whole policy.
 	ListenerPorts []intstr.IntOrString

@@ -5,25 +5,37 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 )
 
-// ListenerPorts returns the TLS listener ports the space's Services
+// ListenerPorts returns the TLS listener port numbers the space's Services
 // target, for Input.ListenerPorts: numeric target ports that the Service
 // rewrite moved to ListenerPort(original), as recorded in
 // decco.io/rewritten-ports, and named target ports not listed (by Service
 // port name or number, or by target name) in the Service's
-// decco.io/plaintext-ports. Anything else (a plaintext port, a
-// port the rewrite has not reached yet, UDP) stays closed.
+// decco.io/plaintext-ports, resolved to numbers through the Service's
+// EndpointSlices. Anything else (a plaintext port, a port the rewrite has
+// not reached yet, UDP) stays closed.
+//
+// Names are never returned. A named target port follows the sidecar,
+// which takes the name over, and some policy engines resolve a named port
+// only on regular containers: the sidecar, a native sidecar, is an init
+// container, and they would close it. kube-controller-manager resolves
+// names for EndpointSlices (init containers included, since 1.32), so the
+// numbers it wrote are the ones the policy lists; only slices it manages
+// count, and only numbers a listener can have. A named target with no
+// slice yet (no pod selected) stays closed until its pods exist.
 //
 // Only Services in the space's namespace labeled with the space count. A
 // Service whose decco annotations don't parse contributes nothing and is
 // named in the returned error; the ports of the other Services are still
 // returned, so one broken Service doesn't close the rest.
-func ListenerPorts(sp space.Space, services []corev1.Service) ([]intstr.IntOrString, error) {
+func ListenerPorts(sp space.Space, services []corev1.Service, slices []discoveryv1.EndpointSlice) ([]intstr.IntOrString, error) {
+	resolved := resolvedPorts(sp.Name, slices)
 	var out []intstr.IntOrString
 	var errs []error
 	for i := range services {
@@ -31,7 +43,7 @@ func ListenerPorts(sp space.Space, services []corev1.Service) ([]intstr.IntOrStr
 		if svc.Namespace != sp.Name || svc.Labels[space.LabelSpace] != sp.Name || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
 		}
-		ports, err := serviceListenerPorts(svc)
+		ports, err := serviceListenerPorts(svc, resolved[svc.Name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s/%s: its ports stay closed: %w", svc.Namespace, svc.Name, err))
 			continue
@@ -41,8 +53,48 @@ func ListenerPorts(sp space.Space, services []corev1.Service) ([]intstr.IntOrStr
 	return out, errors.Join(errs...)
 }
 
+// minListenerPort is the lowest port a TLS listener can have
+// (inject.ListenerPort of port 1).
+var minListenerPort = inject.ListenerPort(1)
+
+// portNumbers are the numbers a Service's named target ports resolved to,
+// by Service port name.
+type portNumbers map[string][]int32
+
+// resolvedPorts reads the EndpointSlices kube-controller-manager keeps for
+// namespace ns's Services: Service name -> Service port name -> the TCP
+// numbers its named target resolved to on the selected pods.
+func resolvedPorts(ns string, slices []discoveryv1.EndpointSlice) map[string]portNumbers {
+	out := map[string]portNumbers{}
+	for _, sl := range slices {
+		svc := sl.Labels[discoveryv1.LabelServiceName]
+		if sl.Namespace != ns || svc == "" || sl.Labels[discoveryv1.LabelManagedBy] != EndpointSliceController {
+			continue
+		}
+		for _, p := range sl.Ports {
+			if p.Port == nil || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) || *p.Port < minListenerPort {
+				continue
+			}
+			if out[svc] == nil {
+				out[svc] = portNumbers{}
+			}
+			name := ""
+			if p.Name != nil {
+				name = *p.Name
+			}
+			out[svc][name] = append(out[svc][name], *p.Port)
+		}
+	}
+	return out
+}
+
+// EndpointSliceController is the managed-by label value of the
+// EndpointSlices kube-controller-manager writes for Services with a
+// selector, the only slices ListenerPorts trusts.
+const EndpointSliceController = "endpointslice-controller.k8s.io"
+
 // serviceListenerPorts applies ListenerPorts' rule to one Service.
-func serviceListenerPorts(svc *corev1.Service) ([]intstr.IntOrString, error) {
+func serviceListenerPorts(svc *corev1.Service, resolved portNumbers) ([]intstr.IntOrString, error) {
 	exp, err := space.ExposureFromService(svc)
 	if err != nil {
 		return nil, err
@@ -58,7 +110,9 @@ func serviceListenerPorts(svc *corev1.Service) ([]intstr.IntOrString, error) {
 		}
 		if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
 			if !plaintext(exp.PlaintextPorts, p, p.TargetPort.StrVal) {
-				out = append(out, p.TargetPort)
+				for _, n := range resolved[p.Name] {
+					out = append(out, intstr.FromInt32(n))
+				}
 			}
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -34,12 +35,27 @@ func port(name string, p int32, target intstr.IntOrString) corev1.ServicePort {
 	return corev1.ServicePort{Name: name, Port: p, TargetPort: target}
 }
 
+// slice is the EndpointSlice kube-controller-manager writes for Service
+// svc in ns, with its named target ports resolved: Service port name ->
+// number.
+func slice(ns, svc string, ports map[string]int32) discoveryv1.EndpointSlice {
+	sl := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-x7k2p", Labels: map[string]string{
+		discoveryv1.LabelServiceName: svc,
+		discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
+	}}}
+	for name, n := range ports {
+		sl.Ports = append(sl.Ports, discoveryv1.EndpointPort{Name: new(name), Port: new(n), Protocol: new(corev1.ProtocolTCP)})
+	}
+	return sl
+}
+
 func TestListenerPorts(t *testing.T) {
 	sp := space.Space{Name: "a1", Domain: "example.com"}
 	i, s := intstr.FromInt32, intstr.FromString
 	tests := []struct {
 		name     string
 		services func(t *testing.T) []corev1.Service
+		slices   []discoveryv1.EndpointSlice
 		want     []intstr.IntOrString
 		wantErr  string
 	}{{
@@ -55,11 +71,40 @@ func TestListenerPorts(t *testing.T) {
 		},
 		want: []intstr.IntOrString{i(13306)},
 	}, {
-		name: "named target follows the sidecar",
+		name: "named target follows the sidecar, by the number its EndpointSlice resolved",
 		services: func(t *testing.T) []corev1.Service {
 			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
 		},
-		want: []intstr.IntOrString{s("http")},
+		slices: []discoveryv1.EndpointSlice{slice("a1", "web", map[string]int32{"web": 18080})},
+		want:   []intstr.IntOrString{i(18080)},
+	}, {
+		name: "pods mid-rollout resolving the name to two listeners open both",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
+		},
+		slices: []discoveryv1.EndpointSlice{slice("a1", "web", map[string]int32{"web": 18080}), slice("a1", "web", map[string]int32{"web": 18081})},
+		want:   []intstr.IntOrString{i(18080), i(18081)},
+	}, {
+		name: "named target without an EndpointSlice yet (no pod selected) stays closed",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
+		},
+	}, {
+		name: "slices written by anyone but kube-controller-manager, or of other Services and namespaces, don't count",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
+		},
+		slices: func() []discoveryv1.EndpointSlice {
+			forged := slice("a1", "web", map[string]int32{"web": 18080})
+			forged.Labels[discoveryv1.LabelManagedBy] = "tenant"
+			return []discoveryv1.EndpointSlice{forged, slice("b1", "web", map[string]int32{"web": 18080}), slice("a1", "api", map[string]int32{"web": 18080})}
+		}(),
+	}, {
+		name: "a name resolved to a number no listener can have (a pod without the sidecar) stays closed",
+		services: func(t *testing.T) []corev1.Service {
+			return []corev1.Service{svc("a1", "web", nil, port("web", 80, s("http")))}
+		},
+		slices: []discoveryv1.EndpointSlice{slice("a1", "web", map[string]int32{"web": 8080})},
 	}, {
 		name: "a numeric target the rewrite has not reached is the plaintext app port: closed",
 		services: func(t *testing.T) []corev1.Service {
@@ -85,7 +130,8 @@ func TestListenerPorts(t *testing.T) {
 				port("http", 80, i(8080)), port("metrics", 9090, s("metrics")), port("node", 9100, i(9100)),
 				port("dbg", 7000, s("debug"))))}
 		},
-		want: []intstr.IntOrString{i(18080)},
+		slices: []discoveryv1.EndpointSlice{slice("a1", "web", map[string]int32{"metrics": 19090, "dbg": 17000})},
+		want:   []intstr.IntOrString{i(18080)},
 	}, {
 		name: "UDP has no TLS listener",
 		services: func(t *testing.T) []corev1.Service {
@@ -105,18 +151,24 @@ func TestListenerPorts(t *testing.T) {
 			ext.Spec.Type = corev1.ServiceTypeExternalName
 			return []corev1.Service{other, unlabeled, foreign, ext}
 		},
+		slices: []discoveryv1.EndpointSlice{
+			slice("a1", "plain", map[string]int32{"http": 18080}),
+			slice("a1", "foreign", map[string]int32{"http": 18080}),
+			slice("a1", "ext", map[string]int32{"http": 18080}),
+		},
 	}, {
 		name: "a broken service is named in the error and the others still open",
 		services: func(t *testing.T) []corev1.Service {
 			bad := svc("a1", "bad", map[string]string{space.AnnotationDNS: "yes"}, port("http", 80, s("http")))
 			return []corev1.Service{bad, svc("a1", "good", nil, port("amqp", 5671, s("amqp")))}
 		},
-		want:    []intstr.IntOrString{s("amqp")},
+		slices:  []discoveryv1.EndpointSlice{slice("a1", "bad", map[string]int32{"http": 18080}), slice("a1", "good", map[string]int32{"amqp": 15671})},
+		want:    []intstr.IntOrString{i(15671)},
 		wantErr: "service a1/bad: its ports stay closed",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := netpol.ListenerPorts(sp, tt.services(t))
+			got, err := netpol.ListenerPorts(sp, tt.services(t), tt.slices)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				require.ErrorContains(t, err, space.AnnotationDNS, "the error names the bad key")

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -212,7 +213,7 @@ func desired(t *testing.T, l layout) []*networkingv1.NetworkPolicy {
 	var out []*networkingv1.NetworkPolicy
 	for _, n := range slices.Sorted(maps.Keys(spaces)) {
 		sp := spaces[n]
-		ports, err := netpol.ListenerPorts(sp, services(t, n))
+		ports, err := netpol.ListenerPorts(sp, services(t, n), endpointSlices(n))
 		require.NoError(t, err)
 		out = append(out, netpol.Policies(netpol.Input{Space: sp, ProjectMembers: projects[sp.Project],
 			SystemNamespace: systemNS, GatewayNamespace: gatewayNS, ListenerPorts: ports})...)
@@ -229,6 +230,15 @@ func services(t *testing.T, ns string) []corev1.Service {
 	}
 	s := svc(ns, "web", nil, port("http", 80, target))
 	return []corev1.Service{rewritten(t, s)}
+}
+
+// endpointSlices are the slices kube-controller-manager writes for the
+// space's Services: a1's named target resolves to the sidecar's listener.
+func endpointSlices(ns string) []discoveryv1.EndpointSlice {
+	if ns != "a1" {
+		return nil
+	}
+	return []discoveryv1.EndpointSlice{slice(ns, "web", map[string]int32{"http": 18080})}
 }
 
 // apply writes the layout and its policies. With a cluster it creates or

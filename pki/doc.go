@@ -23,7 +23,7 @@
 //     (a publicly trusted issuer, in production), else the space CA.
 //
 // One CA per space is what keeps a client certificate of one space from
-// being accepted by another (DESIGN.md, invariant 3), as long as that CA is
+// being accepted by another (docs/design.md, invariant 3), as long as that CA is
 // the root the sidecars trust. cert-manager puts the root-most certificate
 // of the chain into ca.crt, so the space CA must be self-signed: with a
 // CA-type issuer above it, ca.crt would be that shared root and every space

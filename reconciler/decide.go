@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -25,6 +26,10 @@ type Input struct {
 	Space space.Space
 	// Services are the Services of the space's namespace labeled with it.
 	Services []corev1.Service
+	// EndpointSlices are kube-controller-manager's slices of the space's
+	// namespace: they resolve named target ports to the listener numbers
+	// the policy opens (see netpol.ListenerPorts).
+	EndpointSlices []discoveryv1.EndpointSlice
 	// Peers are every valid, live space (this one included), with their
 	// projects and hostnames, for project membership and hostname claims.
 	Peers []Peer
@@ -63,7 +68,7 @@ type Desired struct {
 // compares equal to what the cluster holds and causes no write.
 func decide(in Input, o Options) Desired {
 	sp := in.Space
-	ports, portsErr := netpol.ListenerPorts(sp, in.Services)
+	ports, portsErr := netpol.ListenerPorts(sp, in.Services, in.EndpointSlices)
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
 		Space:            sp,

@@ -21,9 +21,10 @@
 // compared with the cached one first (needsWrite: a hash of the build in
 // decco.io/applied, plus a check that every field decco sets is still
 // there), and only a difference leads to a server-side apply with field
-// owner "decco". Before creating, decco asks the apiserver whether the
-// name is free: an object of the same name that decco did not make is
-// never taken over, and the status says so (NameInUse).
+// owner "decco". A first apply does not force ownership, so an object of
+// the same name that decco did not make answers Conflict instead of being
+// taken over, and the status says so (NameInUse); no lookup precedes the
+// create.
 //
 // # Ownership and cleanup
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,9 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 	if in.Services, err = r.servicesOf(ctx, sp.Name); err != nil {
 		return in, err
 	}
+	if in.EndpointSlices, err = r.endpointSlicesOf(ctx, sp.Name); err != nil {
+		return in, err
+	}
 	if in.Peers, err = r.peers(ctx, sp, in.Services); err != nil {
 		return in, err
 	}
@@ -53,6 +57,16 @@ func (r *Reconciler) servicesOf(ctx context.Context, ns string) ([]corev1.Servic
 	var list corev1.ServiceList
 	if err := r.client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{space.LabelSpace: ns}); err != nil {
 		return nil, fmt.Errorf("listing Services of %s labeled %s: %w", ns, space.LabelSpace, err)
+	}
+	return list.Items, nil
+}
+
+// endpointSlicesOf lists the EndpointSlices kube-controller-manager keeps
+// in namespace ns; the cache holds only those, without their endpoints.
+func (r *Reconciler) endpointSlicesOf(ctx context.Context, ns string) ([]discoveryv1.EndpointSlice, error) {
+	var list discoveryv1.EndpointSliceList
+	if err := r.client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing EndpointSlices of %s: %w", ns, err)
 	}
 	return list.Items, nil
 }

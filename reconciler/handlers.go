@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -245,4 +247,23 @@ func addressesEqual(a, b []gatewayv1.GatewayStatusAddress) bool {
 		}
 	}
 	return true
+}
+
+// slicePortsOnly drops an EndpointSlice's endpoints before it is cached:
+// the reconciler reads only the ports, and endpoints are most of a slice.
+func slicePortsOnly(obj any) (any, error) {
+	if sl, ok := obj.(*discoveryv1.EndpointSlice); ok {
+		sl.Endpoints = nil
+	}
+	return obj, nil
+}
+
+// slicePortsChanged passes slice events that can change a policy: new and
+// deleted slices, and updates of their ports, not of their endpoints.
+func slicePortsChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*discoveryv1.EndpointSlice)
+		after, ok2 := e.ObjectNew.(*discoveryv1.EndpointSlice)
+		return !ok1 || !ok2 || !equality.Semantic.DeepEqual(before.Ports, after.Ports)
+	}}
 }

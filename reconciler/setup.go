@@ -7,6 +7,7 @@ import (
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -38,6 +40,12 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 	}
 	out := map[client.Object]cache.ByObject{
 		&corev1.Service{}: {Label: labels.NewSelector().Add(*hasSpace)},
+		// Only kube-controller-manager's slices, and only their ports:
+		// endpoints churn with every pod and are never read.
+		&discoveryv1.EndpointSlice{}: {
+			Label:     labels.SelectorFromSet(labels.Set{discoveryv1.LabelManagedBy: netpol.EndpointSliceController}),
+			Transform: slicePortsOnly,
+		},
 	}
 	for _, k := range activeKinds(o.RouteMode) {
 		out[k.newObj()] = managed
@@ -93,7 +101,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Named(ControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, CacheSyncTimeout: cacheSyncTimeout}).
 		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
-		Watches(&corev1.Service{}, m.serviceHandler())
+		Watches(&corev1.Service{}, m.serviceHandler()).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(slicePortsChanged()))
 	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
 	for _, k := range r.kinds {
 		b = b.Watches(k.newObj(), handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
@@ -113,7 +122,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // watched are the informers the controller reads from, as Setup watches
 // them.
 func watched(o Options) []watchedKind {
-	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
 	for _, k := range activeKinds(o.RouteMode) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}

@@ -15,7 +15,7 @@ const (
 	CAFile   = "ca.crt"
 )
 
-// TLS policy shared by every stunnel service (security invariant 4).
+// TLS policy shared by every stunnel service (security invariant 4 in docs/design.md).
 const (
 	minTLSVersion = "TLSv1.2"
 	// TLS 1.2: forward secrecy (ECDHE) and AEAD only.

@@ -86,7 +86,7 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 // parseEncryptHTTP reads decco.io/encrypt-http. The gateway-to-pod hop of
 // HTTP services is always TLS: the pod's ports are all behind the sidecar
 // and no policy opens a plaintext port to another pod (security invariant
-// 1), so "false" could only produce a route that never works. It is
+// 1 in docs/design.md), so "false" could only produce a route that never works. It is
 // refused with that explanation instead.
 func parseEncryptHTTP(errs *fieldErrs, ann map[string]string) bool {
 	v, ok := ann[AnnotationEncryptHTTP]

@@ -64,8 +64,11 @@ func skip(name, format string, args ...any) Check {
 type doctorOptions struct {
 	issuer          string
 	systemNamespace string
-	probeSpace      string
-	out             *outputFlag
+	// electionNamespace is the manager's --leader-election-namespace;
+	// empty means systemNamespace, as in the manager.
+	electionNamespace string
+	probeSpace        string
+	out               *outputFlag
 }
 
 func (r *root) newDoctor() *cobra.Command {
@@ -96,7 +99,8 @@ It exits 3 when a check fails. Nothing is changed in the cluster.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.issuer, "issuer", "", "The manager's --default-issuer: ClusterIssuer/name, Issuer/name or name (an Issuer in -n). Empty: skip the check (spaces get a self-signed CA each).")
-	fs.StringVar(&o.systemNamespace, "system-namespace", manager.DefaultOptions().SystemNamespace, "decco's namespace (the manager's --system-namespace), where its leader Lease lives.")
+	fs.StringVar(&o.systemNamespace, "system-namespace", manager.DefaultOptions().SystemNamespace, "decco's namespace (the manager's --system-namespace), where the manager runs.")
+	fs.StringVar(&o.electionNamespace, "leader-election-namespace", "", "Namespace of the manager's leader Lease (the manager's --leader-election-namespace; default: --system-namespace).")
 	fs.StringVar(&o.probeSpace, "space", "", "Space to send the dry-run probe pod to (default: the first valid space).")
 	o.out = addOutputFlag(cmd, outTable, outTable, outYAML, outJSON)
 	_ = cmd.RegisterFlagCompletionFunc("space", r.completeSpaces)
@@ -137,9 +141,18 @@ func (r *root) runDoctor(cmd *cobra.Command, o *doctorOptions) error {
 		spaceCAs(ctx, cl, r.name),
 		crdsPresent(dc, "gateway-api", "gateway.networking.k8s.io/v1", []string{"gateways", "httproutes", "tlsroutes", "listenersets", "backendtlspolicies"},
 			"install the Gateway API standard channel, v1.5 or newer (https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api), or run the manager with --route-mode=ingress"),
-		leaderCheck(ctx, cl, o.systemNamespace, time.Now()),
+		leaderCheck(ctx, cl, o.systemNamespace, o.leaseNamespace(), time.Now()),
 	}
 	return r.reportDoctor(o.out.value, checks)
+}
+
+// leaseNamespace is where the manager keeps its leader Lease, by the
+// manager's own default.
+func (o *doctorOptions) leaseNamespace() string {
+	if o.electionNamespace != "" {
+		return o.electionNamespace
+	}
+	return o.systemNamespace
 }
 
 func (r *root) reportDoctor(format string, checks []Check) error {
@@ -360,10 +373,11 @@ func spaceCAs(ctx context.Context, cl *cluster, cli string) Check {
 	return ok(name, "all %d space CA Issuers are Ready", total)
 }
 
-// leaderCheck checks a manager holds and renews the reconciler's Lease.
-func leaderCheck(ctx context.Context, cl *cluster, ns string, now time.Time) Check {
+// leaderCheck checks a manager holds and renews the reconciler's Lease in
+// ns; system is the namespace the manager runs in.
+func leaderCheck(ctx context.Context, cl *cluster, system, ns string, now time.Time) Check {
 	const name = "leader"
-	fix := fmt.Sprintf("the reconciler is not running: check the manager in %s (kubectl -n %s get pods; kubectl -n %s logs deploy/decco), and that it runs with --enable-reconciler and --leader-elect", ns, ns, ns)
+	fix := fmt.Sprintf("the reconciler is not running: check the manager in %s (kubectl -n %s get pods; kubectl -n %s logs deploy/decco), that it runs with --enable-reconciler and --leader-elect, and that doctor's --leader-election-namespace is the manager's", system, system, system)
 	lease := &coordinationv1.Lease{}
 	err := cl.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: manager.LeaderElectionID}, lease)
 	if apierrors.IsNotFound(err) {

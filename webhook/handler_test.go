@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"reflect"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -142,43 +144,131 @@ func BenchmarkPodAdmission10KB(b *testing.B) {
 	}
 }
 
+// randomPatchPods is how many pods TestPatchesOfRandomPods generates:
+// 20,000 by default, 200,000 with DECCO_LONG=1 (as CI runs).
+func randomPatchPods() int {
+	if os.Getenv("DECCO_LONG") != "" {
+		return 200_000
+	}
+	return 20_000
+}
+
 // The typed patch, applied by an independent JSON patch implementation to
-// the original pod's JSON, gives exactly the injector's output, for
-// thousands of generated pods (new sidecars, reinjections, renamed ports,
-// rewritten probes, runtime classes).
+// the submitted pod's JSON, gives exactly the injector's output, for tens
+// of thousands of generated pods: first injections, and re-injections of
+// an injected pod after its annotations, its space (certificate Secret,
+// runtime class) or the sidecar settings changed. The test counts which
+// parts of the injection the re-injections changed and fails if the
+// generator stopped covering one.
 func TestPatchesOfRandomPods(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
-	patched := 0
-	for i := range 3000 {
+	patched, changed := 0, map[string]int{}
+	n := randomPatchPods()
+	for i := range n {
 		pod := injecttest.RandomPod(r)
-		sp := injecttest.RandomSpace(r)
-		cfg := inject.Config{Image: "decco-sidecar:test", NativeSidecar: r.IntN(2) == 0}
+		sp, cfg := injecttest.RandomSpace(r), injecttest.RandomConfig(r)
 		res, err := inject.Pod(pod, sp, cfg)
 		if err != nil || res.Pod == pod {
 			continue
 		}
-		// Reinjection too: a changed image on the injected pod.
-		if r.IntN(3) == 0 {
-			pod = res.Pod
-			cfg.Image = "decco-sidecar:next"
+		if r.IntN(2) == 0 {
+			first := res.Pod
+			pod, sp, cfg = injecttest.RandomReinjection(r, first, sp, cfg)
 			if res, err = inject.Pod(pod, sp, cfg); err != nil || res.Pod == pod {
 				continue
 			}
+			countChanges(changed, first, res.Pod)
 		}
-		ops := fieldPatch(structPair{"/metadata", &pod.ObjectMeta, &res.Pod.ObjectMeta}, structPair{"/spec", &pod.Spec, &res.Pod.Spec})
-		raw, _ := json.Marshal(pod)
-		opsJSON, _ := json.Marshal(ops)
-		patch, err := jsonpatch.DecodePatch(opsJSON)
-		require.NoError(t, err, "pod %d", i)
-		out, err := patch.Apply(raw)
-		require.NoError(t, err, "pod %d: %s", i, opsJSON)
-		var got corev1.Pod
-		require.NoError(t, json.Unmarshal(out, &got))
-		want, _ := json.Marshal(res.Pod)
-		gotJSON, _ := json.Marshal(&got)
-		require.JSONEq(t, string(want), string(gotJSON), "pod %d: patch %s", i, opsJSON)
+		checkPatch(t, i, pod, res.Pod)
+		if t.Failed() {
+			t.Fatalf("pod %d failed; stopping", i)
+		}
 		patched++
 	}
-	t.Logf("%d pods patched and verified", patched)
-	assert.Greater(t, patched, 1000)
+	t.Logf("%d of %d pods patched and verified; re-injections changed: %v", patched, n, changed)
+	assert.Greater(t, patched, n/3)
+	for _, part := range []string{"secret", "volumes", "probes", "ports", "args", "image", "runtimeClass", "sidecarMode"} {
+		assert.Greater(t, changed[part], n/400, "re-injections rarely changed the %s", part)
+	}
+}
+
+// checkPatch applies the typed patch from pod to want to pod's JSON and
+// requires the result to be want.
+func checkPatch(t *testing.T, i int, pod, want *corev1.Pod) {
+	t.Helper()
+	ops := fieldPatch(structPair{"/metadata", &pod.ObjectMeta, &want.ObjectMeta}, structPair{"/spec", &pod.Spec, &want.Spec})
+	raw, _ := json.Marshal(pod)
+	opsJSON, _ := json.Marshal(ops)
+	patch, err := jsonpatch.DecodePatch(opsJSON)
+	require.NoError(t, err, "pod %d", i)
+	out, err := patch.Apply(raw)
+	require.NoError(t, err, "pod %d: %s", i, opsJSON)
+	var got corev1.Pod
+	require.NoError(t, json.Unmarshal(out, &got))
+	// want as the apiserver would decode it (quantities keep their
+	// canonical string, empty and nil slices meet).
+	wantJSON, _ := json.Marshal(want)
+	var wantDecoded corev1.Pod
+	require.NoError(t, json.Unmarshal(wantJSON, &wantDecoded))
+	require.Equal(t, &wantDecoded, &got, "pod %d: patch %s", i, opsJSON)
+}
+
+// countChanges records which parts of the injection differ between two
+// injected pods.
+func countChanges(changed map[string]int, before, after *corev1.Pod) {
+	bs, bNative := sidecarOf(before)
+	as, aNative := sidecarOf(after)
+	differs := map[string]bool{
+		"secret":       certSecret(before) != certSecret(after),
+		"volumes":      !reflect.DeepEqual(before.Spec.Volumes, after.Spec.Volumes),
+		"probes":       !reflect.DeepEqual(probes(before), probes(after)),
+		"sidecarMode":  bNative != aNative,
+		"runtimeClass": !reflect.DeepEqual(before.Spec.RuntimeClassName, after.Spec.RuntimeClassName),
+	}
+	if bs != nil && as != nil {
+		differs["ports"] = !reflect.DeepEqual(bs.Ports, as.Ports)
+		differs["args"] = !reflect.DeepEqual(bs.Args, as.Args)
+		differs["image"] = bs.Image != as.Image
+	}
+	for part, d := range differs {
+		if d {
+			changed[part]++
+		}
+	}
+}
+
+// sidecarOf returns the pod's sidecar and whether it is a native one.
+func sidecarOf(pod *corev1.Pod) (*corev1.Container, bool) {
+	for i, c := range pod.Spec.InitContainers {
+		if c.Name == inject.SidecarName {
+			return &pod.Spec.InitContainers[i], true
+		}
+	}
+	for i, c := range pod.Spec.Containers {
+		if c.Name == inject.SidecarName {
+			return &pod.Spec.Containers[i], false
+		}
+	}
+	return nil, false
+}
+
+func certSecret(pod *corev1.Pod) string {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == inject.CertVolume && v.Secret != nil {
+			return v.Secret.SecretName
+		}
+	}
+	return ""
+}
+
+// probes are the application containers' probes, which the injection
+// rewrites to go through the sidecar.
+func probes(pod *corev1.Pod) []*corev1.Probe {
+	var out []*corev1.Probe
+	for _, c := range pod.Spec.Containers {
+		if c.Name != inject.SidecarName {
+			out = append(out, c.LivenessProbe, c.ReadinessProbe, c.StartupProbe)
+		}
+	}
+	return out
 }

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +18,9 @@ import (
 // changed field is replaced whole, except slices of structs, which are
 // compared element by element (so renaming one container's port doesn't
 // rewrite that container's env), and slices that only grew at the front or
-// the back, which get "add" operations (the sidecar, its volumes).
+// the back, which get "add" operations (the sidecar, its volumes). Fields
+// of embedded structs (json:",inline", such as a volume's source) are
+// compared as the members of the embedding struct they are in the JSON.
 // TestPodPatchMatchesInjector and TestPatchesOfRandomPods apply the result
 // with an independent JSON patch library to prove it exact.
 
@@ -42,7 +46,7 @@ func fieldPatch(pairs ...structPair) []jsonpatch.Operation {
 func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Value, descend bool) []jsonpatch.Operation {
 	for _, f := range jsonFields(before.Type()) {
 		name, omitEmpty := f.name, f.omitEmpty
-		b, a := before.Field(f.index), after.Field(f.index)
+		b, a := before.FieldByIndex(f.index), after.FieldByIndex(f.index)
 		if descend && isStructSlice(a) && b.Len() == a.Len() {
 			// Compared element by element below; comparing the whole
 			// slice first would walk it twice.
@@ -138,9 +142,19 @@ func iface(v reflect.Value) any {
 	return v.Interface()
 }
 
+// isStructSlice reports whether v is a slice whose elements the walk may
+// compare field by field: structs encoded from their fields, not by their
+// own MarshalJSON (metav1.Time, resource.Quantity), whose fields are not
+// the JSON's.
 func isStructSlice(v reflect.Value) bool {
-	return v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct
+	if v.Kind() != reflect.Slice {
+		return false
+	}
+	elem := v.Type().Elem()
+	return elem.Kind() == reflect.Struct && !reflect.PointerTo(elem).Implements(marshalerType)
 }
+
+var marshalerType = reflect.TypeFor[json.Marshaler]()
 
 // equalRange reports whether a[from:from+len(b)] equals b.
 func equalRange(a reflect.Value, from int, b reflect.Value) bool {
@@ -152,9 +166,12 @@ func equalRange(a reflect.Value, from int, b reflect.Value) bool {
 	return true
 }
 
-// jsonField is a struct field that is part of the object's JSON.
+// jsonField is a struct field that is part of the object's JSON. index
+// is a path for reflect.Value.FieldByIndex: a field promoted from an
+// embedded struct (Kubernetes tags these json:",inline", such as
+// Volume.VolumeSource) is reached through the struct that embeds it.
 type jsonField struct {
-	index     int
+	index     []int
 	name      string
 	omitEmpty bool
 }
@@ -167,14 +184,33 @@ func jsonFields(t reflect.Type) []jsonField {
 	if v, ok := fieldCache.Load(t); ok {
 		return v.([]jsonField)
 	}
-	var fields []jsonField
-	for i := range t.NumField() {
-		if name, omitEmpty := jsonName(t.Field(i)); name != "" {
-			fields = append(fields, jsonField{index: i, name: name, omitEmpty: omitEmpty})
-		}
-	}
+	fields := appendJSONFields(nil, t, nil)
 	fieldCache.Store(t, fields)
 	return fields
+}
+
+// appendJSONFields appends t's JSON fields, those of embedded structs in
+// their place, as encoding/json promotes them. Kubernetes API types never
+// give an embedded field's member the name of a member of the embedding
+// struct, so encoding/json's rules for such conflicts are not needed.
+func appendJSONFields(fields []jsonField, t reflect.Type, prefix []int) []jsonField {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		index := append(slices.Clip(prefix), i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && jsonTagName(f) == "" && f.Tag.Get("json") != "-" {
+			fields = appendJSONFields(fields, f.Type, index)
+			continue
+		}
+		if name, omitEmpty := jsonName(f); name != "" {
+			fields = append(fields, jsonField{index: index, name: name, omitEmpty: omitEmpty})
+		}
+	}
+	return fields
+}
+
+func jsonTagName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
 }
 
 // jsonName reads a field's JSON name and whether it is omitted when empty.
@@ -185,7 +221,9 @@ func jsonName(f reflect.StructField) (string, bool) {
 	}
 	name, opts, _ := strings.Cut(tag, ",")
 	if name == "" {
-		return "", false // embedded or untagged: not part of the object's JSON
+		// Untagged: encoding/json would use the Go name; no Kubernetes
+		// API field is untagged.
+		return "", false
 	}
 	return name, strings.Contains(opts, "omitempty")
 }

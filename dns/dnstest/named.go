@@ -3,10 +3,10 @@
 // dynamic updates signed with a TSIG key. Nothing is mocked: what a test
 // sees through Query is what any resolver asking that server would see.
 //
-// Tests call New, which skips when named is not installed, unless the
-// environment variable CI is "true": there a missing server is a failure,
-// so CI can't go green by skipping. TestMain-style callers use Start and
-// Stop directly.
+// Tests call New, which applies test/prereq's rule when named is not
+// installed: a failure in CI or with DECCO_REQUIRE_ALL=1, a recorded skip
+// elsewhere. TestMain-style callers use Start and Stop directly, and each
+// of their tests calls Require.
 package dnstest
 
 import (
@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/decco-dev/decco/test/prereq"
 )
 
 // DefaultZone is the zone served when Options.Zones is empty.
@@ -73,35 +75,26 @@ type Server struct {
 	once    sync.Once
 }
 
-// debianNamed is where Debian's bind9 package puts named, which is not on
-// a normal user's PATH.
-var debianNamed = "/usr/sbin/named"
+// Fix is how to get named on Debian.
+const Fix = "apt-get install bind9"
 
-// Binary finds named: on PATH, else in /usr/sbin.
+// Binary finds named: on PATH, else in /usr/sbin (where Debian's bind9
+// puts it, off an ordinary user's PATH).
 func Binary() (string, error) {
-	if p, err := exec.LookPath("named"); err == nil {
+	if p, ok := prereq.LookPath("named"); ok {
 		return p, nil
 	}
-	if _, err := os.Stat(debianNamed); err == nil {
-		return debianNamed, nil
-	}
-	return "", errors.New("named (BIND 9) is not installed: apt-get install bind9")
+	return "", errors.New("named (BIND 9) is not installed: " + Fix)
 }
 
-// Require skips t when named is missing, or fails it when CI=true.
+// Require fails or skips t by prereq's rule when named is missing.
 func Require(t testing.TB) {
 	t.Helper()
-	if _, err := Binary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true, so a missing DNS server is a failure, not a skip)", err)
-			return
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	prereq.Command(t, Fix, "named")
 }
 
 // New starts a server for t and stops it when t ends. If named is missing
-// it skips t, or fails it when CI=true.
+// it fails or skips t by prereq's rule.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)

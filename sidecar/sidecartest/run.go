@@ -17,23 +17,14 @@ import (
 	"time"
 
 	"github.com/decco-dev/decco/sidecar"
+	"github.com/decco-dev/decco/test/prereq"
 )
 
-// RequireStunnel returns the stunnel binary. Without one it skips the test,
-// unless CI is set: on CI a missing stunnel must fail, not silently pass.
+// RequireStunnel returns the stunnel binary. Without one the test fails or
+// skips by prereq's rule.
 func RequireStunnel(t testing.TB) string {
 	t.Helper()
-	for _, name := range []string{"stunnel4", "stunnel"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "stunnel4 not found on PATH (apt-get install stunnel4)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + "; CI is set, so this is a failure")
-	}
-	t.Skip(msg + "; skipping (set CI=true to make this a failure)")
-	return ""
+	return prereq.Command(t, "apt-get install stunnel4", "stunnel4", "stunnel")
 }
 
 // Build compiles cmd/decco-sidecar into dir and returns the binary's path.

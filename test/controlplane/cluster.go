@@ -47,6 +47,10 @@ type Options struct {
 	// WithScheduler also runs kube-scheduler, so Pods are bound to a node
 	// (see test/node); without a node they would stay Pending anyway.
 	WithScheduler bool
+	// APIServerAddress, if set, is where the apiserver serves and
+	// advertises instead of 127.0.0.1: a test node's address, so its pods
+	// reach the apiserver through the kubernetes Service.
+	APIServerAddress string
 }
 
 // Cluster is a running control plane.
@@ -64,7 +68,10 @@ type Cluster struct {
 	kcm         *exec.Cmd
 	scheduler   *exec.Cmd
 	certManager *exec.Cmd
-	out         io.Writer
+	// certDir is the apiserver's certificate directory when Start made it
+	// (APIServerAddress); removed by Stop.
+	certDir string
+	out     io.Writer
 }
 
 // Start builds the binaries if needed, then starts etcd, kube-apiserver and
@@ -99,6 +106,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			c.Stop()
 		}
 	}()
+	if opts.APIServerAddress != "" {
+		if c.certDir, err = serveOn(c.env, opts.APIServerAddress); err != nil {
+			return nil, err
+		}
+	}
 	if c.Config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
@@ -208,6 +220,10 @@ func (c *Cluster) Stop() error {
 		c.env = nil
 	}
 	forget(c)
+	if c.certDir != "" {
+		errs = append(errs, os.RemoveAll(c.certDir))
+		c.certDir = ""
+	}
 	if c.Dir != "" {
 		errs = append(errs, os.RemoveAll(c.Dir))
 		c.Dir = ""

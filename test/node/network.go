@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,4 +103,19 @@ func (n *Node) stopNetwork() error {
 		return os.WriteFile(forwardingSysctl, prev, 0o644)
 	}
 	return nil
+}
+
+// admitAPIServer lets pods open connections to the apiserver on the node's
+// address, the one port of the node they may dial besides DNS (the
+// kubernetes Service leads there).
+func (n *Node) admitAPIServer(ctx context.Context) error {
+	u, err := url.Parse(n.cluster.Config.Host)
+	if err != nil {
+		return fmt.Errorf("the apiserver's address %q: %w", n.cluster.Config.Host, err)
+	}
+	if u.Hostname() != n.Network.NodeIP().String() {
+		return fmt.Errorf("the apiserver serves on %s, not on the node's address %s: start the control plane with the node's ControlPlaneOptions", u.Hostname(), n.Network.NodeIP())
+	}
+	return quiet(exec.CommandContext(ctx, "iptables", "-t", "raw", "-I", guardChain, "1",
+		"-d", u.Hostname(), "-p", "tcp", "--dport", u.Port(), "-j", "RETURN"))
 }

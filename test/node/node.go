@@ -61,18 +61,30 @@ type process struct {
 	log  string
 }
 
-// APIServerArgs are the kube-apiserver flags a node needs: it reaches the
-// kubelet by the node's address, never by a name it would have to look up.
-func APIServerArgs() map[string][]string {
-	return map[string][]string{"kubelet-preferred-address-types": {"InternalIP"}}
+// ControlPlaneOptions adds to opts what a control plane needs to serve a
+// node: a scheduler, the apiserver on the node's address (pods reach it
+// through the kubernetes Service), kubelets reached by address, never by
+// a name it would have to look up, and the ServiceAccount admission plugin
+// envtest turns off, so pods get the token in-cluster clients use.
+func (n *Node) ControlPlaneOptions(opts controlplane.Options) controlplane.Options {
+	opts.WithScheduler = true
+	opts.APIServerAddress = n.Network.NodeIP().String()
+	args := map[string][]string{}
+	for k, v := range opts.APIServerArgs {
+		args[k] = v
+	}
+	args["kubelet-preferred-address-types"] = []string{"InternalIP"}
+	args["disable-admission-plugins"] = []string{"DefaultStorageClass"}
+	opts.APIServerArgs = args
+	return opts
 }
 
-// Start builds what is missing, then brings up a node registered with
-// cluster, which must run a scheduler (controlplane.Options.WithScheduler).
-// When Start returns, the Node is Ready, untainted, and its images are
-// imported. The caller must call Stop, which also runs if Start fails
-// half-way.
-func Start(ctx context.Context, cluster *controlplane.Cluster, opts Options) (_ *Node, err error) {
+// Prepare builds what is missing and creates the node's network, which the
+// control plane then serves on (see ControlPlaneOptions); Join brings the
+// node up against it. Only one node runs on a machine at a time: Prepare
+// waits for another to stop. The caller must call Stop, which also runs if
+// Prepare or Join fails half-way.
+func Prepare(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.Out == nil {
 		opts.Out = os.Stderr
 	}
@@ -96,24 +108,36 @@ func Start(ctx context.Context, cluster *controlplane.Cluster, opts Options) (_ 
 		unlock()
 		return nil, err
 	}
-	n := &Node{Network: opts.Network, Dir: dir, bin: bin, cluster: cluster, out: opts.Out, unlock: unlock}
+	n := &Node{Network: opts.Network, Dir: dir, bin: bin, out: opts.Out, unlock: unlock}
+	defer func() {
+		if err != nil {
+			n.Stop()
+		}
+	}()
+	record(n)
+	return n, n.step(ctx, "network", n.startNetwork)
+}
+
+// Join brings the node up against cluster, started with
+// ControlPlaneOptions. When it returns, the Node is Ready and untainted,
+// its images are imported, and its pods reach the apiserver.
+func (n *Node) Join(ctx context.Context, cluster *controlplane.Cluster) (err error) {
+	n.cluster = cluster
 	defer func() {
 		if err != nil {
 			if logs := n.logTails(); logs != "" {
 				err = fmt.Errorf("%w\n%s", err, logs)
 			}
-			n.Stop()
 		}
 	}()
-	record(n)
 	if n.paths, err = n.layout(); err != nil {
-		return nil, err
+		return err
 	}
 	steps := []struct {
 		what string
 		run  func(context.Context) error
 	}{
-		{"network", n.startNetwork},
+		{"apiserver access", n.admitAPIServer},
 		{"containerd", n.startContainerd},
 		{"images", n.importImages},
 		{"CoreDNS", n.startDNS},
@@ -122,13 +146,21 @@ func Start(ctx context.Context, cluster *controlplane.Cluster, opts Options) (_ 
 		{"kube-router", n.startPolicyEngine},
 	}
 	for _, s := range steps {
-		start := time.Now()
-		if err := s.run(ctx); err != nil {
-			return nil, fmt.Errorf("starting the node's %s: %w", s.what, err)
+		if err := n.step(ctx, s.what, s.run); err != nil {
+			return err
 		}
-		fmt.Fprintf(n.out, "node: %s up in %s\n", s.what, time.Since(start).Round(10*time.Millisecond))
 	}
-	return n, nil
+	return nil
+}
+
+// step runs one start step and reports how long it took.
+func (n *Node) step(ctx context.Context, what string, run func(context.Context) error) error {
+	start := time.Now()
+	if err := run(ctx); err != nil {
+		return fmt.Errorf("starting the node's %s: %w", what, err)
+	}
+	fmt.Fprintf(n.out, "node: %s up in %s\n", what, time.Since(start).Round(10*time.Millisecond))
+	return nil
 }
 
 // layout creates the node's directories and configuration files.

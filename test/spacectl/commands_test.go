@@ -25,6 +25,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/spacectl"
@@ -362,6 +363,14 @@ func TestDoctor(t *testing.T) {
 	assert.Equal(t, spacectl.CheckFail, byName["leader"].Status)
 	assert.Contains(t, byName["leader"].Fix, "kubectl -n elsewhere get pods")
 	assert.Equal(t, spacectl.CheckOK, byName["webhook-registered"].Status)
+
+	// The Lease is looked for in --leader-election-namespace when given,
+	// as the manager keeps it there.
+	r = cli(t, "", "doctor", "--system-namespace", "elsewhere", "--leader-election-namespace", manager.DefaultOptions().SystemNamespace)
+	assert.Len(t, lines(r.out, "OK", "leader", "Lease decco-system/decco-reconciler held by"), 1, "%s", r)
+	r = cli(t, "", "doctor", "--leader-election-namespace", "elsewhere")
+	assert.Len(t, lines(r.out, "FAIL", "leader", "no Lease elsewhere/decco-reconciler"), 1, "%s", r)
+	assert.Len(t, lines(r.out, "fix:", "kubectl -n decco-system get pods"), 1, "%s", r)
 
 	r = cli(t, "", "doctor", "--issuer", "ClusterIssuer/missing")
 	assert.Equal(t, spacectl.ExitNotReady, r.code)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,10 +80,12 @@ type step struct {
 }
 
 // TestCLIWalkthrough runs the README's CLI section against the test
-// cluster: every step must exit as documented. With SPACECTL_DOCS=FILE it
-// writes the section, with each command's real output, to FILE
-// (docs/cli.md); run it alone (-run TestCLIWalkthrough) so other tests'
-// spaces don't show up in it.
+// cluster: every step must exit as documented, and docs/cli.md must be
+// what the walkthrough prints, up to what changes from run to run
+// (durations, pod names, dates; see comparableDoc). With
+// SPACECTL_DOCS=FILE it writes the section, with each command's real
+// output, to FILE instead; run it alone (-run TestCLIWalkthrough) so other
+// tests' spaces don't show up in it.
 func TestCLIWalkthrough(t *testing.T) {
 	needCluster(t)
 	root := controlplane.RepoRoot()
@@ -100,7 +103,7 @@ func TestCLIWalkthrough(t *testing.T) {
 			args: []string{"expose", "deployment/web", "-n", "acme", "--http-path", "/shop", "--wait"}},
 		{args: []string{"expose", "deployment/mysql", "-n", "acme", "--tcp", "--dns", "--wait"}},
 		{prose: "One line per space. PKI, POLICIES, ROUTES and DNS are the reconciler's status of each part; PODS counts pods with an up-to-date sidecar out of those that should have one:",
-			args: []string{"get", "spaces"}, settle: true},
+			args: []string{"get", "spaces", "acme"}, settle: true},
 		{prose: "Everything decco made for a space, the state of each part, where each Service is reachable, and the pods whose injection is missing or outdated (here, judged against a newer sidecar image, as after an upgrade):",
 			args: []string{"describe", "space", "acme", "--sidecar-image", "ghcr.io/decco-dev/decco-sidecar:v0.2.0"}},
 		{prose: "See what the webhook will do to manifests, without a cluster. The space comes from the Namespace manifest in the input (or `--space-file`, or `-n` with `--domain`):",
@@ -148,7 +151,43 @@ func TestCLIWalkthrough(t *testing.T) {
 	}
 	if path := os.Getenv("SPACECTL_DOCS"); path != "" {
 		require.NoError(t, os.WriteFile(path, doc.Bytes(), 0o644))
+		return
 	}
+	committed, err := os.ReadFile(filepath.Join(root, "docs", "cli.md"))
+	require.NoError(t, err)
+	assert.Equal(t, comparableDoc(string(committed)), comparableDoc(doc.String()),
+		"docs/cli.md is stale: regenerate it with SPACECTL_DOCS=$PWD/docs/cli.md go test ./test/spacectl -run TestCLIWalkthrough")
+}
+
+// volatile matches what differs between two runs of the walkthrough
+// against the same code, with what stands in for it.
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?m)^waiting for .*\n`), ""}, // printed only if not ready at once
+	{regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b`), "TIME"},
+	{regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|m|h)\b`), "DURATION"},
+	{regexp.MustCompile(`-[a-z0-9]{6,10}-[a-z0-9]{5}\b`), "-POD"},
+	{regexp.MustCompile(`held by \S+,`), "held by HOLDER,"},
+	{regexp.MustCompile(`all \d+ space CA`), "all N space CA"},
+	{regexp.MustCompile(` {2,}`), " "}, // table columns follow the widths above
+}
+
+// comparableDoc is doc with what varies from run to run replaced.
+func comparableDoc(doc string) string {
+	for _, v := range volatile {
+		doc = v.re.ReplaceAllString(doc, v.with)
+	}
+	return doc
+}
+
+func TestComparableDocKeepsWhatTheCodeDecides(t *testing.T) {
+	a := "waiting for space acme (0s): no status yet\nspace acme: ready after 1s\nweb-77856bc5d9-fb9bk   Outdated\nvalid until 2027-02-20T23:48:57Z\n"
+	b := "space acme: ready after 12s\nweb-5d8c6b7f4-x2x9q  Outdated\nvalid until 2027-03-01T01:02:03Z\n"
+	assert.Equal(t, comparableDoc(a), comparableDoc(b))
+	assert.NotEqual(t, comparableDoc(a), comparableDoc(strings.Replace(b, "Outdated", "Injected", 1)))
+	assert.NotEqual(t, comparableDoc(a), comparableDoc(strings.Replace(b, "ready", "not ready", 1)))
 }
 
 // runStep runs one step with stdout and stderr in one buffer, as a

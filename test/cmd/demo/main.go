@@ -18,6 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
 )
@@ -25,6 +29,11 @@ import (
 func main() {
 	keep := flag.Bool("keep", false, "keep running after printing, until Ctrl-C (use the printed KUBECONFIG meanwhile)")
 	flag.Parse()
+	// envtest logs through controller-runtime; without a logger,
+	// controller-runtime prints a warning with a stack trace on the
+	// newcomer's first screen. Only errors are worth showing here: the
+	// demo says what happens itself.
+	log.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *keep); err != nil {
@@ -37,7 +46,7 @@ func run(ctx context.Context, keep bool) error {
 	start := time.Now()
 	say("Starting a local control plane (Kubernetes %s: etcd, kube-apiserver, kube-controller-manager, cert-manager %s).",
 		controlplane.KubeVersion, controlplane.CertManagerVersion)
-	say("The first run builds them from the Go module proxy: ~9 minutes on 2 cores. Later runs take seconds.")
+	say("The first run builds them from the Go module proxy: %s on 2 cores. Later runs take seconds.", controlplane.ColdBuildTime)
 	cluster, err := controlplane.Start(ctx, controlplane.Options{Out: indent{os.Stdout}, WithCertManager: true})
 	if err != nil {
 		return err
@@ -88,12 +97,15 @@ type manager struct {
 
 func startManager(ctx context.Context, cluster *controlplane.Cluster) (*manager, error) {
 	bin := filepath.Join(cluster.Dir, "decco")
+	say("Building the decco manager (cmd/decco).")
+	started := time.Now()
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/decco")
 	build.Dir = controlplane.RepoRoot()
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("building cmd/decco: %w", err)
 	}
+	say("✓ decco manager built in %s", since(started))
 	certDir := filepath.Join(cluster.Dir, "webhook-tls")
 	ca, err := deccotest.ServingCert(certDir)
 	if err != nil {

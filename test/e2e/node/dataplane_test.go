@@ -39,9 +39,7 @@ func newSpace(t *testing.T, prefix string) string {
 // when the first pod arrives).
 func newSpaceWith(t *testing.T, prefix string, annotations map[string]string) string {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane and a node; run without -short")
-	}
+	node.Require(t)
 	name := prefix + "-" + rand.String(5)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:        name,
@@ -243,4 +241,35 @@ func TestTCPServiceOverMutualTLS(t *testing.T) {
 		}
 		return errors.New("not complete yet")
 	})
+}
+
+// TestNamedPortReachesTheListener is a Service whose target port is a
+// name, as most charts write it: the sidecar takes the name over, and the
+// policy must open the listener by its number, because kube-router (like
+// other engines) resolves named ports on regular containers only, and the
+// sidecar is an init container. A peer of the space reaches the listener
+// through the Service; the app's own port stays closed. (With the name in
+// the policy, kube-router 2.1 was seen to open the app's plaintext port to
+// the peer: this test failed on its last assertion.)
+func TestNamedPortReachesTheListener(t *testing.T) {
+	ctx := context.Background()
+	ns := newSpace(t, "named")
+	const appPort = 5000
+	require.NoError(t, k8s.Create(ctx, deployment(ns, "api", app(ns, "api", nil,
+		[]corev1.ContainerPort{{Name: "api", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort)))))
+	svc := service(ns, "api", 443)
+	svc.Spec.Ports[0].TargetPort = intstr.FromString("api")
+	require.NoError(t, k8s.Create(ctx, svc))
+	require.NoError(t, k8s.Create(ctx, deployment(ns, "peer", app(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	server := readyPod(t, ns, "api")
+	peer := readyPod(t, ns, "peer")
+
+	// The listener asks for a client certificate, so the peer's agent
+	// gets no greeting: a connection that opens is all it reports.
+	deccotest.WaitFor(t, 30*time.Second, "the listener through the Service, by its named port", func() error {
+		_, err := probe(peer, fmt.Sprintf("api.%s.svc:443", ns))
+		return err
+	})
+	_, err := probe(peer, fmt.Sprintf("%s:%d", server.Status.PodIP, appPort))
+	require.Error(t, err, "the app's plaintext port must stay closed")
 }

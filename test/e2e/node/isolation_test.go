@@ -28,6 +28,7 @@ import (
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node"
 )
 
 // The isolation layout mirrors netpol/reachability_test.go: spaces a1 and
@@ -75,9 +76,7 @@ type isolationLayout struct {
 // and the running pods' labels and ports. Before that, the computed
 // matrix must be the one decco's design intends.
 func TestIsolationMatrixWithRealPackets(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane and a node; run without -short")
-	}
+	node.Require(t)
 	ctx := context.Background()
 	l := startIsolationLayout(t, ctx)
 	requireListening(t, l)
@@ -127,12 +126,10 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 	// Agents in the namespaces every run shares get a name of their own.
 	agentName := "agent-" + suffix
 	projects := map[string]string{"a1": "alpha-" + suffix, "a2": "alpha-" + suffix, "b1": "beta-" + suffix, "open1": ""}
-	gwNS, _, _ := strings.Cut(decco.Options.Reconciler.Gateway, "/")
 	l := isolationLayout{ns: map[string]string{
-		"decco-system": decco.Options.SystemNamespace,
-		"gateway":      gwNS,
+		"decco-system": systemNamespace,
+		"gateway":      gatewayNamespace,
 	}, agents: map[string]endpoint{}}
-	require.NotEqual(t, l.ns["decco-system"], l.ns["gateway"], "the manager's gateway namespace must differ from its system namespace")
 	for _, role := range []string{"decco-system", "gateway"} {
 		ensureNamespace(t, ctx, l.ns[role])
 	}
@@ -148,7 +145,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		ns := newSpaceWith(t, role, annotations)
 		l.ns[role] = ns
 		require.NoError(t, k8s.Create(ctx, deployment(ns, "web", webTemplate(ns))))
-		require.NoError(t, k8s.Create(ctx, webService(ns)))
+		require.NoError(t, k8s.Create(ctx, webService(ns, role == "a1")))
 	}
 	stray := app(l.ns["a1"], "stray", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: strayPort}}, "http", fmt.Sprintf("-listen=:%d", strayPort))
 	delete(stray.Labels, space.LabelSpace)
@@ -162,6 +159,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		if _, isSpace := projects[role]; !isSpace {
 			delete(tmpl.Labels, space.LabelSpace)
 		}
+		restricted(&tmpl.Spec) // decco's namespace enforces Pod Security "restricted"
 		agent := deployment(l.ns[role], agentName, tmpl)
 		require.NoError(t, k8s.Create(ctx, agent))
 		t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
@@ -196,15 +194,38 @@ func webTemplate(ns string) corev1.PodTemplateSpec {
 	return tmpl
 }
 
-// webService exposes the HTTP and MySQL-style apps by numeric target
-// ports, which the webhook rewrites to the listeners.
-func webService(ns string) *corev1.Service {
+// webService exposes the HTTP and MySQL-style apps: by numeric target
+// ports, which the webhook rewrites to the listeners, or by the apps' port
+// names, which the sidecar's listeners take over. Names are the case
+// policy engines get wrong when the listener is a native sidecar's port
+// (kube-router resolves names on regular containers only, and with no
+// port resolved it opens every port): decco's policy must name the
+// listeners by number either way.
+func webService(ns string, named bool) *corev1.Service {
 	s := service(ns, "web", 80)
 	s.Spec.Ports = []corev1.ServicePort{
 		{Name: "http", Port: 80, TargetPort: intstr.FromInt32(webHTTPPort)},
 		{Name: "mysql", Port: webMySQLPort, TargetPort: intstr.FromInt32(webMySQLPort)},
 	}
+	if named {
+		s.Spec.Ports[0].TargetPort = intstr.FromString("http")
+		s.Spec.Ports[1].TargetPort = intstr.FromString("mysql")
+	}
 	return s
+}
+
+// restricted makes pod meet Pod Security "restricted".
+func restricted(pod *corev1.PodSpec) {
+	pod.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot: new(true), RunAsUser: new(int64(10001)),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	for i := range pod.Containers {
+		pod.Containers[i].SecurityContext = &corev1.SecurityContext{
+			AllowPrivilegeEscalation: new(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}
+	}
 }
 
 func ensureNamespace(t *testing.T, ctx context.Context, name string) {

@@ -121,7 +121,14 @@ func TestLeaderKilledMidReconcile(t *testing.T) {
 		takeover = time.Since(killed)
 		return nil
 	})
-	assert.True(t, standby.LogContains("Successfully acquired lease"), "the standby took the lease")
+	// The standby logs the acquisition after its write of the Lease
+	// returns, which can be after this test reads the new holder.
+	reltest.WaitFor(t, 10*time.Second, "the standby logging that it took the lease", func() error {
+		if !standby.LogContains("Successfully acquired lease") {
+			return errors.New("not logged yet")
+		}
+		return nil
+	})
 	// The standby sees the last renewal up to a jittered retry period
 	// (1.2×) after it happened, and acquires at its first retry after the
 	// lease, so observed, expires: a lease and about two retry periods,

@@ -27,11 +27,11 @@ func TestWebhookServingCertRotation(t *testing.T) {
 	require.NoError(t, err)
 
 	churn := reltest.StartChurn(c, ns, 2, 20*time.Millisecond)
-	time.Sleep(2 * time.Second)
+	churn.WaitCreated(t, 25, 30*time.Second)
 
 	newCA := reltest.NewCA(t, "decco-webhook-ca-next")
 	reltest.SetCABundle(t, c, slices.Concat(w.ca.PEM, newCA.PEM))
-	time.Sleep(2 * time.Second) // the apiserver picks up the configuration
+	reltest.WaitAdmissionConfigSeen(t, c) // the apiserver trusts both CAs
 	next := newCA.Issue(t, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
 	next.Write(t, w.certDir)
 	swapped := time.Now()
@@ -47,10 +47,12 @@ func TestWebhookServingCertRotation(t *testing.T) {
 		served = time.Since(swapped)
 		return nil
 	})
+	churn.WaitCreated(t, 25, 30*time.Second) // admissions go on after the swap
 	// The old CA retired: any connection still presenting the old
 	// certificate would fail from here on.
 	reltest.SetCABundle(t, c, newCA.PEM)
-	time.Sleep(3 * time.Second)
+	reltest.WaitAdmissionConfigSeen(t, c)
+	churn.WaitCreated(t, 25, 30*time.Second)
 	res := churn.Stop()
 
 	t.Logf("rotation under churn: new certificate served %s after the files changed; %s", served.Round(time.Millisecond), res)

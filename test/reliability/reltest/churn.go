@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -141,4 +142,18 @@ func (ch *Churn) Stop() ChurnResult {
 	close(ch.stop)
 	ch.wg.Wait()
 	return ch.Result()
+}
+
+// WaitCreated waits until the churn has created n more pods than when it
+// was called: evidence that admission kept working over a stretch, where
+// a sleep would only be time.
+func (ch *Churn) WaitCreated(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	from := ch.Result().Created
+	WaitFor(t, timeout, fmt.Sprintf("%d more pods created", n), func() error {
+		if got := ch.Result().Created - from; got < n {
+			return fmt.Errorf("%d created", got)
+		}
+		return nil
+	})
 }

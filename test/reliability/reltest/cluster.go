@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +148,49 @@ func WebhookArgs(kubeconfig, host string, port int, certDir, probeAddr string) [
 		"--sidecar-image=decco-sidecar:test",
 		"--native-sidecar=true",
 	}
+}
+
+// WaitAdmissionConfigSeen returns once the apiserver admits with every
+// webhook configuration stored before the call. The apiserver reads them
+// from one watch, in order: it stores a marker configuration after them,
+// whose webhook (pointed at a closed loopback port, failing closed, for
+// one marker namespace) refuses a dry-run pod once the apiserver has seen
+// it, and so everything stored before it.
+func WaitAdmissionConfigSeen(t testing.TB, c client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	name := "decco-marker-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"decco-test-marker": name}}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Delete(ctx, ns) }()
+	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
+	url := "https://127.0.0.1:1/marker" // closed: each call fails at once
+	marker := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "marker.decco.io",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"decco-test-marker": name}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	if err := c.Create(ctx, marker); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Delete(ctx, marker) }()
+	WaitFor(t, 30*time.Second, "the apiserver using the webhook configurations", func() error {
+		// No space label: only the marker's webhook is called.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "marker"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}}}
+		err := c.Create(ctx, pod, client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "marker.decco.io") {
+			return nil
+		}
+		return fmt.Errorf("dry-run pod not refused by the marker webhook yet (%v)", err)
+	})
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/decco-dev/decco/test/prereq"
 )
 
 // netns is a network namespace of the test's own, joined to the host by a
@@ -27,19 +29,12 @@ type netns struct {
 	hostIf string
 }
 
-// requireRoot skips without the privileges network namespaces need, but
-// fails in CI, where the test must run.
-func requireRoot(t *testing.T) {
+// requireNetns applies prereq's rule to what network namespaces need:
+// root, and iproute2's ip.
+func requireNetns(t *testing.T) {
 	t.Helper()
-	_, err := exec.LookPath("ip")
-	if os.Geteuid() == 0 && err == nil {
-		return
-	}
-	msg := "needs root and iproute2 (ip netns) to put webhook replicas behind a Service"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	prereq.Root(t, "network namespaces put webhook replicas behind a Service")
+	prereq.Command(t, "apt-get install iproute2", "ip")
 }
 
 // newNetns creates the namespace and the veth pair, with one address per

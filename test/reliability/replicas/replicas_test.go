@@ -87,7 +87,7 @@ func TestReplicaTerminationDuringChurn(t *testing.T) {
 	if cluster == nil {
 		t.Skip("needs the local control plane; run without -short")
 	}
-	requireRoot(t)
+	requireNetns(t)
 	c := cluster.Client
 	f := startFleet(t, 2)
 	ns := reltest.EnsureSpace(t, c, "churn")
