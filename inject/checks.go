@@ -8,28 +8,9 @@ import (
 	"github.com/decco-dev/decco/space"
 )
 
-// checkPod refuses pods whose network or runtime the sidecar can't vouch
-// for.
+// checkPod refuses pods whose runtime the sidecar can't vouch for (the
+// network and the node were checked by checkIsolation).
 func checkPod(pod *corev1.Pod, sp space.Space) error {
-	if pod.Spec.HostNetwork {
-		return refuse(pod, HostNetwork,
-			"hostNetwork: true puts the app on the node's network, outside decco's TLS listeners and network policies; remove hostNetwork from the pod spec")
-	}
-	var hostPortErr error
-	eachContainer(pod, func(c *corev1.Container) bool {
-		for _, p := range c.Ports {
-			if p.HostPort != 0 {
-				hostPortErr = refuse(pod, HostNetwork,
-					"container %q port %d has hostPort %d, a plaintext path into the pod from the node; remove hostPort and expose the port through a Service",
-					c.Name, p.ContainerPort, p.HostPort)
-				return false
-			}
-		}
-		return true
-	})
-	if hostPortErr != nil {
-		return hostPortErr
-	}
 	return checkRuntimeClass(pod, sp)
 }
 
@@ -84,8 +65,8 @@ func checkReservedNames(pod *corev1.Pod) error {
 }
 
 // checkContainers checks every app container (the sidecar is already
-// removed from pod): no mount of decco's volumes, not the sidecar's UID,
-// no power over the pod's network.
+// removed from pod): no mount of decco's volumes, not the sidecar's UID
+// (privileges were checked by checkIsolation).
 func checkContainers(pod *corev1.Pod, uid int64) error {
 	var err error
 	eachContainer(pod, func(c *corev1.Container) bool {
@@ -105,22 +86,6 @@ func checkContainer(pod *corev1.Pod, c *corev1.Container, uid int64) error {
 	if effectiveUID(pod, c) == uid {
 		return refuse(pod, ReservedUID,
 			"container %q runs as UID %d, which is reserved for decco's TLS sidecar (same UID could read its private key); set securityContext.runAsUser to another UID", c.Name, uid)
-	}
-	sc := c.SecurityContext
-	if sc == nil {
-		return nil
-	}
-	if sc.Privileged != nil && *sc.Privileged {
-		return refuse(pod, NetAdmin,
-			"container %q is privileged and could reroute the pod's traffic around decco's TLS sidecar; remove securityContext.privileged", c.Name)
-	}
-	if sc.Capabilities != nil {
-		for _, cp := range sc.Capabilities.Add {
-			if n := normCap(cp); n == "NET_ADMIN" || n == "ALL" {
-				return refuse(pod, NetAdmin,
-					"container %q adds capability %s, which could reroute the pod's traffic around decco's TLS sidecar; remove it from securityContext.capabilities.add", c.Name, cp)
-			}
-		}
 	}
 	return nil
 }

@@ -20,7 +20,21 @@
 //     emptyDir at /tmp, into the sidecar only.
 //   - Forces the space's RuntimeClass when it has one (also on pods that
 //     are skipped: it is an isolation guarantee, not a TLS feature).
-//   - Records a hash of what it injected in decco.io/injected.
+//   - Records a hash of what it injected in the annotation decco.io/injected,
+//     and labels the pod decco.io/injected=true: the space's listener
+//     NetworkPolicy opens only pods carrying it, and Pod refuses it on any
+//     pod it does not inject.
+//
+// # What Pod checks on every pod of a space
+//
+// Labeled or not, opted in or out: no host network, ports, processes, IPC
+// or paths, no privileged container, no capability past Pod Security
+// baseline's, no unconfined seccomp. A pod that skips injection still
+// shares the node with other tenants' sidecars and their keys.
+//
+// PodUpdate checks an update of a pod (or of its ephemeral containers):
+// the space label is set at creation only, what decco injected can't be
+// edited, and ephemeral containers are checked like containers.
 //
 // Exposed ports are every TCP port declared by the pod's regular
 // containers, or only those in decco.io/tls-ports, minus

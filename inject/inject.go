@@ -75,6 +75,21 @@ type Result struct {
 // Pod injects the decco sidecar into pod for space sp. It never modifies
 // pod. Errors are *Refusal.
 func Pod(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
+	if err := checkIsolation(pod); err != nil {
+		return Result{}, err
+	}
+	res, err := decide(pod, sp, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkInjectedLabel(res.Pod, res.Decision); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// decide injects, skips or refuses a pod that passed checkIsolation.
+func decide(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 	label, ok := pod.Labels[space.LabelSpace]
 	if !ok {
 		return skip(pod, sp, SkippedNoLabel)

@@ -100,7 +100,7 @@ func writeResources(field func(string), kind string, rl corev1.ResourceList) {
 // decco's volumes, so a hand-edited or copied annotation can't make Pod
 // skip a pod whose sidecar isn't what decco would run.
 func upToDate(pod *corev1.Pod, p *plan, sp space.Space) bool {
-	if pod.Annotations[space.AnnotationInjected] != p.hash {
+	if pod.Annotations[space.AnnotationInjected] != p.hash || pod.Labels[space.LabelInjected] != "true" {
 		return false
 	}
 	if sp.RuntimeClass != "" && runtimeClass(pod) != sp.RuntimeClass {
@@ -151,6 +151,10 @@ func apply(pod *corev1.Pod, p *plan) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[space.AnnotationInjected] = p.hash
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[space.LabelInjected] = "true"
 }
 
 // certMode: the Secret's files are owned by root and the sidecar runs as

@@ -38,6 +38,22 @@ const (
 	// NetAdmin: an app container can rewrite the pod's network (NET_ADMIN,
 	// ALL capabilities, or privileged) and so route around the sidecar.
 	NetAdmin Reason = "NetAdmin"
+	// HostAccess: the pod shares the node's processes, IPC or filesystem,
+	// where every space's keys are (hostPID, hostIPC, hostPath).
+	HostAccess Reason = "HostAccess"
+	// Capability: a container adds a capability that reaches past it
+	// (SYS_PTRACE, SYS_ADMIN, SYS_MODULE, BPF, ...).
+	Capability Reason = "Capability"
+	// Unconfined: seccomp is off for the pod or a container.
+	Unconfined Reason = "Unconfined"
+	// ReservedLabel: the pod carries decco.io/injected without decco
+	// having injected it.
+	ReservedLabel Reason = "ReservedLabel"
+	// Immutable: a pod update changes what only a pod's creation may set
+	// (its space label) or what decco injected.
+	Immutable Reason = "Immutable"
+	// DebugSidecar: an ephemeral container targets decco's sidecar.
+	DebugSidecar Reason = "DebugSidecar"
 )
 
 // Refusal is the error Pod returns for a pod it will not admit.

@@ -91,6 +91,7 @@ func removeInjection(pod *corev1.Pod) {
 		return v.Name == CertVolume || v.Name == TmpVolume
 	}))
 	delete(pod.Annotations, space.AnnotationInjected)
+	delete(pod.Labels, space.LabelInjected)
 	names := map[int32]string{} // listener port -> original app port name
 	for _, c := range old {
 		for _, p := range c.Ports {

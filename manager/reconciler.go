@@ -56,6 +56,8 @@ type ReconcilerOptions struct {
 	Workers         int
 	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
 	VerifyBYOSecrets bool
+	// PodSecurityLevel: see reconciler.Options.PodSecurityLevel.
+	PodSecurityLevel string
 }
 
 // DefaultReconcilerOptions are the reconciler flags' defaults.
@@ -66,6 +68,8 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		DNSProvider:   DNSProviderDNSEndpoint,
 		ClusterDomain: "cluster.local",
 		Workers:       4,
+		// decco's sidecar passes restricted.
+		PodSecurityLevel: reconciler.PodSecurityRestricted,
 	}
 }
 
@@ -82,6 +86,7 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
+	fs.StringVar(&o.PodSecurityLevel, "pod-security-level", o.PodSecurityLevel, "Pod Security Admission level every space enforces (labels pod-security.kubernetes.io/ set by decco, which tenants can't change): restricted or baseline.")
 	fs.BoolVar(&o.VerifyBYOSecrets, "verify-byo-secrets", o.VerifyBYOSecrets, "Read the Secrets spaces bring themselves (decco.io/tcp-cert-secret, decco.io/http-cert-secret) to report missing ones and publish their CA for encrypted HTTP. Needs get on every Secret in the cluster; off, decco reads only its own Secrets (decco-ca, decco-workload-tls, decco-http-tls) and leaves tenants' to the tenants.")
 }
 
@@ -131,9 +136,13 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		ClusterDomain:    o.ClusterDomain,
 		Workers:          o.Workers,
 		VerifyBYOSecrets: o.VerifyBYOSecrets,
+		PodSecurityLevel: o.PodSecurityLevel,
+	}
+	if o.PodSecurityLevel == "" {
+		return reconciler.Options{}, fmt.Errorf("--pod-security-level is empty: want %s or %s", reconciler.PodSecurityRestricted, reconciler.PodSecurityBaseline)
 	}
 	if err := ro.Validate(); err != nil {
-		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers): %w", err)
+		return ro, fmt.Errorf("reconciler flags (--dns-target, --dns-ttl, --cluster-domain, --reconciler-workers, --pod-security-level): %w", err)
 	}
 	return ro, nil
 }

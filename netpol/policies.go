@@ -77,13 +77,16 @@ func isolation(sp space.Space) *networkingv1.NetworkPolicy {
 }
 
 // listeners admits the permitted namespaces to the listener ports of the
-// space's pods.
+// space's injected pods. Port names are the pod's to choose: an opted-out
+// pod, or one that predates the space, may serve its app in plaintext on
+// a port named like a listener, so only pods carrying the label decco's
+// webhook sets when it injects (and refuses on any other pod) are opened.
 func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
 		ObjectMeta: objectMeta(in.Space, ListenerPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name}},
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name, space.LabelInjected: "true"}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				Ports: ports,

@@ -54,7 +54,7 @@ func allow(sp string, from *metav1.LabelSelector, ports []networkingv1.NetworkPo
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: "decco-allow-listeners", Namespace: sp, Labels: managed(sp)},
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp}},
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp, space.LabelInjected: "true"}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				Ports: ports,

@@ -66,6 +66,10 @@ var closed = map[string]string{
 	"b1/web:8080": "", "b1/web:9090": "", "b1/web:15021": "",
 	"open1/web:8080": "", "open1/web:9090": "", "open1/web:15021": "",
 	"a1/stray:18080": "",
+	// Pods of the space decco did not inject serve plaintext, even on a
+	// port named or numbered like a listener: closed to everyone.
+	"a1/optout:8080": "", "a1/optout:18080": "", "a1/predates:8080": "", "a1/predates:18080": "",
+	"a2/optout:8080": "", "a2/optout:18080": "", "a2/predates:8080": "", "a2/predates:18080": "",
 }
 
 // intended is the matrix of the seed's design for the base layout: a
@@ -377,7 +381,35 @@ func destinations(t *testing.T) []pod {
 	}
 	stray := pod{ns: "a1", name: "stray", labels: map[string]string{"app": "stray"},
 		ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 18080}}}
-	return append(out, stray)
+	out = append(out, stray)
+	for _, ns := range []string{"a1", "a2"} {
+		out = append(out, uninjectedPods(t, ns)...)
+	}
+	return out
+}
+
+// uninjectedPods are two pods of space ns that decco did not inject, each
+// serving its app in plaintext on a port named "http" (the listener's
+// name, which a1's policy opens) and on 18080 (the listener's number,
+// which the others' open): one opted out, as the webhook admits it, and
+// one labeled into the space before the namespace became one (never seen
+// by the webhook).
+func uninjectedPods(t *testing.T, ns string) []pod {
+	t.Helper()
+	ports := []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {ContainerPort: 18080}}
+	in := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "optout",
+			Labels:      map[string]string{space.LabelSpace: ns},
+			Annotations: map[string]string{space.AnnotationInject: "false"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app", Ports: ports}}},
+	}
+	res, err := inject.Pod(in, space.Space{Name: ns, Domain: "example.com"}, inject.Config{Image: "sidecar", NativeSidecar: true})
+	require.NoError(t, err)
+	require.Equal(t, inject.SkippedOptOut, res.Decision)
+	return []pod{
+		{ns: ns, name: "optout", labels: res.Pod.Labels, ports: res.Pod.Spec.Containers[0].Ports},
+		{ns: ns, name: "predates", labels: map[string]string{space.LabelSpace: ns, "app": "web"}, ports: ports},
+	}
 }
 
 // matrix evaluates every (source namespace, destination port) pair.

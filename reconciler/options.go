@@ -65,6 +65,10 @@ type Options struct {
 	// it, decco reads only its own Secrets (OwnSecretNames) and the status
 	// says that the tenant's are the tenant's responsibility.
 	VerifyBYOSecrets bool
+	// PodSecurityLevel is the Pod Security Admission level set on every
+	// space (PodSecurityRestricted or PodSecurityBaseline); empty leaves
+	// the labels alone.
+	PodSecurityLevel string
 }
 
 // Validate checks what a user can get wrong, naming the field.
@@ -92,6 +96,11 @@ func (o Options) Validate() error {
 	}
 	if err := checkTargets(o.DNSTargets); err != nil {
 		errs = append(errs, err)
+	}
+	switch o.PodSecurityLevel {
+	case "", PodSecurityRestricted, PodSecurityBaseline:
+	default:
+		errs = append(errs, fmt.Errorf("reconciler: PodSecurityLevel %q: want %q or %q", o.PodSecurityLevel, PodSecurityRestricted, PodSecurityBaseline))
 	}
 	if o.DNSTTL < 0 {
 		errs = append(errs, fmt.Errorf("reconciler: DNSTTL %d: want 0 (provider default) or more seconds", o.DNSTTL))

@@ -205,19 +205,25 @@ func (r *Reconciler) gone(ctx context.Context, name string) error {
 }
 
 // writeStatus stores st in the namespace's status annotation when it
-// differs from what is there, and records an Event per changed part.
+// differs from what is there, and records an Event per changed part. The
+// same write sets the space's Pod Security labels when they are missing
+// or differ: one write per change of the namespace, not two.
 func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, st space.Status) error {
 	cur := ns.Annotations[space.AnnotationStatus]
 	next := st.Format()
-	if cur == next {
+	labels := podSecurityChanges(ns.Labels, r.opts.PodSecurityLevel)
+	if cur == next && labels == nil {
 		return nil
 	}
 	old, err := space.ParseStatus(cur)
 	if err != nil {
 		old = space.Status{} // unreadable: every part counts as changed
 	}
-	if err := r.patchStatus(ctx, ns, &next); err != nil {
+	if err := r.patchNamespace(ctx, ns, &next, labels); err != nil {
 		return err
+	}
+	if cur == next {
+		return nil
 	}
 	for _, ev := range transitions(old, st) {
 		r.record(ns, ev)
@@ -225,10 +231,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 	return nil
 }
 
-// patchStatus sets (or, with nil, removes) only the status annotation,
-// with a merge patch, so it never races a user's edit of other keys.
+// patchStatus sets (or, with nil, removes) only the status annotation.
 func (r *Reconciler) patchStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, value *string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{space.AnnotationStatus: value}}})
+	return r.patchNamespace(ctx, ns, value, nil)
+}
+
+// patchNamespace sets (or, with nil, removes) the status annotation and
+// sets labels, with a merge patch, so it never races a user's edit of
+// other keys.
+func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, value *string, labels map[string]string) error {
+	meta := map[string]any{"annotations": map[string]any{space.AnnotationStatus: value}}
+	if len(labels) > 0 {
+		meta["labels"] = labels
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}

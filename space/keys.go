@@ -50,6 +50,11 @@ const (
 	AnnotationRewrittenPorts = Prefix + "rewritten-ports"
 )
 
+// LabelInjected marks, on a Pod, that decco injected its TLS sidecar
+// (value "true"). The listener NetworkPolicy opens only pods carrying it,
+// so decco refuses it on pods it did not inject.
+const LabelInjected = Prefix + "injected"
+
 // LabelManagedBy marks every object the reconciler creates, so cleanup
 // removes exactly those.
 const LabelManagedBy = "app.kubernetes.io/managed-by"

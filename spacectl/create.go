@@ -2,6 +2,7 @@ package spacectl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -174,7 +175,7 @@ func applySpaceOnce(ctx context.Context, cl *cluster, name string, ann map[strin
 			return nil, "", explainSpaceErrors(name, err)
 		}
 		if err := cl.c.Create(ctx, ns, createOpts(dryRun)...); err != nil {
-			return nil, "", fmt.Errorf("creating namespace %s: %w", name, err)
+			return nil, "", explainRefusal(name, fmt.Errorf("creating namespace %s: %w", name, err))
 		}
 		return ns, "created", nil
 	}
@@ -191,7 +192,7 @@ func applySpaceOnce(ctx context.Context, cl *cluster, name string, ann map[strin
 		return ns, "unchanged", nil
 	}
 	if err := cl.c.Update(ctx, ns, updateOpts(dryRun)...); err != nil {
-		return nil, "", err // conflicts are retried by the caller
+		return nil, "", explainRefusal(name, err) // conflicts are retried by the caller
 	}
 	if !wasSpace {
 		return ns, "converted (namespace " + name + " is now a space)", nil
@@ -257,4 +258,29 @@ func manifest(ns *corev1.Namespace) (*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("encoding namespace %s: %w", ns.Name, err)
 	}
 	return &unstructured.Unstructured{Object: pruneNoise(m, map[string]any{"metadata": nil}).(map[string]any)}, nil
+}
+
+// guardWebhook names decco's namespace guard in the apiserver's refusals.
+const guardWebhook = `admission webhook "namespaces.decco.io" denied the request: `
+
+// explainRefusal turns the namespace guard's refusal into one line per
+// refused setting and says how space settings are granted; other errors
+// pass unchanged (a conflict stays a conflict, for the retry).
+func explainRefusal(name string, err error) error {
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	msg := err.Error()
+	i := strings.Index(msg, guardWebhook)
+	if i < 0 {
+		return err
+	}
+	detail := strings.TrimPrefix(msg[i+len(guardWebhook):], "namespace "+name+": ")
+	lines := []string{fmt.Sprintf("space %q: decco refused a change to its settings, which are the platform's:", name)}
+	for _, part := range strings.Split(detail, "; and ") {
+		lines = append(lines, "  "+part)
+	}
+	lines = append(lines, "Space settings are granted with RBAC on decco's virtual resources: verb update on spaces.decco.io "+
+		"(ClusterRole decco-space-admin) and verb join on projects.decco.io (ClusterRole decco-join-project-<project>); see docs/security.md.")
+	return errors.New(strings.Join(lines, "\n"))
 }

@@ -244,11 +244,12 @@ func writeServices(w io.Writer, svcs []ServiceExposure) {
 
 func writePods(w io.Writer, d SpaceDescription) {
 	c := d.Pods
-	fmt.Fprintf(w, "Pods:\n  %d injected, %d missing, %d outdated, %d refused, %d not injected\n",
+	fmt.Fprintf(w, "Pods:\n  %d injected, %d missing, %d outdated, %d refused, %d not injected (only injected pods are open to other pods)\n",
 		c.Injected, c.Missing, c.Outdated, c.Refused, c.NotInjected)
 	var problems []PodInjection
 	for _, p := range d.PodStates {
-		if p.State == PodMissing || p.State == PodOutdated || p.State == PodRefused {
+		closed := p.State == PodNotInjected && !strings.HasPrefix(p.Detail, "finished")
+		if closed || p.State == PodMissing || p.State == PodOutdated || p.State == PodRefused {
 			problems = append(problems, p)
 		}
 	}

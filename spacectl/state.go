@@ -103,12 +103,12 @@ func classifyPod(pod *corev1.Pod, sp space.Space, cfg inject.Config) PodInjectio
 		pi.State = PodInjected
 	case inject.Injected:
 		pi.State = PodMissing
-		pi.Detail = "has no sidecar: it was admitted while the webhook was not called (created before the namespace became a space, or the webhook was unregistered)" + recreate
+		pi.Detail = "has no sidecar: it was admitted while the webhook was not called (created before the namespace became a space, or the webhook was unregistered), so the space's NetworkPolicy keeps it closed to other pods" + recreate
 	case inject.Reinjected:
 		pi.State = PodOutdated
 		pi.Detail = outdatedDetail(pod, cfg) + recreate
 	default:
-		pi.State, pi.Detail = PodNotInjected, string(res.Decision)
+		pi.State, pi.Detail = PodNotInjected, string(res.Decision)+": no sidecar, so the space's NetworkPolicy keeps it closed to other pods"
 		if res.Pod != pod {
 			pi.State = PodOutdated
 			pi.Detail = string(res.Decision) + ": decco would change it now (remove an old sidecar, or set the space's RuntimeClass)" + recreate

@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -63,6 +66,7 @@ func rule(group, version string, ops []admissionregistrationv1.OperationType, re
 
 var (
 	create         = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
+	update         = []admissionregistrationv1.OperationType{admissionregistrationv1.Update}
 	createOrUpdate = []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
 )
 
@@ -129,6 +133,107 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 				rule("batch", "v1", createOrUpdate, "jobs")),
 			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
 				rule("batch", "v1", createOrUpdate, "cronjobs")),
+			podUpdateHook(cc, systemNamespace),
+			namespaceHook(cc, systemNamespace),
 		},
 	}
+}
+
+// podUpdateHook checks updates of pods in a space, and of their ephemeral
+// containers (kubectl debug): pods are checked and injected at creation,
+// and an update must not undo that. Its match condition calls decco only
+// for an update that touches what PodUpdate checks, so the controllers'
+// ordinary pod updates (adopting, orphaning) don't wait on decco; the pods'
+// status is a subresource this rule does not match at all.
+func podUpdateHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         "pod-updates.decco.io",
+		ClientConfig: cc(PodUpdatePath),
+		Rules:        []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods", "pods/ephemeralcontainers")},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name: "changes-what-decco-checks",
+			Expression: strings.Join([]string{
+				"has(request.subResource) && request.subResource == 'ephemeralcontainers'",
+				keyChanged("labels", space.LabelSpace),
+				keyChanged("labels", space.LabelInjected),
+				keyChanged("annotations", space.AnnotationInjected),
+				sidecarChanged("initContainers"),
+				sidecarChanged("containers"),
+			}, " || "),
+		}},
+		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		NamespaceSelector:       spaceNamespaces(systemNamespace),
+		ObjectSelector:          &metav1.LabelSelector{},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+		AdmissionReviewVersions: []string{"v1"},
+	}
+}
+
+// namespaceHook guards space settings. Its match conditions make only a
+// change to a decco.io/ key or a Pod Security label wait on decco, so no
+// other namespace edit depends on decco being up, and spare decco's own
+// service accounts and cluster administrators the call, so they are never
+// locked out. The key test mirrors space.Guarded.
+func namespaceHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         "namespaces.decco.io",
+		ClientConfig: cc(NamespacePath),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: createOrUpdate,
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"},
+				Scope: ptr.To(admissionregistrationv1.ClusterScope),
+			},
+		}},
+		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		NamespaceSelector:       &metav1.LabelSelector{},
+		ObjectSelector:          &metav1.LabelSelector{},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
+		AdmissionReviewVersions: []string{"v1"},
+		MatchConditions: []admissionregistrationv1.MatchCondition{
+			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['kube-system', 'kube-public', 'kube-node-lease', '" + systemNamespace + "'])"},
+			notDeccoOrAdmin(systemNamespace),
+			{Name: "changes-a-space-setting", Expression: changedKeys("labels", "k.startsWith('"+space.Prefix+"') || (k.startsWith('"+space.PodSecurityPrefix+"') && "+isSpace+")") +
+				" || " + changedKeys("annotations", "k.startsWith('"+space.Prefix+"')")},
+		},
+	}
+}
+
+// keyChanged is a CEL expression: the pod's label or annotation key was
+// added, removed or changed.
+func keyChanged(field, key string) string {
+	now, before := "object.metadata."+field, "oldObject.metadata."+field
+	in := func(m string) string { return "(has(" + m + ") && '" + key + "' in " + m + ")" }
+	return "(" + in(now) + " != " + in(before) + " || (" + in(now) + " && " + now + "['" + key + "'] != " + before + "['" + key + "']))"
+}
+
+// sidecarChanged is a CEL expression: decco's sidecar in the pod's
+// containers or initContainers differs.
+func sidecarChanged(field string) string {
+	of := func(pod string) string {
+		return "(has(" + pod + ".spec." + field + ") ? " + pod + ".spec." + field + ".filter(c, c.name == '" + inject.SidecarName + "') : [])"
+	}
+	return of("object") + " != " + of("oldObject")
+}
+
+// isSpace is a CEL expression: the namespace is a space before or after
+// the change.
+var isSpace = "('" + space.LabelSpace + "' in " + labelsOf("object") + " || '" + space.LabelSpace + "' in " + labelsOf("oldObject") + ")"
+
+func labelsOf(obj string) string {
+	return "(" + obj + " != null && has(" + obj + ".metadata.labels) ? " + obj + ".metadata.labels : {})"
+}
+
+// changedKeys is a CEL expression: some key of the namespace's field
+// (labels or annotations) for which guarded holds was added, changed or
+// removed. oldObject is null on CREATE.
+func changedKeys(field, guarded string) string {
+	now := "(has(object.metadata." + field + ") ? object.metadata." + field + " : {})"
+	before := "(oldObject != null && has(oldObject.metadata." + field + ") ? oldObject.metadata." + field + " : {})"
+	return "(" + now + ".exists(k, (" + guarded + ") && (!(k in " + before + ") || " + before + "[k] != " + now + "[k]))" +
+		" || " + before + ".exists(k, (" + guarded + ") && !(k in " + now + ")))"
 }

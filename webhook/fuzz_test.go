@@ -48,7 +48,7 @@ func fuzzHandlers() map[string]http.Handler {
 		"acme":   {space.AnnotationDomain: "example.com"},
 		"kata":   {space.AnnotationDomain: "example.com", space.AnnotationRuntimeClass: "kata"},
 		"broken": {space.AnnotationDomain: "Not_A_Domain"},
-	}, Options{Inject: testInject, SystemNamespace: "decco-system", MaxRequestBytes: fuzzMaxBytes})
+	}, Options{Inject: testInject, SystemNamespace: "decco-system", MaxRequestBytes: fuzzMaxBytes, Reviewer: reviewer{}})
 }
 
 // handlerDeadline is the webhook configuration's timeout: an answer later
@@ -69,7 +69,7 @@ const handlerDeadline = TimeoutSeconds * time.Second
 func FuzzAdmissionReview(f *testing.F) {
 	handlers := fuzzHandlers()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, path := range []string{PodPath, ServicePath, WorkloadPath} {
+		for _, path := range []string{PodPath, ServicePath, WorkloadPath, PodUpdatePath, NamespacePath} {
 			checkAnswer(t, path, body, serveWithin(t, handlers[path], path, body))
 		}
 	})

@@ -25,9 +25,11 @@ import (
 
 // Paths the handlers are served on.
 const (
-	PodPath      = "/inject-pod"
-	ServicePath  = "/mutate-service"
-	WorkloadPath = "/validate-workload"
+	PodPath       = "/inject-pod"
+	ServicePath   = "/mutate-service"
+	WorkloadPath  = "/validate-workload"
+	NamespacePath = "/validate-namespace"
+	PodUpdatePath = "/validate-pod-update"
 )
 
 // Options configure the handlers.
@@ -41,6 +43,9 @@ type Options struct {
 	// LiveReader, when set, reads a namespace the cache has not seen yet
 	// (created a moment ago) from the apiserver instead of failing.
 	LiveReader client.Reader
+	// Reviewer answers the namespace guard's permission questions; nil
+	// refuses every guarded change with an error (fail closed).
+	Reviewer Reviewer
 }
 
 // Setup registers the handlers on mgr's webhook server and starts the
@@ -51,6 +56,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
 	}
 	opts.LiveReader = mgr.GetAPIReader()
+	opts.Reviewer = SubjectAccessReviewer{Client: mgr.GetClient()}
 	for path, h := range Handlers(mgr.GetCache(), opts) {
 		mgr.GetWebhookServer().Register(path, h)
 	}
@@ -65,9 +71,11 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h, decode: decode}
 	}
 	return map[string]http.Handler{
-		PodPath:      serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
-		ServicePath:  serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
-		WorkloadPath: serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
+		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
+		ServicePath:   serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
+		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
+		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
+		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}
 }
 

@@ -383,13 +383,22 @@ func newSpace(t *testing.T) string {
 	return ns.Name
 }
 
+// labeledPod passes Pod Security restricted, which the chart's default
+// sets on every space.
 func labeledPod(ns, spaceName string) *corev1.Pod {
+	yes, no := true, false
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app", Labels: map[string]string{space.LabelSpace: spaceName, "app": "app"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: "app",
-			Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
-		}}},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: new(int64(1000)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: "app",
+				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
 	}
 }
 

@@ -121,3 +121,30 @@ func parseCert(t *testing.T, pemData []byte) *x509.Certificate {
 	require.NoError(t, err)
 	return cert
 }
+
+// The chart's ValidatingAdmissionPolicy for certificates in spaces is
+// exactly webhook.CertificatePolicy, and it ships the space administrator
+// role and a join role per listed project, under the names the namespace
+// guard's refusals give.
+func TestTenancyObjectsEqualTheGoBuilders(t *testing.T) {
+	for _, set := range valueSets {
+		t.Run(set.name, func(t *testing.T) {
+			r := mustRender(t, set)
+			var gotP admissionregistrationv1.ValidatingAdmissionPolicy
+			var gotB admissionregistrationv1.ValidatingAdmissionPolicyBinding
+			r.typed(t, "ValidatingAdmissionPolicy", &gotP)
+			r.typed(t, "ValidatingAdmissionPolicyBinding", &gotB)
+			args, _ := parseArgs(t, r.managerArgs(t))
+			domain := args.Lookup("cluster-domain").Value.String()
+			wantP, wantB := webhook.CertificatePolicy(set.namespace, "system:serviceaccount:cert-manager:cert-manager", domain)
+			assert.Equal(t, wantP.Name, gotP.Name)
+			assert.Equal(t, wantP.Spec, gotP.Spec, "the chart's certificate policy differs from webhook.CertificatePolicy")
+			assert.Equal(t, wantB.Spec, gotB.Spec)
+			assert.NotNil(t, r.find("ClusterRole", webhook.SpaceAdminRole), "the space administrator role")
+		})
+	}
+	r := mustRender(t, valueSet{name: "projects", namespace: "decco-system", values: "tenancy: {projects: [bank, retail]}"})
+	for _, p := range []string{"bank", "retail"} {
+		assert.NotNil(t, r.find("ClusterRole", webhook.ProjectRolePrefix+p), "the join role of project %s", p)
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/webhook"
 )
@@ -61,9 +62,13 @@ func WebhookURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(po
 // configuration reaches the apiserver's cache a moment after it is stored.
 func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte, systemNamespace string) error {
 	cc := webhook.URLClientConfig(baseURL, caBundle)
+	// The test cluster's cert-manager runs as a cluster administrator; the
+	// policy's CertificateRequest rule names the chart's default account.
+	policy, binding := webhook.CertificatePolicy(systemNamespace, "system:serviceaccount:cert-manager:cert-manager", "cluster.local")
 	for _, obj := range []client.Object{
 		webhook.MutatingConfiguration(cc, systemNamespace),
 		webhook.ValidatingConfiguration(cc, systemNamespace),
+		policy, binding,
 	} {
 		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 			return err
@@ -185,6 +190,10 @@ func TestOptions(certDir string, port int) manager.Options {
 	opts.LeaderElect = false
 	opts.SidecarImage = "decco-sidecar:test"
 	opts.ManyPerProcess = true
+	// The suites' pods are written for brevity, not for Pod Security
+	// restricted (no securityContext); baseline still refuses what lets a
+	// pod reach the node. The tenant suite checks restricted pods itself.
+	opts.Reconciler.PodSecurityLevel = reconciler.PodSecurityBaseline
 	return opts
 }
 

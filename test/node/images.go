@@ -27,6 +27,10 @@ const (
 	ManagerImage = "ghcr.io/decco-dev/decco:node-test"
 )
 
+// testUser runs the test images: not root, and not decco's UID, which
+// the sidecar alone may use.
+const testUser = "10001:10001"
+
 // Images lists what Start imported.
 type Images struct {
 	Pause, App, Sidecar, Manager string
@@ -67,8 +71,8 @@ func (n *Node) importImages(ctx context.Context) error {
 		return err
 	}
 	specs := map[string]oci.Spec{
-		PauseImage:   {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp", "pause"}, User: oci.NonRootUser},
-		AppImage:     {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp"}, User: oci.NonRootUser},
+		PauseImage:   {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp", "pause"}, User: testUser},
+		AppImage:     {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp"}, User: testUser},
 		SidecarImage: sidecar,
 		ManagerImage: manager,
 	}

@@ -197,8 +197,8 @@ func TestDescribeSpace(t *testing.T) {
 	assert.NotEmpty(t, lines(out, "NetworkPolicy"))
 	assert.Len(t, lines(out, "HTTPRoute", "decco-web", "Pending", "no gateway controller has accepted it yet"), 1)
 	assert.Len(t, lines(out, "web", "HTTP https://sc-describe.example.com/shop", "HTTPRoute/decco-web"), 1, "the Service and the route that serves it")
-	assert.Contains(t, out, "Pods:\n  1 injected, 1 missing, 0 outdated, 0 refused, 0 not injected\n")
-	assert.Len(t, lines(out, "early", "Missing", "recreate it"), 1)
+	assert.Contains(t, out, "Pods:\n  1 injected, 1 missing, 0 outdated, 0 refused, 0 not injected (only injected pods are open to other pods)\n")
+	assert.Len(t, lines(out, "early", "Missing", "closed to other pods", "recreate it"), 1)
 
 	r = mustCLI(t, "describe", "space", ns.Name, "--sidecar-image", "decco-sidecar:v2", "-o", "json")
 	var d spacectl.SpaceDescription

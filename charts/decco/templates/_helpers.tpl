@@ -97,6 +97,7 @@ which would print 2097152 as 2.097152e+06.
   (printf "--reconciler-workers=%d" ($v.reconciler.workers | int64))
   (printf "--cluster-domain=%s" $v.reconciler.clusterDomain)
   (printf "--verify-byo-secrets=%t" $v.reconciler.verifyBYOSecrets)
+  (printf "--pod-security-level=%s" $v.tenancy.podSecurityLevel)
   (printf "--default-issuer=%s" $v.defaultIssuer)
   (printf "--http-issuer=%s" $v.httpIssuer)
   (printf "--route-mode=%s" $v.routing.mode)

@@ -58,7 +58,7 @@ func app(ns, name string, annotations map[string]string, ports []corev1.Containe
 			Labels:      map[string]string{"app": name, space.LabelSpace: ns},
 			Annotations: annotations,
 		},
-		Spec: corev1.PodSpec{
+		Spec: restricted(corev1.PodSpec{
 			Containers: []corev1.Container{{
 				Name:            "app",
 				Image:           node.AppImage,
@@ -66,8 +66,30 @@ func app(ns, name string, annotations map[string]string, ports []corev1.Containe
 				Args:            args,
 				Ports:           ports,
 			}},
-		},
+		}),
 	}
+}
+
+// appUID is the apps' user: not root, and not the sidecar's UID, which
+// decco reserves so that only the sidecar can read the space's key.
+const appUID = 10001
+
+// restricted makes spec pass Pod Security "restricted", the level decco
+// sets on every space by default.
+func restricted(spec corev1.PodSpec) corev1.PodSpec {
+	spec.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot:   new(true),
+		RunAsUser:      new(int64(appUID)),
+		RunAsGroup:     new(int64(appUID)),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	for i := range spec.Containers {
+		spec.Containers[i].SecurityContext = &corev1.SecurityContext{
+			AllowPrivilegeEscalation: new(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}
+	}
+	return spec
 }
 
 func deployment(ns, name string, tmpl corev1.PodTemplateSpec) *appsv1.Deployment {

@@ -159,7 +159,6 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		if _, isSpace := projects[role]; !isSpace {
 			delete(tmpl.Labels, space.LabelSpace)
 		}
-		restricted(&tmpl.Spec) // decco's namespace enforces Pod Security "restricted"
 		agent := deployment(l.ns[role], agentName, tmpl)
 		require.NoError(t, k8s.Create(ctx, agent))
 		t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
@@ -212,20 +211,6 @@ func webService(ns string, named bool) *corev1.Service {
 		s.Spec.Ports[1].TargetPort = intstr.FromString("mysql")
 	}
 	return s
-}
-
-// restricted makes pod meet Pod Security "restricted".
-func restricted(pod *corev1.PodSpec) {
-	pod.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot: new(true), RunAsUser: new(int64(10001)),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	for i := range pod.Containers {
-		pod.Containers[i].SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: new(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-	}
 }
 
 func ensureNamespace(t *testing.T, ctx context.Context, name string) {

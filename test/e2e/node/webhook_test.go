@@ -29,10 +29,10 @@ func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 	admit := func(ctx context.Context) error {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "churn-", Namespace: ns, Labels: map[string]string{space.LabelSpace: ns}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Spec: restricted(corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "app", Image: node.AppImage,
 				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
-			}}},
+			}}}),
 		}
 		if err := k8s.Create(ctx, pod, client.DryRunAll); err != nil {
 			return err

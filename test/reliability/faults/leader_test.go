@@ -62,6 +62,10 @@ func reconcilerArgs() []string {
 		"--health-probe-bind-address=0",
 		"--metrics-bind-address=0",
 		"--gateway=" + gatewayNamespace + "/" + gatewayName,
+		// The suite's pods are written for brevity, not for Pod Security
+		// restricted, and this reconciler labels every space of the
+		// shared cluster.
+		"--pod-security-level=baseline",
 	}
 }
 
