@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/space"
@@ -27,12 +29,25 @@ import (
 // newSpace creates a space namespace named after prefix.
 func newSpace(t *testing.T, prefix string) string {
 	t.Helper()
+	return newSpaceWith(t, prefix, nil)
+}
+
+// newSpaceWith creates a space namespace named after prefix, with
+// annotations besides its domain. The namespace is created a space in one
+// request, as a manifest applies it: the webhook must never see it
+// half-made (its cache could still hold the namespace without the label
+// when the first pod arrives).
+func newSpaceWith(t *testing.T, prefix string, annotations map[string]string) string {
+	t.Helper()
 	node.Require(t)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	name := prefix + "-" + rand.String(5)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:        name,
+		Labels:      map[string]string{space.LabelSpace: name},
+		Annotations: map[string]string{space.AnnotationDomain: "example.com"},
+	}}
+	maps.Copy(ns.Annotations, annotations)
 	require.NoError(t, k8s.Create(context.Background(), ns))
-	ns.Labels = map[string]string{space.LabelSpace: ns.Name}
-	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
-	require.NoError(t, k8s.Update(context.Background(), ns))
 	return ns.Name
 }
 

@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 // systemNamespace is where the chart installs decco.
 const systemNamespace = "decco-system"
 
+// gatewayNamespace runs no gateway yet, but decco's policies already
+// admit it to every space's listeners; it is apart from the system
+// namespace so that the isolation matrix tells the two roles apart.
+const gatewayNamespace = "decco-gateway"
+
 // withDecco installs decco with its Helm chart once the node is up, as
 // users install it: the manager's pods run on the node from the locally
 // built images, and the apiserver calls the webhook through its Service.
@@ -64,7 +69,8 @@ func installDecco(ctx context.Context) error {
 image: {repository: %s, tag: %s, pullPolicy: Never}
 sidecar: {image: {repository: %s, tag: %s}}
 webhook: {certificate: {mode: selfSigned}}
-`, manager[0], manager[1], sidecar[0], sidecar[1])
+routing: {gateway: {namespace: %s}}
+`, manager[0], manager[1], sidecar[0], sidecar[1], gatewayNamespace)
 	start := time.Now()
 	if _, err := deccotest.InstallChart(cluster.Kubeconfig, systemNamespace, values, func(string, ...any) {}); err != nil {
 		return err
