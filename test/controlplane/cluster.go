@@ -209,9 +209,9 @@ func (c *Cluster) startComponent(path string, args ...string) (*exec.Cmd, error)
 func (c *Cluster) Stop() error {
 	var errs []error
 	c.stopCertManager()
-	stopGroup(c.scheduler)
+	StopGroup(c.scheduler)
 	c.scheduler = nil
-	stopGroup(c.kcm)
+	StopGroup(c.kcm)
 	c.kcm = nil
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
@@ -231,8 +231,10 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// stopGroup ends a process started by startComponent and its group.
-func stopGroup(cmd *exec.Cmd) {
+// StopGroup ends a process started in a group of its own (Setpgid) and
+// the group: SIGTERM, then SIGKILL after 10 s. test/node stops its
+// daemons with it too.
+func StopGroup(cmd *exec.Cmd) {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}

@@ -17,18 +17,62 @@ import (
 // process that owns it, and the next Start removes clusters whose owner is
 // gone: it kills the processes that use their directories and deletes them.
 
-func recordPath(c *Cluster) string {
+// Records are the running things of one kind (clusters, test nodes) that
+// test processes own, kept as files under the cache directory named
+// "<owner pid>-<name>", so that the next run can clean up after an owner
+// that died without stopping them.
+type Records string
+
+// clusters are the control planes Start made.
+const clusters Records = "running"
+
+// path is the record of name owned by this process, "" without a cache.
+func (r Records) path(name string) string {
 	cache, err := CacheDir()
-	if err != nil || c.Dir == "" {
+	if err != nil || name == "" {
 		return ""
 	}
-	return filepath.Join(cache, "running", fmt.Sprintf("%d-%s", os.Getpid(), filepath.Base(c.Dir)))
+	return filepath.Join(cache, string(r), fmt.Sprintf("%d-%s", os.Getpid(), name))
+}
+
+// Add records name, owned by this process, with what cleaning it up
+// takes.
+func (r Records) Add(name string, data []byte) {
+	if path := r.path(name); path != "" {
+		_ = os.MkdirAll(filepath.Dir(path), 0o755)
+		_ = os.WriteFile(path, data, 0o644)
+	}
+}
+
+// Remove forgets name once it is stopped.
+func (r Records) Remove(name string) {
+	if path := r.path(name); path != "" {
+		_ = os.Remove(path)
+	}
+}
+
+// ReapStale calls clean with the record of every thing whose owner is gone,
+// then forgets it.
+func (r Records) ReapStale(clean func(owner int, data []byte)) {
+	cache, err := CacheDir()
+	if err != nil {
+		return
+	}
+	records, _ := filepath.Glob(filepath.Join(cache, string(r), "*"))
+	for _, path := range records {
+		owner, err := strconv.Atoi(strings.SplitN(filepath.Base(path), "-", 2)[0])
+		if err != nil || alive(owner) {
+			continue
+		}
+		data, _ := os.ReadFile(path)
+		clean(owner, data)
+		_ = os.Remove(path)
+	}
 }
 
 // record notes the directories that identify c's processes.
 func record(c *Cluster) {
-	path := recordPath(c)
-	if path == "" || c.env == nil {
+	if c.Dir == "" || c.env == nil {
 		return
 	}
 	dirs := []string{c.Dir}
@@ -38,29 +82,18 @@ func record(c *Cluster) {
 	if etcd := c.env.ControlPlane.Etcd; etcd != nil && etcd.DataDir != "" {
 		dirs = append(dirs, etcd.DataDir)
 	}
-	_ = os.MkdirAll(filepath.Dir(path), 0o755)
-	_ = os.WriteFile(path, []byte(strings.Join(dirs, "\n")), 0o644)
+	clusters.Add(filepath.Base(c.Dir), []byte(strings.Join(dirs, "\n")))
 }
 
 func forget(c *Cluster) {
-	if path := recordPath(c); path != "" {
-		_ = os.Remove(path)
+	if c.Dir != "" {
+		clusters.Remove(filepath.Base(c.Dir))
 	}
 }
 
 // reapStale cleans up after clusters whose owning process has died.
 func reapStale(out io.Writer) {
-	cache, err := CacheDir()
-	if err != nil {
-		return
-	}
-	records, _ := filepath.Glob(filepath.Join(cache, "running", "*"))
-	for _, path := range records {
-		owner, err := strconv.Atoi(strings.SplitN(filepath.Base(path), "-", 2)[0])
-		if err != nil || alive(owner) {
-			continue
-		}
-		data, _ := os.ReadFile(path)
+	clusters.ReapStale(func(owner int, data []byte) {
 		dirs := strings.Fields(string(data))
 		if n := KillUsing(dirs); n > 0 {
 			fmt.Fprintf(out, "stopped %d processes left by an interrupted run (owner pid %d)\n", n, owner)
@@ -68,8 +101,7 @@ func reapStale(out io.Writer) {
 		for _, d := range dirs {
 			_ = os.RemoveAll(d)
 		}
-		_ = os.Remove(path)
-	}
+	})
 }
 
 func alive(pid int) bool {

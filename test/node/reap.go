@@ -3,11 +3,8 @@ package node
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/decco-dev/decco/test/controlplane"
 )
@@ -18,44 +15,21 @@ import (
 // their daemons and containers are killed, kube-proxy's and kube-router's
 // rules cleaned, mounts, cgroups, guard and bridge removed.
 
-func recordPath(n *Node) string {
-	cache, err := controlplane.CacheDir()
-	if err != nil || n.Dir == "" {
-		return ""
-	}
-	return filepath.Join(cache, "running-nodes", fmt.Sprintf("%d-%s", os.Getpid(), filepath.Base(n.Dir)))
-}
+// nodes are the running test nodes.
+const nodes controlplane.Records = "running-nodes"
 
 func record(n *Node) {
-	if path := recordPath(n); path != "" {
-		_ = os.MkdirAll(filepath.Dir(path), 0o755)
-		_ = os.WriteFile(path, []byte(n.Dir+"\n"+n.bin+"\n"+n.Network.Bridge), 0o644)
-	}
+	nodes.Add(filepath.Base(n.Dir), []byte(n.Dir+"\n"+n.bin+"\n"+n.Network.Bridge))
 }
 
-func forget(n *Node) {
-	if path := recordPath(n); path != "" {
-		_ = os.Remove(path)
-	}
-}
+func forget(n *Node) { nodes.Remove(filepath.Base(n.Dir)) }
 
 // reapStale stops the nodes of processes that died without stopping them.
 func reapStale(out io.Writer) {
-	cache, err := controlplane.CacheDir()
-	if err != nil {
-		return
-	}
-	records, _ := filepath.Glob(filepath.Join(cache, "running-nodes", "*"))
-	for _, path := range records {
-		owner, err := strconv.Atoi(strings.SplitN(filepath.Base(path), "-", 2)[0])
-		if err != nil || alive(owner) {
-			continue
-		}
-		data, _ := os.ReadFile(path)
+	nodes.ReapStale(func(owner int, data []byte) {
 		fields := strings.Split(string(data), "\n")
 		if len(fields) != 3 {
-			_ = os.Remove(path)
-			continue
+			return
 		}
 		net := DefaultNetwork
 		net.Bridge = fields[2]
@@ -65,13 +39,7 @@ func reapStale(out io.Writer) {
 		if err := stale.Stop(); err != nil {
 			fmt.Fprintf(out, "node: cleaning up %s: %v\n", stale.Dir, err)
 		}
-		_ = os.Remove(path)
-	}
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || err == syscall.EPERM
+	})
 }
 
 // cleanups are the undo steps of startNetwork, in start order, for a node

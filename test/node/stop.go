@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -30,7 +29,7 @@ func (n *Node) Stop() error {
 	// kubelet first, so nothing restarts what the rest stops.
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		if n.procs[i].name == "kubelet" {
-			stopProcess(n.procs[i].cmd)
+			controlplane.StopGroup(n.procs[i].cmd)
 		}
 	}
 	// Containers: their shims left containerd's process group, so they
@@ -39,7 +38,7 @@ func (n *Node) Stop() error {
 	killCgroupProcs("kubepods")
 	controlplane.KillUsing([]string{n.Dir})
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		stopProcess(n.procs[i].cmd)
+		controlplane.StopGroup(n.procs[i].cmd)
 	}
 	n.procs = nil
 	for i := len(n.undo) - 1; i >= 0; i-- {
@@ -62,22 +61,6 @@ func (n *Node) Stop() error {
 		n.unlock = nil
 	}
 	return errors.Join(errs...)
-}
-
-// stopProcess ends a daemon and its process group: SIGTERM, then SIGKILL
-// after 10 s.
-func stopProcess(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	pid := cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if syscall.Kill(pid, 0) != nil {
-			break
-		}
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // unmountUnder detaches every mount below dir, deepest first.
