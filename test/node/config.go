@@ -33,7 +33,7 @@ func (n Network) NodeIP() netip.Addr { return n.PodCIDR.Addr().Next() }
 
 // paths are the files and sockets of one node, all under its directory.
 type paths struct {
-	Dir, Bin, CNIBin             string
+	Dir, CNIBin                  string
 	ContainerdRoot, State        string
 	Socket, CNIConf, RegistryDir string
 	KubeletRoot, PodLogs         string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,7 +172,6 @@ func (n *Node) layout() (paths, error) {
 	}
 	p := paths{
 		Dir:              n.Dir,
-		Bin:              n.bin,
 		CNIBin:           cniBinDir,
 		ContainerdRoot:   filepath.Join(n.Dir, "containerd", "root"),
 		State:            filepath.Join(n.Dir, "containerd", "state"),
@@ -451,14 +451,14 @@ func freePorts(count int) ([]int, error) {
 	return ports, nil
 }
 
+// httpOK reports whether url answers 200.
 func httpOK(url string) error {
-	c := &httpClient
-	resp, err := c.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		return errors.New(url + " answered " + strconv.Itoa(resp.StatusCode))
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node"
@@ -294,4 +295,53 @@ func TestNamedPortReachesTheListener(t *testing.T) {
 	})
 	_, err := probe(peer, fmt.Sprintf("%s:%d", server.Status.PodIP, appPort))
 	require.Error(t, err, "the app's plaintext port must stay closed")
+}
+
+// TestStatefulSetPodsByStableName runs a StatefulSet behind a headless
+// Service, as clustered charts do: both replicas reach Ready with their
+// sidecars, and a peer of the space reaches replica 0's TLS listener by its
+// stable DNS name (CoreDNS's answer for <pod>.<service>) while its app port
+// stays closed.
+func TestStatefulSetPodsByStableName(t *testing.T) {
+	ctx := context.Background()
+	ns := newSpace(t, "sts")
+	const appPort = 6379
+	svc := service(ns, "cache", appPort)
+	svc.Spec.ClusterIP = corev1.ClusterIPNone
+	require.NoError(t, k8s.Create(ctx, svc))
+	tmpl := app(ns, "cache", nil, []corev1.ContainerPort{{Name: "redis", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort))
+	require.NoError(t, k8s.Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns},
+		Spec: appsv1.StatefulSetSpec{
+			ServiceName: "cache",
+			Replicas:    new(int32(2)),
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "cache"}},
+			Template:    tmpl,
+		},
+	}))
+	require.NoError(t, k8s.Create(ctx, deployment(ns, "peer", app(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	peer := readyPod(t, ns, "peer")
+	deccotest.WaitFor(t, 2*time.Minute, "both replicas Ready", func() error {
+		var pods corev1.PodList
+		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "cache"}); err != nil {
+			return err
+		}
+		ready := 0
+		for i := range pods.Items {
+			if podReady(&pods.Items[i]) && len(pods.Items[i].Spec.InitContainers) == 1 {
+				ready++
+			}
+		}
+		if ready != 2 {
+			return fmt.Errorf("%d of 2 Ready with the sidecar: %s", ready, podStates(pods.Items))
+		}
+		return nil
+	})
+	stable := fmt.Sprintf("cache-0.cache.%s.svc.cluster.local", ns)
+	deccotest.WaitFor(t, 30*time.Second, "replica 0's listener by its stable name", func() error {
+		_, err := probe(peer, fmt.Sprintf("%s:%d", stable, inject.ListenerPort(appPort)))
+		return err
+	})
+	_, err := probe(peer, fmt.Sprintf("%s:%d", stable, appPort))
+	require.Error(t, err, "replica 0's app port must stay closed to its peers")
 }
