@@ -111,13 +111,26 @@ func WaitForInjection(ctx context.Context, c client.Client) error {
 	}
 }
 
+// probePod passes Pod Security "restricted": the reconciler sets that
+// level on the probe's space, possibly before the webhook first answers,
+// and a pod the level refuses would never show the injection.
 func probePod(ns string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{space.LabelSpace: ns}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: "probe",
-			Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
-		}}},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot: new(true), RunAsUser: new(int64(10001)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name: "app", Image: "probe",
+				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: new(false),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+		},
 	}
 }
 
