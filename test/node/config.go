@@ -31,6 +31,16 @@ var DefaultNetwork = Network{
 // NodeIP is the node's address: the first of the pod range, on the bridge.
 func (n Network) NodeIP() netip.Addr { return n.PodCIDR.Addr().Next() }
 
+// DNSIP is the kube-dns Service's ClusterIP: the tenth of the Service
+// range, as kubeadm picks it.
+func (n Network) DNSIP() netip.Addr {
+	a := n.ServiceCIDR.Addr()
+	for range 10 {
+		a = a.Next()
+	}
+	return a
+}
+
 // paths are the files and sockets of one node, all under its directory.
 type paths struct {
 	Dir, CNIBin                  string
@@ -44,7 +54,6 @@ type paths struct {
 	NodeIP                       string
 	Network                      Network
 	KubeletPort                  int
-	DNSReadyPort                 int
 	ProxyHealthPort              int
 	ProxyMetricsPort             int
 }
@@ -137,7 +146,7 @@ failCgroupV1: false
 failSwapOn: false
 podLogsDir: {{.PodLogs}}
 clusterDomain: cluster.local
-clusterDNS: [{{.NodeIP}}]
+clusterDNS: [{{.Network.DNSIP}}]
 resolvConf: {{.ResolvConf}}
 authentication:
   anonymous: {enabled: false}
@@ -155,25 +164,6 @@ evictionHard:
   nodefs.inodesFree: "1%"
 syncFrequency: 5s
 fileCheckFrequency: 5s
-`))
-
-// corefileTemplate serves cluster.local from the apiserver and answers
-// every other name NXDOMAIN: there is no forward plugin, so no lookup
-// leaves the machine.
-var corefileTemplate = template.Must(template.New("corefile").Parse(`.:53 {
-    bind {{.NodeIP}}
-    errors
-    ready 127.0.0.1:{{.DNSReadyPort}}
-    cache 5
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig {{.Kubeconfig}}
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }
-    template ANY ANY {
-        rcode NXDOMAIN
-    }
-}
 `))
 
 func render(t *template.Template, p paths) []byte {

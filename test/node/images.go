@@ -21,6 +21,8 @@ const (
 	PauseImage = "localhost/decco-test/pause:v1"
 	// AppImage runs testapp (test/node/testapp): servers, probes, Jobs.
 	AppImage = "localhost/decco-test/app:v1"
+	// CoreDNSImage is the cluster's DNS, the CoreDNS built for the node.
+	CoreDNSImage = "localhost/decco-test/coredns:v1"
 	// SidecarImage is decco's TLS sidecar, built like `make images` does.
 	SidecarImage = "ghcr.io/decco-dev/decco-sidecar:node-test"
 	// ManagerImage is decco's manager, as `make images` builds it.
@@ -70,7 +72,16 @@ func (n *Node) importImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	coredns, err := oci.BinaryFile(filepath.Join(n.bin, "coredns"), "/coredns")
+	if err != nil {
+		return err
+	}
+	corednsLayer, err := oci.FilesLayer(coredns)
+	if err != nil {
+		return err
+	}
 	specs := map[string]oci.Spec{
+		CoreDNSImage: {Layers: []v1.Layer{corednsLayer}, Entrypoint: []string{"/coredns"}},
 		PauseImage:   {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp", "pause"}, User: testUser},
 		AppImage:     {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp"}, User: testUser},
 		SidecarImage: sidecar,

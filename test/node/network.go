@@ -19,20 +19,19 @@ const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"
 const containerdRunDir = "/run/containerd"
 
 // guardRules are the raw-table rules, in order, for the guard chain: pod
-// traffic may reach the pod range, the Service range (kube-proxy rewrites
-// it later, to a pod) and the node's DNS; everything else is dropped
+// traffic may reach the pod range and the Service range (kube-proxy
+// rewrites it later, to a pod; cluster DNS is a Service); everything else
+// on the machine is dropped
 // before routing, so turning on forwarding for the bridge never sends a
 // packet off the machine. The raw table is used because neither
 // kube-proxy nor kube-router touches it. It comes before connection
 // tracking, so the rules for the node's own address are stateless: a pod
 // may not open a TCP connection to the node (kubelet's API, the machine's
-// services) but answers the node's own connections (kubelet's probes, the
-// tests' requests).
+// services; admitAPIServer adds the one exception) but answers the node's
+// own connections (kubelet's probes, the tests' requests).
 func guardRules(n Network) [][]string {
 	node := n.NodeIP().String()
 	return [][]string{
-		{"-d", node, "-p", "udp", "--dport", "53", "-j", "RETURN"},
-		{"-d", node, "-p", "tcp", "--dport", "53", "-j", "RETURN"},
 		{"-d", node, "-p", "tcp", "--syn", "-j", "DROP"},
 		{"-d", node, "-p", "tcp", "-j", "RETURN"},
 		{"-d", node, "-p", "icmp", "-j", "RETURN"},
@@ -106,7 +105,7 @@ func (n *Node) stopNetwork() error {
 }
 
 // admitAPIServer lets pods open connections to the apiserver on the node's
-// address, the one port of the node they may dial besides DNS (the
+// address, the one port of the node they may dial (the
 // kubernetes Service leads there).
 func (n *Node) admitAPIServer(ctx context.Context) error {
 	u, err := url.Parse(n.cluster.Config.Host)

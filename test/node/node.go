@@ -141,10 +141,10 @@ func (n *Node) Join(ctx context.Context, cluster *controlplane.Cluster) (err err
 		{"apiserver access", n.admitAPIServer},
 		{"containerd", n.startContainerd},
 		{"images", n.importImages},
-		{"CoreDNS", n.startDNS},
 		{"kubelet", n.startKubelet},
 		{"kube-proxy", n.startKubeProxy},
 		{"kube-router", n.startPolicyEngine},
+		{"cluster DNS", n.startDNS},
 	}
 	for _, s := range steps {
 		if err := n.step(ctx, s.what, s.run); err != nil {
@@ -166,7 +166,7 @@ func (n *Node) step(ctx context.Context, what string, run func(context.Context) 
 
 // layout creates the node's directories and configuration files.
 func (n *Node) layout() (paths, error) {
-	ports, err := freePorts(4)
+	ports, err := freePorts(3)
 	if err != nil {
 		return paths{}, err
 	}
@@ -187,9 +187,8 @@ func (n *Node) layout() (paths, error) {
 		NodeIP:           n.Network.NodeIP().String(),
 		Network:          n.Network,
 		KubeletPort:      ports[0],
-		DNSReadyPort:     ports[1],
-		ProxyHealthPort:  ports[2],
-		ProxyMetricsPort: ports[3],
+		ProxyHealthPort:  ports[1],
+		ProxyMetricsPort: ports[2],
 	}
 	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -201,10 +200,9 @@ func (n *Node) layout() (paths, error) {
 		filepath.Join(p.RegistryDir, "_default", "hosts.toml"): []byte(refusingRegistry),
 		filepath.Join(p.CNIConf, "10-decco-node.conflist"):     render(cniTemplate, p),
 		filepath.Join(n.Dir, "kubelet.yaml"):                   render(kubeletTemplate, p),
-		filepath.Join(n.Dir, "Corefile"):                       render(corefileTemplate, p),
 		// Pods with dnsPolicy Default get the node's resolv.conf: the
 		// cluster's DNS, never the machine's own resolver.
-		p.ResolvConf: []byte("nameserver " + p.NodeIP + "\n"),
+		p.ResolvConf: []byte("nameserver " + n.Network.DNSIP().String() + "\n"),
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -221,14 +219,6 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	return waitUntil(ctx, 30*time.Second, "containerd to serve", func() error {
 		return n.ctr(ctx, "version")
 	})
-}
-
-func (n *Node) startDNS(ctx context.Context) error {
-	if err := n.run("coredns", filepath.Join(n.bin, "coredns"), "-conf", filepath.Join(n.Dir, "Corefile")); err != nil {
-		return err
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/ready", n.paths.DNSReadyPort)
-	return waitUntil(ctx, 30*time.Second, "CoreDNS to be ready", func() error { return httpOK(url) })
 }
 
 func (n *Node) startKubelet(ctx context.Context) error {
