@@ -26,7 +26,7 @@ func ParseClaims(v string) (Claims, error) {
 	for _, entry := range strings.Split(v, ",") {
 		host, at, ok := strings.Cut(entry, "=")
 		t, err := time.Parse(time.RFC3339, at)
-		if !ok || err != nil || !IsDNSName(host) {
+		if !ok || err != nil || !IsDNSName(host) || !formattable(t) {
 			return nil, &FieldError{Key: AnnotationHostnames, Value: v,
 				Problem: fmt.Sprintf("entry %q is not hostname=time", entry),
 				Fix:     "decco writes this annotation; remove it and decco records the space's hostnames again"}
@@ -34,6 +34,14 @@ func ParseClaims(v string) (Claims, error) {
 		out[host] = t
 	}
 	return out, nil
+}
+
+// formattable reports whether t, in UTC as Format writes it, is a time
+// RFC 3339 can express (years 0000 to 9999): "0000-01-01T00:00:00+01:00"
+// parses, but is year -1 in UTC.
+func formattable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // Format renders c for decco.io/hostnames, sorted by hostname, so equal
