@@ -18,20 +18,17 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/webhook"
 )
 
 // helmConfig is what `helm --kubeconfig ... -n namespace` works with.
 func helmConfig(t *testing.T, namespace string) *action.Configuration {
 	t.Helper()
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &cluster.Kubeconfig
-	flags.Namespace = &namespace
-	cfg := new(action.Configuration)
-	require.NoError(t, cfg.Init(flags, namespace, "secret", t.Logf))
+	cfg, err := deccotest.HelmConfig(cluster.Kubeconfig, namespace, t.Logf)
+	require.NoError(t, err)
 	return cfg
 }
 

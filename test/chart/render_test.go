@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/decco-dev/decco/test/controlplane"
+	"github.com/decco-dev/decco/test/deccotest"
 )
 
 // kubeVersion is what rendering reports as the cluster's version: the
@@ -31,7 +31,7 @@ import (
 const kubeVersion = controlplane.KubeVersion
 
 // chartDir is the chart under test.
-func chartDir() string { return filepath.Join(controlplane.RepoRoot(), "charts", "decco") }
+func chartDir() string { return deccotest.ChartDir() }
 
 var (
 	loadOnce  sync.Once

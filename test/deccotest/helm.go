@@ -17,11 +17,11 @@ import (
 // "decco" in namespace, as `helm install --kubeconfig kubeconfig -n
 // namespace -f values` would, through Helm's SDK.
 func InstallChart(kubeconfig, namespace, values string, logf func(string, ...any)) (*release.Release, error) {
-	cfg, err := helmConfig(kubeconfig, namespace, logf)
+	cfg, err := HelmConfig(kubeconfig, namespace, logf)
 	if err != nil {
 		return nil, err
 	}
-	chrt, err := loader.Load(filepath.Join(controlplane.RepoRoot(), "charts", "decco"))
+	chrt, err := loader.Load(ChartDir())
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart: %w", err)
 	}
@@ -41,7 +41,7 @@ func InstallChart(kubeconfig, namespace, values string, logf func(string, ...any
 
 // UninstallChart removes the release InstallChart made.
 func UninstallChart(kubeconfig, namespace string, logf func(string, ...any)) error {
-	cfg, err := helmConfig(kubeconfig, namespace, logf)
+	cfg, err := HelmConfig(kubeconfig, namespace, logf)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,12 @@ func UninstallChart(kubeconfig, namespace string, logf func(string, ...any)) err
 	return err
 }
 
-func helmConfig(kubeconfig, namespace string, logf func(string, ...any)) (*action.Configuration, error) {
+// ChartDir is decco's chart in this checkout.
+func ChartDir() string { return filepath.Join(controlplane.RepoRoot(), "charts", "decco") }
+
+// HelmConfig is what `helm --kubeconfig kubeconfig -n namespace` works
+// with, logging to logf.
+func HelmConfig(kubeconfig, namespace string, logf func(string, ...any)) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &kubeconfig
 	flags.Namespace = &namespace
