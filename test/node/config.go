@@ -21,7 +21,7 @@ type Network struct {
 	ServiceCIDR netip.Prefix
 }
 
-// DefaultNetwork is the plan Start uses.
+// DefaultNetwork is the plan Prepare uses by default.
 var DefaultNetwork = Network{
 	Bridge:      "decco0",
 	PodCIDR:     netip.MustParsePrefix("10.244.0.0/24"),

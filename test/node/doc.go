@@ -9,7 +9,7 @@
 // own in a private range, a guard in the raw table lets them reach only that
 // range, the Service range and the node's DNS, registries resolve to an
 // address that refuses, and cluster DNS answers only for cluster.local.
-// Stop (or the next Start, after a killed run) removes what Start made:
+// Stop (or the next Prepare, after a killed run) removes what the node made:
 // processes, mounts, cgroups, iptables rules, ipsets, the bridge and the
 // forwarding switch.
 package node

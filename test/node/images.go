@@ -14,7 +14,7 @@ import (
 	"github.com/decco-dev/decco/test/controlplane"
 )
 
-// Images the node builds and imports at Start. Test images are named under
+// Images the node builds and imports when it joins. Test images are named under
 // localhost, decco's as the chart names them; none can be pulled.
 const (
 	// PauseImage is every pod sandbox's image.
@@ -33,7 +33,7 @@ const (
 // the sidecar alone may use.
 const testUser = "10001:10001"
 
-// Images lists what Start imported.
+// Images lists what Join imported.
 type Images struct {
 	Pause, App, Sidecar, Manager string
 }

@@ -12,7 +12,7 @@ import (
 
 // kubelet, kube-proxy, kube-router and the CNI plugins all add iptables
 // chains and rules and ipsets, and none removes everything it added. So
-// Start saves the rule sets and ipset names before the node exists, and
+// Prepare saves the rule sets and ipset names before the node exists, and
 // Stop removes exactly what is new since: chains the snapshot didn't have,
 // and rules in the built-in chains it didn't have. Rules the machine had
 // stay untouched.

@@ -29,7 +29,7 @@ const Name = "decco-node"
 // NetworkPolicy enforced.
 const notReadyTaint = "decco.io/node-not-ready"
 
-// Options tune Start.
+// Options tune Prepare.
 type Options struct {
 	// Out receives build progress and start-up messages; stderr if nil.
 	Out io.Writer
@@ -43,7 +43,7 @@ type Node struct {
 	Network Network
 	// Dir holds its state, configuration and logs; removed by Stop.
 	Dir string
-	// Images are the images built and imported at Start.
+	// Images are the images built and imported by Join.
 	Images Images
 
 	paths   paths

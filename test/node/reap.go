@@ -11,7 +11,7 @@ import (
 
 // A test binary killed outright can't stop its node. Every running node is
 // recorded under the cache directory, named after the owning process, and
-// the next Start undoes nodes whose owner is gone, from their directory:
+// the next Prepare undoes nodes whose owner is gone, from their directory:
 // their daemons and containers are killed, kube-proxy's and kube-router's
 // rules cleaned, mounts, cgroups, guard and bridge removed.
 

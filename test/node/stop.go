@@ -16,7 +16,7 @@ import (
 	"github.com/decco-dev/decco/test/controlplane"
 )
 
-// Stop ends the node and leaves the machine as Start found it: daemons and
+// Stop ends the node and leaves the machine as Prepare found it: daemons and
 // every container stopped, mounts under the node's directory unmounted,
 // kubelet's cgroups, kube-proxy's and kube-router's rules and ipsets, the
 // guard and the bridge removed, forwarding restored, the directory
