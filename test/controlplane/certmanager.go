@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,23 +93,15 @@ func (c *Cluster) startCertManager(ctx context.Context, bin string) error {
 		return fmt.Errorf("creating namespace %s: %w", CertManagerNamespace, err)
 	}
 	logPath := filepath.Join(c.Dir, "cert-manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
 	c.certManager = exec.Command(bin,
 		"--kubeconfig="+c.Kubeconfig,
 		"--cluster-resource-namespace="+CertManagerNamespace,
 		"--v=2",
 	)
-	c.certManager.Stdout, c.certManager.Stderr = logFile, logFile
-	c.certManager.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.certManager.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("starting cert-manager: %w", err)
+	exited, err := StartGroup(c.certManager, logPath)
+	if err != nil {
+		return fmt.Errorf("cert-manager: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = c.certManager.Wait(); logFile.Close(); close(exited) }()
 	start := time.Now()
 	if err := waitForLine(ctx, logPath, certManagerReady, exited, time.Minute); err != nil {
 		return fmt.Errorf("cert-manager: %w; its log:\n%s", err, tail(c.CertManagerLog(), 40))
@@ -171,13 +162,7 @@ func tail(s string, n int) string {
 
 // stopCertManager ends the cert-manager process group, politely first.
 func (c *Cluster) stopCertManager() {
-	if c.certManager == nil || c.certManager.Process == nil {
-		return
-	}
-	pid := c.certManager.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	waitGone(pid, 10*time.Second)
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	StopGroup(c.certManager)
 	c.certManager = nil
 }
 

@@ -186,22 +186,32 @@ func (c *Cluster) startControllerManager(ctx context.Context, bin string) error 
 // startComponent runs a control-plane command in its own process group,
 // logging to <name>.log in the cluster directory.
 func (c *Cluster) startComponent(path string, args ...string) (*exec.Cmd, error) {
-	name := filepath.Base(path)
-	logFile, err := os.Create(filepath.Join(c.Dir, name+".log"))
+	cmd := exec.Command(path, args...)
+	if _, err := StartGroup(cmd, filepath.Join(c.Dir, filepath.Base(path)+".log")); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// StartGroup starts cmd in a process group of its own, so StopGroup (or a
+// later reap) can end it and anything it started in one signal, and killed
+// with its parent, with stdout and stderr appended to logPath. The returned
+// channel is closed when the process has exited. test/node starts its
+// daemons with it too.
+func StartGroup(cmd *exec.Cmd, logPath string) (<-chan struct{}, error) {
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so Stop (or a later reap) can end it and
-	// anything it started in one signal.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	go func() { _ = cmd.Wait(); logFile.Close() }()
-	return cmd, nil
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logFile.Close(); close(exited) }()
+	return exited, nil
 }
 
 // Stop ends every process Start began and removes the cluster's files. It

@@ -342,19 +342,12 @@ func lockMachine(out io.Writer) (func(), error) {
 // <name>.log in the node's directory.
 func (n *Node) run(name, path string, args ...string) error {
 	logPath := filepath.Join(n.Dir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	cmd := exec.Command(path, args...)
+	// containerd finds its shim on PATH.
+	cmd.Env = append(os.Environ(), "PATH="+n.bin+":"+os.Getenv("PATH"))
+	if _, err := controlplane.StartGroup(cmd, logPath); err != nil {
 		return err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "PATH="+n.bin+":"+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("starting %s: %w", name, err)
-	}
-	go func() { _ = cmd.Wait(); logFile.Close() }()
 	n.procs = append(n.procs, &process{name: name, cmd: cmd, log: logPath})
 	return nil
 }
