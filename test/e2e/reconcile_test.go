@@ -337,6 +337,18 @@ func dnsRecords(t *testing.T, ns string) map[string]string {
 }
 
 // namespaceEvents lists the reasons of the Events about namespace ns.
+// waitEvent waits until the namespace has an Event with reason: Events
+// are recorded asynchronously, after the status they go with.
+func waitEvent(t *testing.T, ns, reason string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, reason+" Event on "+ns, func() error {
+		if !slices.Contains(namespaceEvents(t, ns), reason) {
+			return errors.New("not recorded yet")
+		}
+		return nil
+	})
+}
+
 func namespaceEvents(t *testing.T, ns string) []string {
 	t.Helper()
 	var list eventsv1.EventList
@@ -469,7 +481,7 @@ func TestHostnameCollisionFirstComeFirstServed(t *testing.T) {
 		}
 		return nil
 	})
-	assert.Contains(t, namespaceEvents(t, later), route.ReasonHostnameTaken)
+	waitEvent(t, later, route.ReasonHostnameTaken)
 	var tr gatewayv1.TLSRoute
 	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: later, Name: route.ObjectPrefix + owner}, &tr)
 	assert.True(t, apierrors.IsNotFound(err), "no route for a hostname another space holds: %v", err)
@@ -614,7 +626,7 @@ func TestRemovingTheLabelRemovesDeccoObjectsOnly(t *testing.T) {
 	}
 	var svc corev1.Service
 	assert.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: name, Name: "db"}, &svc), "the user's Service stays")
-	assert.Contains(t, namespaceEvents(t, name), reconciler.ReasonSpaceRemoved)
+	waitEvent(t, name, reconciler.ReasonSpaceRemoved)
 }
 
 // deccoObjects lists every object labeled as decco's in ns, of every kind
@@ -656,7 +668,7 @@ func TestInvalidSpaceGetsStatusNotObjects(t *testing.T) {
 		return nil
 	})
 	assert.Empty(t, deccoObjects(t, name))
-	assert.Contains(t, namespaceEvents(t, name), reconciler.ReasonInvalidSpace)
+	waitEvent(t, name, reconciler.ReasonInvalidSpace)
 }
 
 // An object of the user's that holds a name decco wants is never taken

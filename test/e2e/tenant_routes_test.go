@@ -216,7 +216,7 @@ func TestSelectorlessServiceGetsNoRoute(t *testing.T) {
 	})
 	waitRoute(t, name, "web", true)
 	waitRoute(t, name, "mq", false)
-	assert.Contains(t, namespaceEvents(t, name), route.ReasonNoSelector)
+	waitEvent(t, name, route.ReasonNoSelector)
 	records := dnsRecords(t, name)
 	assert.Contains(t, records, "web."+name+".example.com")
 	assert.NotContains(t, records, "mq."+name+".example.com")
@@ -284,7 +284,7 @@ func TestLiveHostnameIsNeverTaken(t *testing.T) {
 	err = k8s.Get(context.Background(), client.ObjectKey{Namespace: attacker, Name: route.ObjectPrefix + victim}, &tr)
 	assert.True(t, apierrors.IsNotFound(err), "the later claimant gets no route: %v", err)
 	assert.NotContains(t, dnsRecords(t, attacker), host, "nor a record")
-	assert.Contains(t, namespaceEvents(t, attacker), route.ReasonHostnameTaken)
+	waitEvent(t, attacker, route.ReasonHostnameTaken)
 }
 
 // A space past its limit (here the operator's decco.io/limits override of
@@ -312,7 +312,7 @@ func TestSpaceOverItsLimitPublishesNothingPartial(t *testing.T) {
 	require.NoError(t, k8s.List(ctx, &routes, client.InNamespace(name)))
 	assert.Empty(t, routes.Items, "no route at all")
 	assert.Equal(t, map[string]string{name + ".example.com": gatewayAddress}, dnsRecords(t, name), "only the space's own record")
-	assert.Contains(t, namespaceEvents(t, name), route.ReasonLimitExceeded)
+	waitEvent(t, name, route.ReasonLimitExceeded)
 
 	require.NoError(t, c.Delete(ctx, tenantService(name, "c", nil)))
 	waitRoute(t, name, "a", true)
@@ -453,12 +453,7 @@ func TestNestedDomainNeedsPermission(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "the NestedDomain Event", func() error {
-		if !slices.Contains(namespaceEvents(t, child), route.ReasonNestedDomain) {
-			return errors.New("not recorded yet")
-		}
-		return nil
-	})
+	waitEvent(t, child, route.ReasonNestedDomain)
 	var ns corev1.Namespace
 	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: child}, &ns))
 	assert.Empty(t, ns.Annotations[space.AnnotationHostnames], "no name claimed")
