@@ -31,6 +31,10 @@ type Condition struct {
 // spacectl show it without reading logs.
 type Status struct {
 	Parts map[string]Condition `json:"parts"`
+	// Mismatches are the Service ports of the space whose target decco
+	// can't tell its pods serve (see PortMismatches), sorted by Service
+	// and port. They are warnings: a space with some is still ready.
+	Mismatches []PortMismatch `json:"mismatches,omitempty"`
 }
 
 // Ready reports whether every part is ready.
