@@ -49,6 +49,9 @@ type Input struct {
 	// the entries that lead nowhere.
 	EgressDestinations []netpol.Destination
 	EgressErr          error
+	// Pods are the space's pods, with their metadata and declared ports
+	// only, for the Service targets no pod serves.
+	Pods []corev1.Pod
 }
 
 // Peer is one space as seen by the others.
@@ -84,6 +87,9 @@ type Desired struct {
 	// record on its namespace before any route or record for them is
 	// written.
 	Claims space.Claims
+	// Mismatches are the Service ports whose target some selected pod
+	// doesn't declare, for the status.
+	Mismatches []space.PortMismatch
 }
 
 // decide builds the space's desired state from in with the builders. It
@@ -144,7 +150,18 @@ func decide(in Input, o Options) Desired {
 		})
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
-		Claims: held(in, owners, over != nil)}
+		Claims: held(in, owners, over != nil), Mismatches: mismatches(in)}
+}
+
+// mismatches are the ports of the space's Services whose target some pod
+// they select doesn't declare.
+func mismatches(in Input) []space.PortMismatch {
+	var out []space.PortMismatch
+	for i := range in.Services {
+		out = append(out, space.PortMismatches(&in.Services[i], in.Pods)...)
+	}
+	space.SortMismatches(out)
+	return out
 }
 
 // nesting refuses new hostnames to a space whose domain is another live

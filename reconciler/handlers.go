@@ -293,22 +293,47 @@ func slicePortsChanged() predicate.Predicate {
 	}}
 }
 
+// podPortsOnly keeps of a Pod what the reconciler reads before it is
+// cached: its metadata (labels select it, decco.io/egress leads its
+// egress) and the names and numbers of the ports its containers declare
+// (Services' targets are checked against them, space.PortMismatches).
+// Specs and statuses are most of a pod and change nothing decco makes.
+func podPortsOnly(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pod.ObjectMeta}
+	out.ManagedFields = nil
+	out.Spec.InitContainers = portsOnly(pod.Spec.InitContainers)
+	out.Spec.Containers = portsOnly(pod.Spec.Containers)
+	return out, nil
+}
+
+func portsOnly(cs []corev1.Container) []corev1.Container {
+	var out []corev1.Container
+	for _, c := range cs {
+		if len(c.Ports) > 0 {
+			out = append(out, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+	}
+	return out
+}
+
 // podHandler enqueues the space of a pod whose decco.io/egress entries
-// appear, change or go: they are the destinations of the space's egress
-// policy. Other pod events change nothing decco makes.
+// appear, change or go (they are the destinations of the space's egress
+// policy), and of a pod that comes or goes: the ports it declares may
+// serve, or stop serving, a Service's target (the space's status reports
+// the targets nothing serves). A pod's ports never change.
 func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	egress := func(obj client.Object) (string, bool) {
 		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
 		return v, ok
 	}
-	enqueueIfEgress := func(obj client.Object, q queue) {
-		if _, ok := egress(obj); ok {
-			q.Add(namespaceKey(obj.GetNamespace()))
-		}
-	}
+	enqueue := func(obj client.Object, q queue) { q.Add(namespaceKey(obj.GetNamespace())) }
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(e.Object, q) },
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			ov, ook := egress(e.ObjectOld)
 			nv, nok := egress(e.ObjectNew)

@@ -124,6 +124,7 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		space.PartRoutes:   routesCondition(errs.err(space.PartRoutes), want.Conflicts),
 		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)),
 	}}
+	st.SetMismatches(want.Mismatches)
 	r.states.set(sp.Name, stateOf(st))
 	statusErr := r.writeStatus(ctx, ns, st)
 	if err := errors.Join(retryable(errs), dnsErr, statusErr); err != nil {
@@ -238,6 +239,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 	}
 	for _, ev := range transitions(old, st) {
 		r.record(ns, ev)
+	}
+	if ev := mismatchEvent(old, st); ev != nil {
+		r.record(ns, *ev)
 	}
 	return nil
 }

@@ -46,9 +46,8 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 			Label:     labels.SelectorFromSet(labels.Set{discoveryv1.LabelManagedBy: netpol.EndpointSliceController}),
 			Transform: slicePortsOnly,
 		},
-		// Metadata only (their decco.io/egress entries), for egress
-		// policies: see podMeta.
-		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace)},
+		// Metadata and declared ports only: see podPortsOnly.
+		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace), Transform: podPortsOnly},
 	}
 	for _, k := range activeKinds(o.RouteMode) {
 		out[k.newObj()] = managed
@@ -106,7 +105,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
 		Watches(&corev1.Service{}, m.serviceHandler()).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(slicePortsChanged())).
-		WatchesMetadata(&corev1.Pod{}, m.podHandler())
+		Watches(&corev1.Pod{}, m.podHandler())
 	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
 	for _, k := range r.kinds {
 		b = b.Watches(k.newObj(), handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
@@ -126,7 +125,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // watched are the informers the controller reads from, as Setup watches
 // them.
 func watched(o Options) []watchedKind {
-	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", podMeta()}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", &corev1.Pod{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
 	for _, k := range activeKinds(o.RouteMode) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}
