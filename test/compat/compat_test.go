@@ -18,9 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,6 +94,9 @@ type chartResult struct {
 	warnings  []string
 	workloads []workloadResult
 	services  []serviceResult
+	// holes are the chart's own NetworkPolicies that admit other pods to
+	// a port decco keeps plaintext.
+	holes []string
 }
 
 type workloadResult struct {
@@ -133,6 +138,11 @@ type serviceResult struct {
 // every pod created and injected, every TCP Service port on a TLS
 // listener of every pod it selects.
 func (r chartResult) works() bool {
+	return len(r.holes) == 0 && r.admittedOnTLS()
+}
+
+// admittedOnTLS is works but for the chart's own NetworkPolicies.
+func (r chartResult) admittedOnTLS() bool {
 	if len(r.refused) > 0 {
 		return false
 	}
@@ -209,8 +219,53 @@ func applyChart(t *testing.T, dp dataplane, ns, file string) chartResult {
 			res.services = append(res.services, service(t, dp, obj.GetNamespace(), obj.GetName(), pods))
 		}
 	}
+	for _, obj := range applied {
+		if obj.GetKind() == "NetworkPolicy" {
+			var np networkingv1.NetworkPolicy
+			fromUnstructured(t, obj, &np)
+			if hole := plaintextHole(&np, pods); hole != "" {
+				res.holes = append(res.holes, hole)
+			}
+		}
+	}
 	res.warnings = warn.list()
 	return res
+}
+
+// plaintextHole says which ports a chart's NetworkPolicy opens to other
+// pods that land on an app container rather than decco's listener (a
+// NetworkPolicy adds to decco's: it can only open more); "" when none.
+func plaintextHole(np *networkingv1.NetworkPolicy, pods []corev1.Pod) string {
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		return ""
+	}
+	var open []string
+	for i := range pods {
+		pod := &pods[i]
+		if pod.Namespace != np.Namespace || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				return fmt.Sprintf("NetworkPolicy %s admits other pods to every port", np.Name)
+			}
+			for _, p := range rule.Ports {
+				if p.Port == nil || p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+					continue
+				}
+				c, cp, ok := space.TargetedBy(pod, corev1.ServicePort{TargetPort: *p.Port})
+				if ok && c != inject.SidecarName && !slices.Contains(open, fmt.Sprint(cp.ContainerPort)) {
+					open = append(open, fmt.Sprint(cp.ContainerPort))
+				}
+			}
+		}
+		break // the pods it selects share a template
+	}
+	if len(open) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("NetworkPolicy %s admits other pods to the app's plaintext port %s", np.Name, strings.Join(open, ", "))
 }
 
 // createSpace makes namespace ns a space and waits for decco's Pod
@@ -528,10 +583,13 @@ func keys[V any](m map[string]V) []string {
 // renderDoc is docs/compatibility.md for data plane dp.
 func renderDoc(dp dataplane, results []chartResult) string {
 	var b bytes.Buffer
-	works := 0
+	works, onTLS := 0, 0
 	for _, r := range results {
 		if r.works() {
 			works++
+		}
+		if r.admittedOnTLS() {
+			onTLS++
 		}
 	}
 	fmt.Fprintf(&b, "# Chart compatibility (%s data plane)\n\n", dp.name)
@@ -548,13 +606,16 @@ them here (the node suite, `+"`test/e2e/node`"+`, runs pods), so "works unmodifi
 refused, every pod injected, every TCP port of every Service reaches a TLS listener
 declared on every pod it selects, and, where a headless Service names several pods (peers
 that dial each other by pod name, as clustered apps do), a connection to a pod's address on
-the Service's port numbers reaches TLS too.
+the Service's port numbers reaches TLS too; and no NetworkPolicy of the chart's own admits
+other pods to a port decco keeps plaintext (NetworkPolicies add up: the chart's can open what
+decco's close).
 
-%d of %d charts work unmodified.
+%d of %d charts work unmodified; %d would without their own NetworkPolicies (most Bitnami
+charts ship one, `+"`networkPolicy.enabled: true`"+`, admitting every pod to the app's ports).
 
 | chart | version | pods | ports over TLS | result |
 | --- | --- | --- | --- | --- |
-`, docsEnv, dp.doc, dp.name, works, len(results))
+`, docsEnv, dp.doc, dp.name, works, len(results), onTLS)
 	for _, r := range results {
 		chart := r.chart
 		if len(r.values) > 0 {
@@ -586,6 +647,9 @@ the Service's port numbers reaches TLS too.
 		}
 		for _, x := range r.refused {
 			fmt.Fprintf(&b, "- refused at apply: %s\n", x)
+		}
+		for _, x := range r.holes {
+			fmt.Fprintf(&b, "- the chart's %s\n", x)
 		}
 	}
 	return b.String()
@@ -657,6 +721,7 @@ func resultCell(r chartResult) string {
 			out = append(out, fmt.Sprintf("pod to pod (headless %s) on %s: %s", s.name, strings.Join(s.direct, ", "), s.directWhere))
 		}
 	}
+	out = append(out, r.holes...)
 	return cell(out)
 }
 
