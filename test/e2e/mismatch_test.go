@@ -24,7 +24,8 @@ import (
 
 // A Service port whose target the selected pods don't declare (a name
 // they lack, a number no container declares) is reported in all three
-// places, never silently rewritten to a listener nobody runs: as an
+// places (and a Service without the space label whose numeric target is an
+// app port decco took over is warned about on the workload), never silently rewritten to a listener nobody runs: as an
 // admission warning (on the workload when the Service came first, as Helm
 // orders them, and on the Service once its pods exist), in the space's
 // status with a PortMismatch Event, and by spacectl describe space. A fix
@@ -45,13 +46,24 @@ func TestServicePortsNoPodDeclaresAreReported(t *testing.T) {
 	}
 	require.NoError(t, c.Create(ctx, svc))
 	assert.Empty(t, warned.take(), "no pod selected yet: nothing to compare")
+	// A Service the user did not label: decco leaves its numeric target on
+	// the app's port, which it closes.
+	internal := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-internal"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{
+			{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)},
+		}},
+	}
+	require.NoError(t, c.Create(ctx, internal))
 
 	want := []space.PortMismatch{
 		{Service: "web", Port: 2888, Target: "follower", Missing: 1, Selected: 1},
 		{Service: "web", Port: 7000, Target: "7000", Missing: 1, Selected: 1},
 	}
 	require.NoError(t, c.Create(ctx, webDeployment(ns, ns)))
-	assert.Equal(t, messagesOf(want), warned.take(), "the Deployment's warnings")
+	assert.Equal(t, append(messagesOf(want),
+		"Service web-internal port 80 targets the app's plaintext port 8080, which decco closes to other pods: the Service has no decco.io/space label, so decco doesn't point it at the TLS listener; label it decco.io/space="+ns),
+		warned.take(), "the Deployment's warnings")
 
 	pod := waitForPod(t, ns, "app=web")
 	waitFor(t, 30*time.Second, "the mismatches in the status of "+ns, func() error {
