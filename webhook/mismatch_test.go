@@ -42,3 +42,10 @@ func TestUnlabeledServiceOnTakenOverPortIsWarned(t *testing.T) {
 		})
 	}
 }
+
+func TestControllersObjectsGetNoMismatchLookup(t *testing.T) {
+	yes, no := true, false
+	assert.False(t, controlled(nil), "applied by a user")
+	assert.False(t, controlled([]metav1.OwnerReference{{Kind: "Application", Controller: &no}}), "owned, not controlled")
+	assert.True(t, controlled([]metav1.OwnerReference{{Kind: "Deployment", Controller: &yes}}), "a Deployment's ReplicaSet")
+}

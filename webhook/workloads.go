@@ -27,6 +27,9 @@ type workloadValidator struct {
 // templated decodes the pod template of every workload kind at once: most
 // keep it at spec.template, CronJob at spec.jobTemplate.spec.template.
 type templated struct {
+	Metadata struct {
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+	} `json:"metadata"`
 	Spec struct {
 		Template    *corev1.PodTemplateSpec `json:"template"`
 		JobTemplate *struct {
@@ -73,6 +76,22 @@ func (h *workloadValidator) Handle(ctx context.Context, req admission.Request) a
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	warnings := h.mismatches.forPod(ctx, res.Pod)
+	// A controller's objects (a Deployment's ReplicaSets, a CronJob's
+	// Jobs) have no one to read a warning; their owner was warned.
+	var warnings []string
+	if !controlled(obj.Metadata.OwnerReferences) {
+		warnings = h.mismatches.forPod(ctx, res.Pod)
+	}
 	return observe(ctx, kind, admission.Allowed("pod template is valid for space "+sp.Name).WithWarnings(warnings...), "Valid", "")
+}
+
+// controlled reports whether refs name a controller: the object was made
+// by one, not applied by a user.
+func controlled(refs []metav1.OwnerReference) bool {
+	for _, r := range refs {
+		if r.Controller != nil && *r.Controller {
+			return true
+		}
+	}
+	return false
 }
