@@ -66,7 +66,7 @@ charts ship one, `+"`networkPolicy.enabled: true`"+`, admitting every pod to the
 		for _, s := range r.services {
 			fmt.Fprintf(&b, "- Service %s: %s\n", s.name, strings.Join(s.ports, "; "))
 			if len(s.direct) > 0 {
-				fmt.Fprintf(&b, "  - headless, %d pods: a connection to a pod's address on %s reaches %s\n", s.selected, strings.Join(s.direct, ", "), s.directWhere)
+				fmt.Fprintf(&b, "  - headless, selecting %d: a connection to a pod's address on %s reaches %s\n", s.selected, strings.Join(s.direct, ", "), s.directWhere)
 			}
 			for _, m := range s.mismatches {
 				fmt.Fprintf(&b, "  - %s\n", m.Message())

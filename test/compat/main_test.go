@@ -50,7 +50,8 @@ var dataplanes = map[string]dataplane{
 // listenerByNumber is where the ports data plane takes a connection to a
 // pod's address: to whatever container declares the port's number. The
 // TLS listener of app port p is p+10000, so a peer dialing p reaches the
-// app's plaintext port, which decco's policy closes.
+// app's plaintext port: closed by decco's policy, or open in plaintext
+// where another NetworkPolicy admits it.
 func listenerByNumber(pod *corev1.Pod, port int32) (bool, string) {
 	c, _, ok := space.TargetedBy(pod, corev1.ServicePort{Port: port})
 	switch {
@@ -59,7 +60,7 @@ func listenerByNumber(pod *corev1.Pod, port int32) (bool, string) {
 	case c == inject.SidecarName:
 		return true, "TLS listener"
 	}
-	return false, "the app's plaintext port, closed by decco's policy"
+	return false, "the app's plaintext port, not TLS (closed by decco's policy unless another NetworkPolicy opens it)"
 }
 
 // current is the data plane DECCO_DATAPLANE names.
