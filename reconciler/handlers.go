@@ -300,8 +300,8 @@ func sliceSummary(obj any) (any, error) {
 func (m *mapper) sliceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	enqueue := func(obj client.Object, q queue) { q.Add(namespaceKey(obj.GetNamespace())) }
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
+		CreateFunc:  func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
+		DeleteFunc:  func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
 		GenericFunc: func(_ context.Context, e event.GenericEvent, q queue) { enqueue(e.Object, q) },
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			before, ok1 := e.ObjectOld.(*discoveryv1.EndpointSlice)
