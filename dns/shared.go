@@ -12,7 +12,9 @@ package dns
 // when every other one publishing there names the same, so a global name
 // is never shared with another customer's space.
 type Shared struct {
-	// Trust is the trust domain's fingerprint; never empty.
+	// Trust is the trust domain's fingerprint. Empty means unknown for
+	// now (the region's CA Secret is being reissued): the installation
+	// keeps the trust its record already names, and joins nowhere new.
 	Trust string
 	// Standby: the region is not ready, so its targets should leave the
 	// name, unless no other installation publishes an address there

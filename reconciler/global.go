@@ -165,10 +165,11 @@ func hasReadyEndpoint(svc string, slices []discoveryv1.EndpointSlice) bool {
 
 // globalRecord is the region's record at its global name: every IP
 // address among targets (a shared name can't be a CNAME), on standby
-// while the region is not ready. nil without a global name, addresses or
-// trust.
+// while the region is not ready. An empty trust (the CA's Secret is
+// being reissued) lets the provider keep the trust on record. nil
+// without a global name or addresses.
 func globalRecord(sp space.Space, targets []string, trust string, ready bool, ttl int64) *dns.Record {
-	if sp.GlobalName == "" || trust == "" {
+	if sp.GlobalName == "" {
 		return nil
 	}
 	var ips []string
@@ -191,15 +192,15 @@ func globalDNSCondition(c space.Condition, sp space.Space, trust string, ready b
 	if sp.GlobalName == "" || !c.Ready {
 		return c
 	}
-	if trust == "" {
-		return space.Condition{Reason: ReasonNoTrust, Message: fmt.Sprintf(
-			"%s: the space's CA is not issued yet; its fingerprint is what proves, to the other regions, that they share %s with the same customer", sp.GlobalName, sp.GlobalName)}
-	}
 	var st dns.SharedState
 	for _, s := range states {
 		if s.Name == sp.GlobalName {
 			st = s
 		}
+	}
+	if trust == "" && !st.Published {
+		return space.Condition{Reason: ReasonNoTrust, Message: fmt.Sprintf(
+			"%s: the space's CA is not issued yet; its fingerprint is what proves, to the other regions, that they share %s with the same customer", sp.GlobalName, sp.GlobalName)}
 	}
 	others := "no other region publishes it"
 	if len(st.Others) > 0 {

@@ -88,7 +88,7 @@ func TestGlobalRecord(t *testing.T) {
 	assert.Equal(t, dns.Record{Name: "foo.platform9.net", Targets: []string{"192.0.2.1", "2001:db8::1"}, TTL: 60, Shared: &dns.Shared{Trust: "ab"}}, *rec)
 	assert.True(t, globalRecord(east, []string{"192.0.2.1"}, "ab", false, 0).Shared.Standby, "an unready region is on standby")
 	assert.Nil(t, globalRecord(east, []string{"lb.example.net"}, "ab", true, 0), "a hostname can't be shared")
-	assert.Nil(t, globalRecord(east, []string{"192.0.2.1"}, "", true, 0), "no CA yet: nothing proves the customer")
+	assert.Equal(t, &dns.Shared{Standby: true}, globalRecord(east, []string{"192.0.2.1"}, "", false, 0).Shared, "CA unknown for now: the provider keeps the trust on record")
 	assert.Nil(t, globalRecord(space.Space{Name: "x", Domain: "example.com"}, []string{"192.0.2.1"}, "ab", true, 0))
 }
 
@@ -117,6 +117,9 @@ func TestGlobalDNSCondition(t *testing.T) {
 			[]dns.SharedState{{Name: "foo.platform9.net", Published: true, KeptAsLast: true, Unknown: true}},
 			ReasonLastRegion, false, "can't see other regions"},
 		{"no CA yet", published, "", true, nil, ReasonNoTrust, false, "CA is not issued yet"},
+		{"CA being reissued, still published as the last", published, "", false,
+			[]dns.SharedState{{Name: "foo.platform9.net", Published: true, KeptAsLast: true}},
+			ReasonLastRegion, false, "stays at foo.platform9.net"},
 		{"DNS itself failing says so first", space.Condition{Reason: ReasonDNSFailed, Message: "boom"}, "ab", false, nil, ReasonDNSFailed, false, "boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

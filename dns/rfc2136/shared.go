@@ -90,8 +90,8 @@ func desiredShared(rec deccodns.Record, defaultTTL int64) (string, sharedWant, e
 		return "", sharedWant{}, fmt.Errorf("shared name %s: target %s is a hostname; a name several clusters share needs IP addresses (a CNAME admits nothing beside it)", trimDot(rs.Name), trimDot(rs.CNAME))
 	}
 	trust := rec.Shared.Trust
-	if trust == "" || strings.ContainsAny(trust, ",=+ \"") {
-		return "", sharedWant{}, fmt.Errorf("shared name %s: trust %q must be a non-empty fingerprint", trimDot(rs.Name), trust)
+	if strings.ContainsAny(trust, ",=+ \"") {
+		return "", sharedWant{}, fmt.Errorf("shared name %s: trust %q is not a fingerprint", trimDot(rs.Name), trust)
 	}
 	targets := slices.Sorted(slices.Values(append(slices.Clone(rs.A), rs.AAAA...)))
 	return rs.Name, sharedWant{Targets: targets, Trust: trust, Standby: rec.Shared.Standby, TTL: rs.TTL}, nil
@@ -147,6 +147,18 @@ func planShared(name, owner, space string, want *sharedWant, values []string) sh
 			step.Conflict = fmt.Sprintf("is published by space %s of this installation", m.Space)
 		default:
 			others = append(others, m)
+		}
+	}
+	if want != nil && want.Trust == "" {
+		// The trust is unknown for now: keep the one on record, on
+		// standby; without a record there is nothing to prove the
+		// customer with, so join nothing.
+		if step.Old == nil {
+			want = nil
+		} else {
+			w := *want
+			w.Trust, w.Standby = step.Old.Trust, true
+			want = &w
 		}
 	}
 	slices.SortFunc(others, func(a, b sharedMarker) int { return strings.Compare(a.id(), b.id()) })

@@ -76,6 +76,12 @@ func TestPlanShared(t *testing.T) {
 			want{others: []string{"west/foo-west"}}},
 		{"no longer wanted beside a foreign TXT: ours still goes", nil, []string{east.String(), "v=spf1 -all"},
 			want{rm: []string{"192.0.2.1"}}},
+		{"CA unknown for now, with others: withdrawn like an unready region", &sharedWant{Targets: []string{"192.0.2.1"}, TTL: 60}, []string{east.String(), west.String()},
+			want{rm: []string{"192.0.2.1"}, others: []string{"west/foo-west"}}},
+		{"CA unknown for now, alone: kept with the trust on record", &sharedWant{Targets: []string{"192.0.2.1"}, TTL: 60}, []string{east.String()},
+			want{add: []string{"192.0.2.1"}, published: true, keptAsLast: true, noop: true}},
+		{"CA unknown and never published: joins nothing", &sharedWant{Targets: []string{"192.0.2.1"}, TTL: 60}, nil,
+			want{noop: true}},
 		{"no longer wanted and never there", nil, []string{west.String()},
 			want{others: []string{"west/foo-west"}, noop: true}},
 	}
