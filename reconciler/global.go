@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -42,6 +43,11 @@ const (
 	// which customer the global name is shared with.
 	ReasonNoTrust = "WaitingForCA"
 )
+
+// LastRegionRecheck is how often an unready region whose address stays
+// at its global name, as the last one, looks again whether another
+// region publishes one: no event in its own cluster says so.
+const LastRegionRecheck = 10 * time.Second
 
 // hostnames are the hostnames the space asks for: route's, and its
 // global name.
@@ -198,7 +204,7 @@ func globalDNSCondition(c space.Condition, sp space.Space, trust string, ready b
 			st = s
 		}
 	}
-	if trust == "" && !st.Published {
+	if trust == "" && !st.Published && ready {
 		return space.Condition{Reason: ReasonNoTrust, Message: fmt.Sprintf(
 			"%s: the space's CA is not issued yet; its fingerprint is what proves, to the other regions, that they share %s with the same customer", sp.GlobalName, sp.GlobalName)}
 	}

@@ -135,6 +135,10 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 	if err := errors.Join(retryable(errs), dnsErr, statusErr); err != nil {
 		return reconcile.Result{}, err
 	}
+	if st.Parts[space.PartDNS].Reason == ReasonLastRegion {
+		// Nothing in this cluster says when another region comes back.
+		return reconcile.Result{RequeueAfter: LastRegionRecheck}, nil
+	}
 	if len(facts.missing) > 0 || len(facts.unreadable) > 0 {
 		return reconcile.Result{RequeueAfter: byoRecheck}, nil
 	}
