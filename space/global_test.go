@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func TestGlobalName(t *testing.T) {
@@ -71,4 +72,36 @@ func TestHostsAndCASecret(t *testing.T) {
 	sp.GlobalName, sp.CASecretRef = "foo.platform9.net", "foo-ca"
 	assert.Equal(t, []string{"foo-east.platform9.net", "foo.platform9.net"}, sp.Hosts())
 	assert.Equal(t, "foo-ca", sp.CASecret())
+}
+
+// FuzzGlobalName: every refusal of the region keys is a set of complete
+// FieldErrors; an accepted global name and its wildcard are DNS names a
+// certificate and a DNS server accept, never the space's own hostname,
+// and always come with a CA Secret name.
+func FuzzGlobalName(f *testing.F) {
+	f.Add("foo-east", "platform9.net", "foo.platform9.net", "foo-ca", "")
+	f.Add("foo-east", "platform9.net", "foo-east.platform9.net", "foo-ca", "ClusterIssuer/x")
+	f.Add("foo-east", "platform9.net", "Foo\n.net", "a b", "")
+	f.Fuzz(func(t *testing.T, name, domain, global, caSecret, issuer string) {
+		ann := map[string]string{AnnotationDomain: domain, AnnotationGlobalName: global}
+		for k, v := range map[string]string{AnnotationCASecret: caSecret, AnnotationIssuer: issuer} {
+			if v != "" {
+				ann[k] = v
+			}
+		}
+		sp, err := FromNamespace(ns(name, map[string]string{LabelSpace: name}, ann))
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if sp.GlobalName != global || sp.CASecretRef == "" || sp.Issuer != (IssuerRef{}) {
+			t.Fatalf("accepted global name %q with CA Secret %q and issuer %+v", sp.GlobalName, sp.CASecretRef, sp.Issuer)
+		}
+		if sp.GlobalName == sp.Host() || len(validation.IsWildcardDNS1123Subdomain("*."+sp.GlobalName)) > 0 || !plainASCII(sp.GlobalName) {
+			t.Fatalf("accepted global name %q for host %q", sp.GlobalName, sp.Host())
+		}
+		if len(validation.IsDNS1123Subdomain(sp.CASecretRef)) > 0 {
+			t.Fatalf("accepted CA Secret name %q", sp.CASecretRef)
+		}
+	})
 }
