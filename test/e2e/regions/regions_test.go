@@ -338,10 +338,12 @@ func TestRegions(t *testing.T) {
 		assert.Contains(t, c.Message, "no ready pod behind Service db")
 		waitEvent(t, west.Client, "foo-west", reconciler.ReasonRegionWithdrawn)
 		assert.Equal(t, []string{westR.addr}, named.Values(t, "foo-west."+zone, dns.TypeA), "the region's own name stays")
+		checkGlobalView(t, `NotReady\s+withdrawn\s+-`, false)
 
 		backend(t, west.Client, "foo-west", "db-2", "10.244.1.12")
 		restore := waitAddrs(t, time.Minute, eastR.addr, westR.addr, foreignAddr)
 		waitDNSReason(t, west.Client, "foo-west", reconciler.ReasonPublished)
+		checkGlobalView(t, `Ready\s+published\s+-`, true)
 		t.Logf("backing pod deleted: address withdrawn from %s in %s; new pod ready: restored in %s (zone TTL %ds)",
 			globalName, withdraw.Round(time.Millisecond), restore.Round(time.Millisecond), ttl)
 		assert.Less(t, withdraw, 15*time.Second)
