@@ -134,8 +134,12 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 	// Hostnames matter only for the spaces that could claim one of sp's;
 	// project members need only their names, so their Services are not read.
 	rivals := map[string]bool{sp.Name: true}
-	for _, h := range route.Hostnames(sp, services) {
-		for _, c := range claimants(h) {
+	for _, h := range hostnames(sp, services) {
+		names, err := r.rivalsOf(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range names {
 			rivals[c] = true
 		}
 	}
@@ -170,7 +174,7 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 				return nil, err
 			}
 		}
-		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: hostnames(s.sp, svcs), Held: s.held})
 	}
 	return out, nil
 }

@@ -40,11 +40,12 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 	}
 	out := map[client.Object]cache.ByObject{
 		&corev1.Service{}: {Label: labels.NewSelector().Add(*hasSpace)},
-		// Only kube-controller-manager's slices, and only their ports:
-		// endpoints churn with every pod and are never read.
+		// Only kube-controller-manager's slices, their ports and whether
+		// any endpoint is ready: endpoints churn with every pod, and
+		// only a region of a global name cares whether one is ready.
 		&discoveryv1.EndpointSlice{}: {
 			Label:     labels.SelectorFromSet(labels.Set{discoveryv1.LabelManagedBy: netpol.EndpointSliceController}),
-			Transform: slicePortsOnly,
+			Transform: sliceSummary,
 		},
 		// Metadata and declared ports only: see podPortsOnly.
 		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace), Transform: podPortsOnly},
@@ -98,13 +99,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), projectIndex, projectOf); err != nil {
 		return fmt.Errorf("indexing namespaces by project: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), globalIndex, globalNameOf); err != nil {
+		return fmt.Errorf("indexing namespaces by global name: %w", err)
+	}
 	m := &mapper{r: r}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, CacheSyncTimeout: cacheSyncTimeout}).
 		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
 		Watches(&corev1.Service{}, m.serviceHandler()).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(slicePortsChanged())).
+		Watches(&discoveryv1.EndpointSlice{}, m.sliceHandler()).
 		Watches(&corev1.Pod{}, m.podHandler())
 	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
 	for _, k := range r.kinds {
