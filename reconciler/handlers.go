@@ -294,27 +294,47 @@ func slicePortsChanged() predicate.Predicate {
 }
 
 // podHandler enqueues the space of a pod whose decco.io/egress entries
-// appear, change or go: they are the destinations of the space's egress
-// policy. Other pod events change nothing decco makes.
+// appear, change or go, when the space declares its egress: only then are
+// they the destinations of its egress policy. Other pod events change
+// nothing decco makes; without this test every pod created with egress
+// entries (the injector's input) cost its space a reconcile.
 func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	egress := func(obj client.Object) (string, bool) {
 		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
 		return v, ok
 	}
-	enqueueIfEgress := func(obj client.Object, q queue) {
-		if _, ok := egress(obj); ok {
+	enqueue := func(ctx context.Context, obj client.Object, q queue) {
+		if m.egressDeclared(ctx, obj.GetNamespace()) {
 			q.Add(namespaceKey(obj.GetNamespace()))
 		}
 	}
+	enqueueIfEgress := func(ctx context.Context, obj client.Object, q queue) {
+		if _, ok := egress(obj); ok {
+			enqueue(ctx, obj, q)
+		}
+	}
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(e.Object, q) },
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(e.Object, q) },
-		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(ctx, e.Object, q) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			ov, ook := egress(e.ObjectOld)
 			nv, nok := egress(e.ObjectNew)
 			if ov != nv || ook != nok {
-				q.Add(namespaceKey(e.ObjectNew.GetNamespace()))
+				enqueue(ctx, e.ObjectNew, q)
 			}
 		},
 	}
+}
+
+// egressDeclared reports whether namespace ns is a space that declares its
+// egress, from the cache. When it can't tell (not cached yet, not a valid
+// space) it says yes: the reconcile decides, and a needless one costs less
+// than a missed one.
+func (m *mapper) egressDeclared(ctx context.Context, ns string) bool {
+	obj := namespaceMeta()
+	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
+		return true
+	}
+	sp, err := m.r.spaces.FromNamespace(obj)
+	return err != nil || sp.EgressDeclared
 }
