@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,16 +27,22 @@ const (
 	noopPath      = "/bench/noop"
 	noopLabel     = "bench.decco.io/noop"
 	noopNamespace = "noop"
+	// In touchNamespace the same webhook adds one annotation: what any
+	// mutation costs the apiserver, however small.
+	touchNamespace = "touch"
+	touchPatch     = `[{"op":"add","path":"/metadata/annotations/bench.decco.io~1touched","value":"yes"}]`
 )
 
-// noopHandler admits every request without a patch. It decodes only the
-// request's uid, which the response must echo.
+// noopHandler admits every request; in touchNamespace with a one-line
+// patch, elsewhere without one. It decodes only the request's uid, which
+// the response must echo, and its namespace.
 type noopHandler struct{ calls atomic.Int64 }
 
 func (h *noopHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var review struct {
 		Request struct {
-			UID string `json:"uid"`
+			UID       string `json:"uid"`
+			Namespace string `json:"namespace"`
 		} `json:"request"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
@@ -44,11 +51,15 @@ func (h *noopHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.calls.Add(1)
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true}}`, review.Request.UID)
+	patch := ""
+	if review.Request.Namespace == touchNamespace {
+		patch = fmt.Sprintf(`,"patchType":"JSONPatch","patch":%q`, base64.StdEncoding.EncodeToString([]byte(touchPatch)))
+	}
+	fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true%s}}`, review.Request.UID, patch)
 }
 
 // startNoop registers the no-op webhook on mgr's server and for pods in
-// namespaces labeled noopLabel, with decco's timeout and failure policy,
+// the namespaces labeled noopLabel (noopNamespace and touchNamespace), with decco's timeout and failure policy,
 // and waits until the apiserver calls it.
 func startNoop(ctx context.Context, cluster *controlplane.Cluster, mgr *deccotest.Manager) error {
 	h := &noopHandler{}
@@ -75,9 +86,11 @@ func startNoop(ctx context.Context, cluster *controlplane.Cluster, mgr *deccotes
 	if err := cluster.Client.Create(ctx, cfg); err != nil {
 		return fmt.Errorf("creating the no-op webhook configuration: %w", err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: noopNamespace, Labels: map[string]string{noopLabel: "true"}}}
-	if err := cluster.Client.Create(ctx, ns); err != nil {
-		return err
+	for _, name := range []string{noopNamespace, touchNamespace} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{noopLabel: "true"}}}
+		if err := cluster.Client.Create(ctx, ns); err != nil {
+			return err
+		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for h.calls.Load() == 0 {
