@@ -38,6 +38,13 @@ type mapper struct{ r *Reconciler }
 func (m *mapper) namespaceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) {
+			if e.IsInInitialList {
+				// The cache is filling: every member of every project is
+				// in the same list and comes here itself. Fanning out to
+				// each one's project cost O(spaces × members) at startup.
+				m.enqueueIfTraces(e.Object, q)
+				return
+			}
 			// A new namespace is the youngest: it takes no hostname from
 			// anyone, so only project members need to hear of it.
 			m.namespaceChanged(ctx, nil, e.Object, false, q)
@@ -59,9 +66,7 @@ func (m *mapper) namespaceHandler() handler.TypedEventHandler[client.Object, rec
 
 func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, hosts bool, q queue) {
 	for _, obj := range []client.Object{old, new} {
-		if obj != nil && !m.r.ignored(obj.GetName()) && hasTraces(obj) {
-			q.Add(namespaceKey(obj.GetName()))
-		}
+		m.enqueueIfTraces(obj, q)
 	}
 	oldSp, oldOK := m.parse(old)
 	newSp, newOK := m.parse(new)
@@ -78,6 +83,14 @@ func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, h
 	}
 	if old != nil {
 		m.enqueueReleased(ctx, old, new, q)
+	}
+}
+
+// enqueueIfTraces enqueues namespace obj when it is, was, or still
+// carries traces of, a space.
+func (m *mapper) enqueueIfTraces(obj client.Object, q queue) {
+	if obj != nil && !m.r.ignored(obj.GetName()) && hasTraces(obj) {
+		q.Add(namespaceKey(obj.GetName()))
 	}
 }
 

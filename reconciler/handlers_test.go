@@ -104,3 +104,37 @@ func TestPodHandlerEnqueuesOnlySpacesDeclaringEgress(t *testing.T) {
 		})
 	}
 }
+
+// A new space makes its project's members reconcile (their policies admit
+// it); a namespace in the cache's initial list does not: every member is
+// in that list too, and the fan-out cost O(spaces × members) at startup.
+func TestNamespaceCreateFansOutToTheProjectOnlyWhenNew(t *testing.T) {
+	member := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{space.LabelSpace: name},
+			Annotations: map[string]string{space.AnnotationDomain: "example.com", space.AnnotationProject: "shop"}}}
+	}
+	c := fake.NewClientBuilder().WithObjects(member("a"), member("b"), member("c")).
+		WithIndex(&corev1.Namespace{}, projectIndex, projectOf).Build()
+	m := &mapper{r: &Reconciler{client: c}}
+	for _, tc := range []struct {
+		name    string
+		initial bool
+		want    []string
+	}{
+		{"created now", false, []string{"a", "b", "c"}},
+		{"in the initial list", true, []string{"a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+			defer q.ShutDown()
+			m.namespaceHandler().Create(context.Background(), event.CreateEvent{Object: member("a"), IsInInitialList: tc.initial}, q)
+			var got []string
+			for q.Len() > 0 {
+				req, _ := q.Get()
+				got = append(got, req.Name)
+				q.Done(req)
+			}
+			assert.ElementsMatch(t, tc.want, got)
+		})
+	}
+}
