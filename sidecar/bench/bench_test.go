@@ -112,9 +112,36 @@ func TestSidecarBench(t *testing.T) {
 	for i, term := range terms {
 		res[i].loaded = holdOpen(t, full, term)
 	}
-	report := table(direct, res)
+	report := table(direct, res) + keyTypes(t, bin, up, res[:3])
 	t.Log(report)
 	fmt.Print(report)
+}
+
+// keyTypes measures full handshakes again with Ed25519 certificates,
+// against p256 (the same terminators' results with ECDSA P-256), and
+// renders the comparison.
+func keyTypes(t *testing.T, bin string, up upstreams, p256 []result) string {
+	ca := sidecartest.NewCAWith(t, "acme", sidecartest.Ed25519)
+	leaf := ca.Issue(t, sidecartest.SpaceNames("acme")...)
+	client := ca.Issue(t, sidecartest.SpaceNames("acme")...)
+	dir := sidecartest.NewCertDir(t, leaf, ca)
+	terms := []terminator{goTerminator(t, dir.Dir, up), haproxyTerminator(t, dir.Dir, up), sidecarTerminator(t, bin, dir.Dir, up, "")}
+	cfg := ca.ClientTLS(&client, "echo.acme.example.com")
+	dial := func(port int32) (net.Conn, error) { return tls.Dial("tcp", sidecartest.Addr(port), cfg) }
+	samples := make([][]rate, len(terms))
+	for range rateRounds {
+		for i, term := range terms {
+			samples[i] = append(samples[i], connectRate(t, dial, term.echo, term.pids()))
+		}
+	}
+	var b strings.Builder
+	b.WriteString("\nKey type of the space's certificates (server and client), full mutual-TLS handshakes:\n\n")
+	b.WriteString("| terminator | P-256 conns/s | its CPU µs per conn | Ed25519 conns/s | its CPU µs per conn |\n| --- | ---: | ---: | ---: | ---: |\n")
+	for i, term := range terms {
+		ed := medianRate(samples[i])
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f |\n", term.name, p256[i].full.perSec, p256[i].full.cpu, ed.perSec, ed.cpu)
+	}
+	return b.String()
 }
 
 // medianRate is the sample with the median rate.
