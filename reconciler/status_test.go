@@ -219,3 +219,21 @@ func TestTransition(t *testing.T) {
 	ev, _ := transition(up, long)
 	assert.LessOrEqual(t, len(ev.Note), maxNote)
 }
+
+// Certificates this reconcile created are judged as cert-manager will
+// first show them, with no status: the next reconcile, reading them from
+// the cache, computes the same condition, so the status is written once.
+func TestPKIConditionOfJustCreatedCertificates(t *testing.T) {
+	fresh := func(name string) *certmanagerv1.Certificate {
+		return &certmanagerv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+	}
+	desired := []client.Object{fresh(pki.WorkloadCertificateName), fresh(pki.CACertificateName)}
+	inCache := owned{objects: map[objKey]client.Object{
+		{"Certificate", pki.CACertificateName}:       fresh(pki.CACertificateName),
+		{"Certificate", pki.WorkloadCertificateName}: fresh(pki.WorkloadCertificateName),
+	}}
+	first := pkiCondition(desired, owned{}, nil, pkiFacts{}, nil)
+	assert.Equal(t, pkiCondition(desired, inCache, nil, pkiFacts{}, nil), first)
+	assert.Equal(t, space.Condition{Reason: pki.ReasonIssuing, Message: "Certificate shop/decco-ca: waiting for cert-manager to issue it"}, first,
+		"the CA first: nothing issues before it")
+}
