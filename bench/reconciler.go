@@ -267,9 +267,15 @@ func converged(st space.Status) bool {
 }
 
 func waitAllConverged(ctx context.Context, c client.Client, spaces int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := 0
+	start := time.Now()
+	deadline := start.Add(timeout)
+	last, reported := 0, start
 	for time.Now().Before(deadline) {
+		if time.Since(reported) > 30*time.Second {
+			// Progress, for the long runs of make bench-scale.
+			fmt.Fprintf(os.Stderr, "  %d of %d spaces converged after %s\n", last, spaces, time.Since(start).Round(time.Second))
+			reported = time.Now()
+		}
 		var nss metav1.PartialObjectMetadataList
 		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 		if err := c.List(ctx, &nss, client.HasLabels{space.LabelSpace}); err != nil {
