@@ -165,10 +165,10 @@ var managedKinds = []schema.GroupVersionKind{
 	certmanagerv1.SchemeGroupVersion.WithKind("IssuerList"),
 	certmanagerv1.SchemeGroupVersion.WithKind("CertificateList"),
 	corev1.SchemeGroupVersion.WithKind("ConfigMapList"),
-	gatewayv1.SchemeGroupVersion.WithKind("ListenerSetList"),
-	gatewayv1.SchemeGroupVersion.WithKind("BackendTLSPolicyList"),
-	gatewayv1.SchemeGroupVersion.WithKind("HTTPRouteList"),
-	gatewayv1.SchemeGroupVersion.WithKind("TLSRouteList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("ListenerSetList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("BackendTLSPolicyList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("HTTPRouteList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("TLSRouteList"),
 	endpoint.GroupVersion.WithKind("DNSEndpointList"),
 }
 

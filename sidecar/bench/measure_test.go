@@ -24,12 +24,6 @@ const (
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // latency does requests round trips on one connection and returns p50, p99.
 func latency(t *testing.T, dial dialer, port int32) (time.Duration, time.Duration) {
 	conn, err := dial(port)
