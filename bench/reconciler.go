@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -151,6 +153,11 @@ func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
 		return p, err
 	}
 	fmt.Fprintf(os.Stderr, "  requests per space while converging: %s; reconciles %v\n", p.methods(), recs)
+	if writes, err := apiserverWrites(ctx, cluster); err == nil {
+		// The apiserver's view: which resources the writes went to (the
+		// bench's own creates are POSTs; no other client writes).
+		fmt.Fprintf(os.Stderr, "  writes per space by verb and resource (apiserver): %s\n", perSpace(writes, spaces))
+	}
 	mgr, p.resyncWrites, p.resyncReads, err = restartWrites(ctx, cluster, mgr, spaces)
 	if mgr != nil {
 		defer mgr.stop()
@@ -184,6 +191,55 @@ func managedObjects(ctx context.Context, c client.Client, ns string) (int, error
 		n += len(list.Items)
 	}
 	return n, nil
+}
+
+// apiserverWrites counts the apiserver's PATCH and APPLY requests by
+// verb and resource, from its own metrics.
+func apiserverWrites(ctx context.Context, cluster *controlplane.Cluster) (map[string]float64, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
+	if err != nil {
+		return nil, err
+	}
+	body, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apiserver's metrics: %w", err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		verb, resource := promLabel(line, "verb"), promLabel(line, "resource")
+		if verb != "PATCH" && verb != "APPLY" {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
+		out[verb+" "+resource] += v
+	}
+	return out, sc.Err()
+}
+
+// promLabel is the value of label in a Prometheus text-format line.
+func promLabel(line, label string) string {
+	i := strings.Index(line, label+`="`)
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(label)+2:]
+	return v[:strings.IndexByte(v, '"')]
+}
+
+func perSpace(counts map[string]float64, spaces int) string {
+	keys := slices.Sorted(maps.Keys(counts))
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, counts[k]/float64(spaces)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // scaleTimeout bounds a wait on n spaces: 10 minutes, or 200 ms a space
@@ -473,12 +529,10 @@ func (m *managerProcess) metric(name, label string) (map[string]int, error) {
 		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		i := strings.Index(line, label+`="`)
-		if i < 0 {
+		value := promLabel(line, label)
+		if value == "" {
 			continue
 		}
-		value := line[i+len(label)+2:]
-		value = value[:strings.IndexByte(value, '"')]
 		fields := strings.Fields(line)
 		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
 		out[value] += int(v)
