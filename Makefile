@@ -9,7 +9,7 @@ FUZZ_SHORT ?= 5s
 FUZZ_TIME ?= 1m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build images test unit demo lint fuzz fuzz-short fuzz-run bench clean
+.PHONY: all build images test unit demo lint fuzz fuzz-short fuzz-run bench bench-scale clean
 
 all: build
 
@@ -71,8 +71,15 @@ fuzz-run:
 
 ## bench: benchmarks, reported as ratios and percentiles; writes bench/results.md (see BENCHMARKS.md)
 bench:
-	cd bench && $(GO) run . -out results.md
+	cd bench && $(GO) run . -spaces 100,1000 -out results.md
 	DECCO_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./sidecar/bench/ | tee -a bench/results.md
+
+## bench-scale: the reconciler's cost per space from 100 to 10,000 spaces
+## (5 Services each); long (about an hour on 2 cores), so not part of make bench;
+## writes bench/results-scale.md
+SCALE_SPACES ?= 100,1000,3000,10000
+bench-scale:
+	cd bench && $(GO) run . -only reconciler -spaces $(SCALE_SPACES) -out results-scale.md
 
 clean:
 	rm -rf bin/

@@ -156,7 +156,7 @@ func serverHistogram() histogram {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if label(m, "handler") == "Pod" {
+			if labelOf(m, "handler") == "Pod" {
 				h := histogram{count: m.GetHistogram().GetSampleCount()}
 				for _, b := range m.GetHistogram().GetBucket() {
 					h.bounds = append(h.bounds, b.GetUpperBound())
@@ -169,7 +169,7 @@ func serverHistogram() histogram {
 	return histogram{}
 }
 
-func label(m *dto.Metric, name string) string {
+func labelOf(m *dto.Metric, name string) string {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name {
 			return l.GetValue()

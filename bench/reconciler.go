@@ -2,23 +2,34 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/dns/endpoint"
+	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
@@ -32,6 +43,32 @@ type scalePoint struct {
 	rssMiB           float64
 	resyncWrites     int
 	resyncReads      int
+	// requests the manager made while converging, by method, and the
+	// objects decco made in one space: the floor is those plus one status
+	// write per space.
+	requests   map[string]int
+	objects    int
+	reconciles int
+}
+
+func (p scalePoint) perSpace(n int) float64 { return float64(n) / float64(p.spaces) }
+
+func (p scalePoint) totalRequests() int {
+	n := 0
+	for _, v := range p.requests {
+		n += v
+	}
+	return n
+}
+
+// methods renders the requests per space by method, most first.
+func (p scalePoint) methods() string {
+	keys := slices.SortedFunc(maps.Keys(p.requests), func(a, b string) int { return cmp.Compare(p.requests[b], p.requests[a]) })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%.1f %s", p.perSpace(p.requests[k]), k))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // reconcilerSection measures the reconciler from cold at each size: the
@@ -57,7 +94,15 @@ func reconcilerSection(w io.Writer, sizes []int, servicesPerSpace int) error {
 			float64(p.converge.Milliseconds())/float64(p.spaces), float64(p.cpu.Milliseconds())/float64(p.spaces),
 			p.rssMiB, p.rssMiB*1024/float64(p.spaces), p.resyncWrites, p.resyncReads)
 	}
-	fmt.Fprintln(w, "\nTargets: 1,000 spaces and 5,000 Services converged ≤ 60 s, RSS ≤ 150 MiB; 0 writes per resync; cost linear in spaces.")
+	fmt.Fprintln(w, "\nRequests per space while converging, against the floor (the objects a space needs, plus one status write):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| spaces | requests per space | by method | floor: objects + status | reconciles per space |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: |")
+	for _, p := range points {
+		fmt.Fprintf(w, "| %d | %.1f | %s | %d + 1 = %d | %.2f |\n", p.spaces, p.perSpace(p.totalRequests()), p.methods(),
+			p.objects, p.objects+1, p.perSpace(p.reconciles))
+	}
+	fmt.Fprintln(w, "\nTargets: 1,000 spaces and 5,000 Services converged ≤ 60 s, RSS ≤ 150 MiB; 0 writes per resync; cost per space flat (ms and CPU at 10,000 within 20% of 1,000; RSS per space falling).")
 	fmt.Fprintln(w)
 	return nil
 }
@@ -89,24 +134,118 @@ func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
 		time.Sleep(time.Second) // let the pprof server come up
 		go mgr.profile(15*time.Second, fmt.Sprintf("reconciler-%d", spaces))
 	}
-	if err := waitAllConverged(ctx, cluster.Client, spaces, 10*time.Minute); err != nil {
+	if err := waitAllConverged(ctx, cluster.Client, spaces, scaleTimeout(spaces)); err != nil {
 		mgr.stop()
 		return p, fmt.Errorf("%w\nmanager log tail:\n%s", err, mgr.tail())
 	}
 	p.converge = time.Since(start)
 	p.cpu = mgr.cpuTime()
 	p.rssMiB = mgr.peakRSSMiB()
-	if reqs, err := mgr.metric("rest_client_requests_total", "method"); err == nil {
-		fmt.Fprintf(os.Stderr, "  requests while converging: %v\n", reqs)
+	if p.requests, err = mgr.metric("rest_client_requests_total", "method"); err != nil {
+		return p, err
 	}
-	if recs, err := mgr.metric("controller_runtime_reconcile_total", "result"); err == nil {
-		fmt.Fprintf(os.Stderr, "  reconciles while converging: %v\n", recs)
+	recs, err := mgr.metric("controller_runtime_reconcile_total", "controller")
+	if err != nil {
+		return p, err
+	}
+	p.reconciles = recs["space"]
+	if p.objects, err = managedObjects(ctx, cluster.Client, "tenant-0000"); err != nil {
+		return p, err
+	}
+	fmt.Fprintf(os.Stderr, "  requests per space while converging: %s; reconciles %v\n", p.methods(), recs)
+	if writes, err := apiserverWrites(ctx, cluster); err == nil {
+		// The apiserver's view: which resources the writes went to (the
+		// bench's own creates are POSTs; no other client writes).
+		fmt.Fprintf(os.Stderr, "  writes per space by verb and resource (apiserver): %s\n", perSpace(writes, spaces))
 	}
 	mgr, p.resyncWrites, p.resyncReads, err = restartWrites(ctx, cluster, mgr, spaces)
 	if mgr != nil {
 		defer mgr.stop()
 	}
 	return p, err
+}
+
+// managedKinds are the kinds decco makes in a space (Gateway API mode,
+// DNS records as external-dns DNSEndpoints).
+var managedKinds = []schema.GroupVersionKind{
+	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicyList"),
+	certmanagerv1.SchemeGroupVersion.WithKind("IssuerList"),
+	certmanagerv1.SchemeGroupVersion.WithKind("CertificateList"),
+	corev1.SchemeGroupVersion.WithKind("ConfigMapList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("ListenerSetList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("BackendTLSPolicyList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("HTTPRouteList"),
+	schema.GroupVersion(gatewayv1.GroupVersion).WithKind("TLSRouteList"),
+	endpoint.GroupVersion.WithKind("DNSEndpointList"),
+}
+
+// managedObjects counts the objects decco made in namespace ns.
+func managedObjects(ctx context.Context, c client.Client, ns string) (int, error) {
+	n := 0
+	for _, gvk := range managedKinds {
+		var list metav1.PartialObjectMetadataList
+		list.SetGroupVersionKind(gvk)
+		if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: reconciler.ManagedSelector()}); err != nil {
+			return 0, fmt.Errorf("counting %s in %s: %w", gvk.Kind, ns, err)
+		}
+		n += len(list.Items)
+	}
+	return n, nil
+}
+
+// apiserverWrites counts the apiserver's PATCH and APPLY requests by
+// verb and resource, from its own metrics.
+func apiserverWrites(ctx context.Context, cluster *controlplane.Cluster) (map[string]float64, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
+	if err != nil {
+		return nil, err
+	}
+	body, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apiserver's metrics: %w", err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		verb, resource := promLabel(line, "verb"), promLabel(line, "resource")
+		if verb != "PATCH" && verb != "APPLY" {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
+		out[verb+" "+resource] += v
+	}
+	return out, sc.Err()
+}
+
+// promLabel is the value of label in a Prometheus text-format line.
+func promLabel(line, label string) string {
+	i := strings.Index(line, label+`="`)
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(label)+2:]
+	return v[:strings.IndexByte(v, '"')]
+}
+
+func perSpace(counts map[string]float64, spaces int) string {
+	keys := slices.Sorted(maps.Keys(counts))
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, counts[k]/float64(spaces)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// scaleTimeout bounds a wait on n spaces: 10 minutes, or 200 ms a space
+// for the largest runs on a shared machine.
+func scaleTimeout(n int) time.Duration {
+	return max(10*time.Minute, time.Duration(n)*200*time.Millisecond)
 }
 
 // populate creates the spaces and Services concurrently, as fast as the
@@ -184,9 +323,15 @@ func converged(st space.Status) bool {
 }
 
 func waitAllConverged(ctx context.Context, c client.Client, spaces int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := 0
+	start := time.Now()
+	deadline := start.Add(timeout)
+	last, reported := 0, start
 	for time.Now().Before(deadline) {
+		if time.Since(reported) > 30*time.Second {
+			// Progress, for the long runs of make bench-scale.
+			fmt.Fprintf(os.Stderr, "  %d of %d spaces converged after %s\n", last, spaces, time.Since(start).Round(time.Second))
+			reported = time.Now()
+		}
 		var nss metav1.PartialObjectMetadataList
 		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 		if err := c.List(ctx, &nss, client.HasLabels{space.LabelSpace}); err != nil {
@@ -307,21 +452,7 @@ func (m *managerProcess) tail() string {
 }
 
 // cpuTime is the user and system CPU time the process has used.
-func (m *managerProcess) cpuTime() time.Duration {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
-	// Fields after the command name (which may hold spaces, in parens).
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-}
+func (m *managerProcess) cpuTime() time.Duration { return procCPU(m.cmd.Process.Pid) }
 
 // peakRSSMiB is the process's high-water resident set size.
 func (m *managerProcess) peakRSSMiB() float64 {
@@ -345,7 +476,7 @@ func restartWrites(ctx context.Context, cluster *controlplane.Cluster, old *mana
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	if err := m.waitIdle(spaces, 5*time.Minute); err != nil {
+	if err := m.waitIdle(spaces, scaleTimeout(spaces)); err != nil {
 		return m, 0, 0, fmt.Errorf("%w\nmanager log tail:\n%s", err, m.tail())
 	}
 	reqs, err := m.metric("rest_client_requests_total", "method")
@@ -398,12 +529,10 @@ func (m *managerProcess) metric(name, label string) (map[string]int, error) {
 		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		i := strings.Index(line, label+`="`)
-		if i < 0 {
+		value := promLabel(line, label)
+		if value == "" {
 			continue
 		}
-		value := line[i+len(label)+2:]
-		value = value[:strings.IndexByte(value, '"')]
 		fields := strings.Fields(line)
 		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
 		out[value] += int(v)

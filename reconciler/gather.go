@@ -233,10 +233,13 @@ func projectOf(obj client.Object) []string {
 }
 
 // projectSpaces are the valid, live spaces of project, from the index.
+// Every reconcile of a member reads them all, so they are read without
+// the cache's deep copy of each (parseLive only reads them, and keeps no
+// map of theirs): the copies grew with the project.
 func (r *Reconciler) projectSpaces(ctx context.Context, project string) ([]liveSpace, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	if err := r.client.List(ctx, list, client.MatchingFields{projectIndex: project}); err != nil {
+	if err := r.client.List(ctx, list, client.MatchingFields{projectIndex: project}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the spaces of project %s: %w", project, err)
 	}
 	var out []liveSpace

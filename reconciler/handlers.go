@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -38,6 +39,13 @@ type mapper struct{ r *Reconciler }
 func (m *mapper) namespaceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) {
+			if e.IsInInitialList {
+				// The cache is filling: every member of every project is
+				// in the same list and comes here itself. Fanning out to
+				// each one's project cost O(spaces × members) at startup.
+				m.enqueueIfTraces(e.Object, q)
+				return
+			}
 			// A new namespace is the youngest: it takes no hostname from
 			// anyone, so only project members need to hear of it.
 			m.namespaceChanged(ctx, nil, e.Object, false, q)
@@ -59,9 +67,7 @@ func (m *mapper) namespaceHandler() handler.TypedEventHandler[client.Object, rec
 
 func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, hosts bool, q queue) {
 	for _, obj := range []client.Object{old, new} {
-		if obj != nil && !m.r.ignored(obj.GetName()) && hasTraces(obj) {
-			q.Add(namespaceKey(obj.GetName()))
-		}
+		m.enqueueIfTraces(obj, q)
 	}
 	oldSp, oldOK := m.parse(old)
 	newSp, newOK := m.parse(new)
@@ -78,6 +84,14 @@ func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, h
 	}
 	if old != nil {
 		m.enqueueReleased(ctx, old, new, q)
+	}
+}
+
+// enqueueIfTraces enqueues namespace obj when it is, was, or still
+// carries traces of, a space.
+func (m *mapper) enqueueIfTraces(obj client.Object, q queue) {
+	if obj != nil && !m.r.ignored(obj.GetName()) && hasTraces(obj) {
+		q.Add(namespaceKey(obj.GetName()))
 	}
 }
 
@@ -353,26 +367,73 @@ func portsOnly(cs []corev1.Container) []corev1.Container {
 	return out
 }
 
-// podHandler enqueues the space of a pod whose decco.io/egress entries
-// appear, change or go (they are the destinations of the space's egress
-// policy), and of a pod that comes or goes: the ports it declares may
-// serve, or stop serving, a Service's target (the space's status reports
-// the targets nothing serves). A pod's ports never change.
+// podHandler enqueues the space of a pod when something decco makes or
+// reports may change with it:
+//   - its decco.io/egress entries appear, change or go, and the space
+//     declares its egress (only then are they its policy's destinations);
+//   - it comes or goes while a Service of the space selects it: the ports
+//     it declares may serve, or stop serving, that Service's target (the
+//     status reports targets nothing serves). A pod's ports never change.
+//
+// Other pod events change nothing: without these tests every pod created
+// (the injector's input) would cost its space a reconcile.
 func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	egress := func(obj client.Object) (string, bool) {
 		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
 		return v, ok
 	}
-	enqueue := func(obj client.Object, q queue) { q.Add(namespaceKey(obj.GetNamespace())) }
+	enqueue := func(ctx context.Context, obj client.Object, q queue) {
+		if m.egressDeclared(ctx, obj.GetNamespace()) {
+			q.Add(namespaceKey(obj.GetNamespace()))
+		}
+	}
+	comeOrGo := func(ctx context.Context, obj client.Object, q queue) {
+		if _, ok := egress(obj); ok {
+			enqueue(ctx, obj, q)
+		}
+		if m.selectedByService(ctx, obj) {
+			q.Add(namespaceKey(obj.GetNamespace()))
+		}
+	}
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
-		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { comeOrGo(ctx, e.Object, q) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { comeOrGo(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			ov, ook := egress(e.ObjectOld)
 			nv, nok := egress(e.ObjectNew)
 			if ov != nv || ook != nok {
-				q.Add(namespaceKey(e.ObjectNew.GetNamespace()))
+				enqueue(ctx, e.ObjectNew, q)
 			}
 		},
 	}
+}
+
+// selectedByService reports whether a cached Service of the pod's
+// namespace selects it. When the cache can't answer it says yes, as
+// egressDeclared does.
+func (m *mapper) selectedByService(ctx context.Context, pod client.Object) bool {
+	var services corev1.ServiceList
+	if err := m.r.client.List(ctx, &services, client.InNamespace(pod.GetNamespace())); err != nil {
+		return true
+	}
+	for i := range services.Items {
+		sel := services.Items[i].Spec.Selector
+		if len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(pod.GetLabels())) {
+			return true
+		}
+	}
+	return false
+}
+
+// egressDeclared reports whether namespace ns is a space that declares its
+// egress, from the cache. When it can't tell (not cached yet, not a valid
+// space) it says yes: the reconcile decides, and a needless one costs less
+// than a missed one.
+func (m *mapper) egressDeclared(ctx context.Context, ns string) bool {
+	obj := namespaceMeta()
+	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
+		return true
+	}
+	sp, err := m.r.spaces.FromNamespace(obj)
+	return err != nil || sp.EgressDeclared
 }

@@ -1,11 +1,16 @@
 package reconciler
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -60,4 +65,82 @@ func TestHasTraces(t *testing.T) {
 	assert.True(t, hasTraces(nsMeta(nil, map[string]string{space.AnnotationStatus: "{}"})), "a former space still to clean up")
 	assert.True(t, hasTraces(nsMeta(nil, map[string]string{space.AnnotationHostnames: ""})), "a former space still holding names")
 	assert.False(t, hasTraces(nsMeta(map[string]string{"team": "a"}, nil)))
+}
+
+// A pod's egress entries matter to its space only when the space declares
+// its egress, and its coming matters when a Service selects it (its ports
+// may serve the Service's target); any other pod costs no reconcile.
+func TestPodHandlerEnqueuesOnlyWhatThePodChanges(t *testing.T) {
+	ns := func(name, policy string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{space.LabelSpace: name},
+			Annotations: map[string]string{space.AnnotationDomain: "example.com", space.AnnotationEgressPolicy: policy}}}
+	}
+	web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "open", Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}}
+	c := fake.NewClientBuilder().WithObjects(ns("closed", space.EgressDeclared), ns("open", space.EgressOpen), web).Build()
+	m := &mapper{r: &Reconciler{client: c}}
+	pod := func(ns string, ann map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", Annotations: ann}}
+	}
+	selected := pod("open", nil)
+	selected.Labels = map[string]string{"app": "web"}
+	withEgress := map[string]string{space.AnnotationEgress: "db.shop:5432"}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want []string
+	}{
+		{"declared egress, entries", pod("closed", withEgress), []string{"closed"}},
+		{"declared egress, no entries", pod("closed", nil), nil},
+		{"open egress, entries", pod("open", withEgress), nil},
+		{"namespace not in the cache: the reconcile decides", pod("unknown", withEgress), []string{"unknown"}},
+		{"selected by a Service", selected, []string{"open"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+			defer q.ShutDown()
+			m.podHandler().Create(context.Background(), event.CreateEvent{Object: tc.pod}, q)
+			var got []string
+			for q.Len() > 0 {
+				req, _ := q.Get()
+				got = append(got, req.Name)
+				q.Done(req)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// A new space makes its project's members reconcile (their policies admit
+// it); a namespace in the cache's initial list does not: every member is
+// in that list too, and the fan-out cost O(spaces × members) at startup.
+func TestNamespaceCreateFansOutToTheProjectOnlyWhenNew(t *testing.T) {
+	member := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{space.LabelSpace: name},
+			Annotations: map[string]string{space.AnnotationDomain: "example.com", space.AnnotationProject: "shop"}}}
+	}
+	c := fake.NewClientBuilder().WithObjects(member("a"), member("b"), member("c")).
+		WithIndex(&corev1.Namespace{}, projectIndex, projectOf).Build()
+	m := &mapper{r: &Reconciler{client: c}}
+	for _, tc := range []struct {
+		name    string
+		initial bool
+		want    []string
+	}{
+		{"created now", false, []string{"a", "b", "c"}},
+		{"in the initial list", true, []string{"a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+			defer q.ShutDown()
+			m.namespaceHandler().Create(context.Background(), event.CreateEvent{Object: member("a"), IsInInitialList: tc.initial}, q)
+			var got []string
+			for q.Len() > 0 {
+				req, _ := q.Get()
+				got = append(got, req.Name)
+				q.Done(req)
+			}
+			assert.ElementsMatch(t, tc.want, got)
+		})
+	}
 }

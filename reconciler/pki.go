@@ -115,8 +115,11 @@ func pkiCondition(desired []client.Object, have owned, requests []certmanagerv1.
 		}
 		cur, ok := have.objects[objKey{"Certificate", obj.GetName()}].(*certmanagerv1.Certificate)
 		if !ok {
-			return space.Condition{Reason: pki.ReasonIssuing,
-				Message: fmt.Sprintf("Certificate %s/%s created; waiting for cert-manager to issue it", obj.GetNamespace(), obj.GetName())}
+			// Created by this reconcile (a failed write returned above):
+			// cert-manager has not seen it, so it has no status. Judged
+			// as that, it gets the condition the next reconcile reads
+			// from the cache, and the status is written once, not twice.
+			cur = obj.(*certmanagerv1.Certificate)
 		}
 		certs = append(certs, *cur)
 	}

@@ -227,7 +227,7 @@ func (r *Reconciler) gone(ctx context.Context, name string) error {
 }
 
 // writeStatus stores st in the namespace's status annotation when it
-// differs from what is there, and records an Event per changed part. The
+// differs from what is there, and records one Event for the change. The
 // same write sets the space's Pod Security labels when they are missing
 // or differ: one write per change of the namespace, not two.
 func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMetadata, st space.Status) error {
@@ -247,7 +247,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 	if cur == next {
 		return nil
 	}
-	for _, ev := range transitions(old, st) {
+	if ev, ok := transition(old, st); ok {
 		r.record(ns, ev)
 	}
 	if ev := mismatchEvent(old, st); ev != nil {

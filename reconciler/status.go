@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -29,6 +30,10 @@ const (
 	ReasonNoZone         = "NoZone"
 	ReasonPublished      = "Published"
 	ReasonSpaceRemoved   = "SpaceRemoved"
+	// ReasonReady is the Event of a status change that brought parts up
+	// for different reasons (a first convergence: Issued, Applied,
+	// Published).
+	ReasonReady = "Ready"
 )
 
 // errNameInUse marks an object decco wants whose name a user's object
@@ -136,43 +141,76 @@ type nsEvent struct {
 	Type, Reason, Note string
 }
 
-// transitions are the Events for parts whose state changed from old to
-// new, in the order of space.Parts: a Warning when a part is down, Normal
-// when it is up. A part whose readiness and reason stay the same records
-// nothing, even if its message moves on (cert-manager working through a
-// space's certificates one by one is one Issuing, not three). Parts that
-// change to the same condition share one Event (an invalid space is one
-// InvalidSpace warning, not four).
-func transitions(old, new space.Status) []nsEvent {
-	var out []nsEvent
-	var parts [][]string // parts of out[i]
-	conds := []space.Condition{}
+// transition is the one Event for a change of status: however many parts
+// moved, a space records one Event per status write, so converging a space
+// costs one Event, not one per part. It is a Warning when a changed part is
+// down, with that part's reason: a refusal the user must act on (a hostname
+// taken, an invalid space) before one that resolves itself (certificates
+// issuing, no address yet), then in the order of space.Parts. When every
+// changed part is up, the reason is theirs if they share one, else Ready.
+// The note names every changed part, the down ones first; parts that
+// changed to the same condition share a clause. A part whose readiness and
+// reason stay the same records nothing, even if its message moves on
+// (cert-manager working through a space's certificates one by one is one
+// Issuing, not three).
+func transition(old, new space.Status) (nsEvent, bool) {
+	var groups []changeGroup
 	for _, p := range space.Parts {
 		o, n := old.Parts[p], new.Parts[p]
 		if o.Ready == n.Ready && o.Reason == n.Reason {
 			continue
 		}
-		if i := slices.Index(conds, n); i >= 0 {
-			parts[i] = append(parts[i], p)
+		if i := slices.IndexFunc(groups, func(g changeGroup) bool { return g.cond == n }); i >= 0 {
+			groups[i].parts = append(groups[i].parts, p)
 			continue
 		}
-		conds = append(conds, n)
-		parts = append(parts, []string{p})
+		groups = append(groups, changeGroup{cond: n, parts: []string{p}})
 	}
-	for i, c := range conds {
-		who := strings.Join(parts[i], ", ")
-		ev := nsEvent{Type: corev1.EventTypeNormal, Reason: c.Reason, Note: who + " ready"}
-		if c.Message != "" {
-			ev.Note += ": " + c.Message
-		}
-		if !c.Ready {
-			ev.Type = corev1.EventTypeWarning
-			ev.Note = who + " not ready: " + c.Message
-		}
-		ev.Note = truncate(ev.Note, maxNote)
-		out = append(out, ev)
+	if len(groups) == 0 {
+		return nsEvent{}, false
 	}
-	return out
+	// Down before up; among the down, what the user must fix first.
+	slices.SortStableFunc(groups, func(a, b changeGroup) int { return cmp.Compare(a.rank(), b.rank()) })
+	ev := nsEvent{Type: corev1.EventTypeNormal, Reason: groups[0].cond.Reason}
+	if !groups[0].cond.Ready {
+		ev.Type = corev1.EventTypeWarning
+	} else if len(groups) > 1 {
+		ev.Reason = ReasonReady
+	}
+	notes := make([]string, len(groups))
+	for i, g := range groups {
+		notes[i] = g.note()
+	}
+	ev.Note = truncate(strings.Join(notes, "; "), maxNote)
+	return ev, true
+}
+
+// changeGroup is the parts that changed to one condition.
+type changeGroup struct {
+	cond  space.Condition
+	parts []string
+}
+
+// rank orders groups for the Event: refusals, then progress, then ready.
+func (g changeGroup) rank() int {
+	switch {
+	case g.cond.Ready:
+		return 2
+	case g.cond.Reason == pki.ReasonIssuing || g.cond.Reason == ReasonNoAddress:
+		return 1
+	}
+	return 0
+}
+
+func (g changeGroup) note() string {
+	who := strings.Join(g.parts, ", ")
+	switch {
+	case !g.cond.Ready:
+		return who + " not ready: " + g.cond.Message
+	case g.cond.Message != "":
+		return who + " ready: " + g.cond.Message
+	}
+	return who + " ready"
 }
 
 // ReasonPortMismatch is the Event reason for Service ports no pod serves.

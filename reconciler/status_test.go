@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -168,30 +169,71 @@ func TestPKIConditionSaysWhatIsLeftToTheTenant(t *testing.T) {
 		pkiCondition(nil, owned{}, nil, pkiFacts{}, nil).Message, "nothing left out: nothing to say")
 }
 
-// Events mark changes only, Warning when a part goes down.
-func TestTransitions(t *testing.T) {
+// One Event per status change, Warning when a part goes down, with the
+// reason the user must act on first.
+func TestTransition(t *testing.T) {
 	up := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
-	down := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
-	down.Parts[space.PartRoutes] = space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db"}
-
-	assert.Empty(t, transitions(up, up), "nothing changed, no Event")
-	got := transitions(up, down)
-	require.Len(t, got, 1)
-	assert.Equal(t, nsEvent{Type: corev1.EventTypeWarning, Reason: route.ReasonHostnameTaken, Note: "routes not ready: held by db"}, got[0])
-	back := transitions(down, up)
-	require.Len(t, back, 1)
-	assert.Equal(t, corev1.EventTypeNormal, back[0].Type)
-	first := transitions(space.Status{}, up)
-	require.Len(t, first, 1, "a first status announces every part, in one Event when they agree")
-	assert.Equal(t, "pki, policies, routes, dns ready", first[0].Note)
-	invalid := transitions(up, allParts(space.Condition{Reason: ReasonInvalidSpace, Message: "bad domain"}))
-	assert.Equal(t, []nsEvent{{Type: corev1.EventTypeWarning, Reason: ReasonInvalidSpace, Note: "pki, policies, routes, dns not ready: bad domain"}}, invalid)
-	moved := allParts(space.Condition{Ready: true, Reason: ReasonApplied})
-	moved.Parts[space.PartRoutes] = space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db2"}
-	assert.Empty(t, transitions(down, moved), "same reason, new message: no new Event")
-
-	long := allParts(space.Condition{Reason: "X", Message: strings.Repeat("x", 5000)})
-	for _, ev := range transitions(up, long) {
-		assert.LessOrEqual(t, len(ev.Note), maxNote)
+	with := func(st space.Status, part string, c space.Condition) space.Status {
+		out := space.Status{Parts: maps.Clone(st.Parts)}
+		out.Parts[part] = c
+		return out
 	}
+	taken := space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db"}
+	issuing := space.Condition{Reason: pki.ReasonIssuing, Message: "1 of 2 certificates issued"}
+	issued := space.Condition{Ready: true, Reason: pki.ReasonIssued}
+	published := space.Condition{Ready: true, Reason: ReasonPublished, Message: "2 record(s) pointing at 192.0.2.1"}
+	first := with(with(up, space.PartPKI, issued), space.PartDNS, published)
+	for _, tc := range []struct {
+		name     string
+		old, new space.Status
+		want     *nsEvent
+	}{
+		{"nothing changed", up, up, nil},
+		{"same reason, new message", with(up, space.PartRoutes, taken),
+			with(up, space.PartRoutes, space.Condition{Reason: route.ReasonHostnameTaken, Message: "held by db2"}), nil},
+		{"a part goes down", up, with(up, space.PartRoutes, taken),
+			&nsEvent{corev1.EventTypeWarning, route.ReasonHostnameTaken, "routes not ready: held by db"}},
+		{"and comes back", with(up, space.PartRoutes, taken), up,
+			&nsEvent{corev1.EventTypeNormal, ReasonApplied, "routes ready"}},
+		{"a first convergence is one Event", space.Status{}, first,
+			&nsEvent{corev1.EventTypeNormal, ReasonReady, "pki ready; policies, routes ready; dns ready: 2 record(s) pointing at 192.0.2.1"}},
+		{"certificates still issuing", space.Status{}, with(up, space.PartPKI, issuing),
+			&nsEvent{corev1.EventTypeWarning, pki.ReasonIssuing, "pki not ready: 1 of 2 certificates issued; policies, routes, dns ready"}},
+		{"a refusal outranks issuing", space.Status{}, with(with(up, space.PartPKI, issuing), space.PartRoutes, taken),
+			&nsEvent{corev1.EventTypeWarning, route.ReasonHostnameTaken,
+				"routes not ready: held by db; pki not ready: 1 of 2 certificates issued; policies, dns ready"}},
+		{"an invalid space", up, allParts(space.Condition{Reason: ReasonInvalidSpace, Message: "bad domain"}),
+			&nsEvent{corev1.EventTypeWarning, ReasonInvalidSpace, "pki, policies, routes, dns not ready: bad domain"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, ok := transition(tc.old, tc.new)
+			if tc.want == nil {
+				assert.False(t, ok, "no Event: %+v", ev)
+				return
+			}
+			require.True(t, ok)
+			assert.Equal(t, *tc.want, ev)
+		})
+	}
+	long := allParts(space.Condition{Reason: "X", Message: strings.Repeat("x", 5000)})
+	ev, _ := transition(up, long)
+	assert.LessOrEqual(t, len(ev.Note), maxNote)
+}
+
+// Certificates this reconcile created are judged as cert-manager will
+// first show them, with no status: the next reconcile, reading them from
+// the cache, computes the same condition, so the status is written once.
+func TestPKIConditionOfJustCreatedCertificates(t *testing.T) {
+	fresh := func(name string) *certmanagerv1.Certificate {
+		return &certmanagerv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+	}
+	desired := []client.Object{fresh(pki.WorkloadCertificateName), fresh(pki.CACertificateName)}
+	inCache := owned{objects: map[objKey]client.Object{
+		{"Certificate", pki.CACertificateName}:       fresh(pki.CACertificateName),
+		{"Certificate", pki.WorkloadCertificateName}: fresh(pki.WorkloadCertificateName),
+	}}
+	first := pkiCondition(desired, owned{}, nil, pkiFacts{}, nil)
+	assert.Equal(t, pkiCondition(desired, inCache, nil, pkiFacts{}, nil), first)
+	assert.Equal(t, space.Condition{Reason: pki.ReasonIssuing, Message: "Certificate shop/decco-ca: waiting for cert-manager to issue it"}, first,
+		"the CA first: nothing issues before it")
 }

@@ -5,7 +5,9 @@
 package sidecartest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -17,11 +19,21 @@ import (
 	"time"
 )
 
+// KeyAlgorithm is the key type of a CA and of the leaves it issues.
+type KeyAlgorithm string
+
+// Key types cert-manager can issue.
+const (
+	ECDSAP256 KeyAlgorithm = "ECDSA P-256"
+	Ed25519   KeyAlgorithm = "Ed25519"
+)
+
 // CA is one space's certificate authority.
 type CA struct {
 	Space string
+	Alg   KeyAlgorithm
 	Cert  *x509.Certificate
-	Key   *ecdsa.PrivateKey
+	Key   crypto.Signer
 	PEM   []byte
 	Pool  *x509.CertPool
 }
@@ -41,9 +53,13 @@ func SpaceNames(space string) []string {
 }
 
 // NewCA makes a self-signed ECDSA P-256 CA for space.
-func NewCA(t testing.TB, space string) *CA {
+func NewCA(t testing.TB, space string) *CA { return NewCAWith(t, space, ECDSAP256) }
+
+// NewCAWith makes a self-signed CA for space whose keys, and those of the
+// leaves it issues, are of type alg.
+func NewCAWith(t testing.TB, space string, alg KeyAlgorithm) *CA {
 	t.Helper()
-	key := newKey(t)
+	key := newKey(t, alg)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: space + " space CA", Organization: []string{"decco"}},
@@ -53,7 +69,7 @@ func NewCA(t testing.TB, space string) *CA {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatalf("create CA certificate: %v", err)
 	}
@@ -63,15 +79,15 @@ func NewCA(t testing.TB, space string) *CA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &CA{Space: space, Cert: cert, Key: key, PEM: pemCert(der), Pool: pool}
+	return &CA{Space: space, Alg: alg, Cert: cert, Key: key, PEM: pemCert(der), Pool: pool}
 }
 
-// Issue signs an ECDSA P-256 leaf for names with server and client usage,
+// Issue signs a leaf of the CA's key type for names with server and client usage,
 // the way a cert-manager Certificate with usages [server auth, client auth]
 // comes out: the first name as CommonName, all names as DNS SANs.
 func (ca *CA) Issue(t testing.TB, names ...string) Leaf {
 	t.Helper()
-	key := newKey(t)
+	key := newKey(t, ca.Alg)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: names[0]},
@@ -81,7 +97,7 @@ func (ca *CA) Issue(t testing.TB, names ...string) Leaf {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
 		t.Fatalf("issue certificate: %v", err)
 	}
@@ -119,10 +135,17 @@ func (ca *CA) ServerTLS(leaf Leaf) *tls.Config {
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func newKey(t testing.TB, alg KeyAlgorithm) crypto.Signer {
+	var key crypto.Signer
+	var err error
+	switch alg {
+	case Ed25519:
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
-		t.Fatalf("generate key: %v", err)
+		t.Fatalf("generate %s key: %v", alg, err)
 	}
 	return key
 }

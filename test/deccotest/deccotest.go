@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/manager"
@@ -152,6 +153,9 @@ type Manager struct {
 	// URL is the webhook server's base URL; CABundle the PEM it serves.
 	URL      string
 	CABundle []byte
+	// Webhooks is the manager's webhook server; a benchmark registers
+	// its no-op webhook here to measure against the same server stack.
+	Webhooks crwebhook.Server
 	stop     context.CancelFunc
 	done     chan error
 }
@@ -182,7 +186,8 @@ func StartManager(ctx context.Context, cfg *rest.Config, c client.Client, tune f
 		cancel()
 		return nil, err
 	}
-	m := &Manager{Options: opts, URL: WebhookURL(port), CABundle: ca, stop: cancel, done: make(chan error, 1)}
+	m := &Manager{Options: opts, URL: WebhookURL(port), CABundle: ca, Webhooks: mgr.GetWebhookServer(),
+		stop: cancel, done: make(chan error, 1)}
 	go func() { m.done <- mgr.Start(ctx); os.RemoveAll(dir) }()
 	if err := RegisterWebhooks(ctx, c, WebhookURL(port), ca, opts.SystemNamespace); err != nil {
 		m.Stop()
