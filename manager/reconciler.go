@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,10 +19,6 @@ import (
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
-
-func init() {
-	utilruntime.Must(endpoint.AddToScheme(Scheme))
-}
 
 // DNS providers --dns-provider accepts.
 const (

@@ -40,6 +40,7 @@ import (
 
 	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
@@ -207,7 +208,7 @@ func runRenderedManager(t *testing.T, set valueSet) {
 	// The reconciler, elected through the rendered Role's Lease, wrote the
 	// space's status: it read and wrote what its ClusterRole allows.
 	var lease coordinationv1.Lease
-	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Namespace: set.namespace, Name: manager.LeaderElectionID}, &lease), "the leader-election Lease")
+	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Namespace: set.namespace, Name: install.LeaderElectionID}, &lease), "the leader-election Lease")
 	assert.NotEmpty(t, ptr.Deref(lease.Spec.HolderIdentity, ""), "nobody holds the Lease")
 	assert.Eventually(t, func() bool {
 		var ns corev1.Namespace
@@ -275,7 +276,7 @@ func assertLeastPrivilege(t *testing.T, m *renderedManager, sp string) {
 	ctx := context.Background()
 	cfg, err := clientcmd.BuildConfigFromFlags("", m.kubeconfig)
 	require.NoError(t, err)
-	as, err := client.New(cfg, client.Options{Scheme: manager.Scheme})
+	as, err := client.New(cfg, client.Options{Scheme: install.Scheme})
 	require.NoError(t, err)
 	cs, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)

@@ -201,7 +201,7 @@ func TestOptions(certDir string, port int) manager.Options {
 	opts.MetricsAddr = "0"
 	opts.HealthProbeAddr = "0"
 	opts.LeaderElect = false
-	opts.SidecarImage = "decco-sidecar:test"
+	opts.Sidecar.Image = "decco-sidecar:test"
 	opts.ManyPerProcess = true
 	// The suites' pods are written for brevity, not for Pod Security
 	// restricted (no securityContext); baseline still refuses what lets a

@@ -31,6 +31,7 @@ import (
 
 	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
@@ -110,7 +111,7 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // own client does not.
 func deccoClient(t *testing.T) client.Client {
 	t.Helper()
-	c, err := client.New(cluster.Config, client.Options{Scheme: manager.Scheme})
+	c, err := client.New(cluster.Config, client.Options{Scheme: install.Scheme})
 	require.NoError(t, err)
 	return c
 }
@@ -388,7 +389,7 @@ func TestProjectMembershipUpdatesEveryMember(t *testing.T) {
 	for _, ns := range []string{a, b, c} {
 		exposeTCP(t, ns, "svc", false)
 	}
-	system := manager.DefaultOptions().SystemNamespace
+	system := install.SystemNamespace
 	members := func(names ...string) []string {
 		out := append([]string{system}, names...)
 		slices.Sort(out)

@@ -20,6 +20,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/spacectl"
 	"github.com/decco-dev/decco/test/controlplane"
@@ -51,7 +52,7 @@ func (w *withManager) Run() int {
 	}
 	k8s = cluster.Client
 	ctx := context.Background()
-	sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: manager.DefaultOptions().SystemNamespace}}
+	sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: install.SystemNamespace}}
 	if err := k8s.Create(ctx, sys); err != nil && !apierrors.IsAlreadyExists(err) {
 		fmt.Fprintf(os.Stderr, "creating %s: %v\n", sys.Name, err)
 		return 1
@@ -107,7 +108,7 @@ func mustCLI(t *testing.T, args ...string) result {
 }
 
 // sidecarImage is the flag that tells spacectl the manager's image.
-func sidecarImage() string { return "--sidecar-image=" + mgrOpts.SidecarImage }
+func sidecarImage() string { return "--sidecar-image=" + mgrOpts.Sidecar.Image }
 
 // createSpace makes a space with spacectl and waits until it is ready, and
 // deletes it after the test.
