@@ -40,8 +40,10 @@ type Options struct {
 	SystemNamespace string
 	// MaxRequestBytes caps an admission request's body.
 	MaxRequestBytes int64
-	// LiveReader, when set, reads a namespace the cache has not seen yet
-	// (created a moment ago) from the apiserver instead of failing.
+	// LiveReader, when set, reads from the apiserver a namespace the
+	// cache has not seen yet (created a moment ago), or holds as no
+	// valid space (it may have become one a moment ago), instead of
+	// failing or refusing from a stale copy.
 	LiveReader client.Reader
 	// Reviewer answers the namespace guard's permission questions; nil
 	// refuses every guarded change with an error (fail closed).
@@ -49,8 +51,9 @@ type Options struct {
 }
 
 // Setup registers the handlers on mgr's webhook server and starts the
-// metadata-only Namespace informer they read spaces from, so that no
-// admission request makes an API call.
+// metadata-only Namespace informer they read spaces from. An admission
+// makes an API call only when the informer may lag: for a namespace it
+// has not seen, and before refusing a namespace as no (valid) space.
 func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
@@ -122,6 +125,17 @@ func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.
 		return &r, space.Space{}
 	}
 	sp, err := l.spaces.FromNamespace(meta)
+	if err != nil && l.live != nil {
+		// The apiserver called us because it sees the namespace as a
+		// space; an informer can lag behind it, so a namespace labeled a
+		// moment ago may still be cached unlabeled. Refusals are rare:
+		// read the namespace itself before refusing.
+		if err := l.live.Get(ctx, client.ObjectKey{Name: ns}, meta); err != nil {
+			r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s: %w", ns, err))
+			return &r, space.Space{}
+		}
+		sp, err = l.spaces.FromNamespace(meta)
+	}
 	switch {
 	case err == nil:
 		return nil, sp
