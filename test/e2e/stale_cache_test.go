@@ -128,5 +128,7 @@ func registerPodWebhook(t *testing.T, name, url string, ca []byte, ns string) {
 	sel.MatchLabels = map[string]string{lateSpaceLabel: ns}
 	require.Equal(t, url+webhook.PodPath, *cfg.Webhooks[0].ClientConfig.URL, "the first hook is the pods'")
 	require.NoError(t, k8s.Create(context.Background(), cfg))
-	t.Cleanup(func() { k8s.Delete(context.Background(), &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}}) })
+	t.Cleanup(func() {
+		k8s.Delete(context.Background(), &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
 }
