@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -128,15 +129,32 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{space.LabelManagedBy: space.ManagedByValue}},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{
-			hook("workloads.decco.io", "object.spec.template",
-				rule("apps", "v1", createOrUpdate, "deployments", "statefulsets", "daemonsets", "replicasets"),
-				rule("batch", "v1", createOrUpdate, "jobs")),
-			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
-				rule("batch", "v1", createOrUpdate, "cronjobs")),
+			hook("workloads.decco.io", "object."+strings.Join(specTemplate, "."), workloadRules(specTemplate)...),
+			hook("cronjobs.decco.io", "object."+strings.Join(jobTemplate, "."), workloadRules(jobTemplate)...),
 			podUpdateHook(cc, systemNamespace),
 			namespaceHook(cc, systemNamespace),
 		},
 	}
+}
+
+// workloadRules are the rules matching the Workloads whose template is at
+// path, one per API group, in the table's order.
+func workloadRules(path []string) []admissionregistrationv1.RuleWithOperations {
+	var rules []admissionregistrationv1.RuleWithOperations
+	byGroup := map[string]int{}
+	for _, w := range Workloads {
+		if !slices.Equal(w.Template, path) {
+			continue
+		}
+		i, ok := byGroup[w.Group]
+		if !ok {
+			i = len(rules)
+			byGroup[w.Group] = i
+			rules = append(rules, rule(w.Group, "v1", createOrUpdate))
+		}
+		rules[i].Resources = append(rules[i].Resources, w.Resource)
+	}
+	return rules
 }
 
 // podUpdateHook checks updates of pods in a space, and of their ephemeral
