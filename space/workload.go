@@ -270,10 +270,10 @@ func parseEgressEntry(t string) (Egress, string) {
 	return Egress{LocalPort: lp, Host: host, Port: p}, ""
 }
 
-// objName names an object for messages: namespace/name, or the
-// generateName prefix for a Pod not yet named (Deployment pods at
+// ObjectName names an object for messages: namespace/name, or
+// namespace/generateName* for one not named yet (every Deployment pod at
 // admission).
-func objName(obj metav1.Object) string {
+func ObjectName(obj metav1.Object) string {
 	n := obj.GetName()
 	if n == "" && obj.GetGenerateName() != "" {
 		n = obj.GetGenerateName() + "*"
@@ -281,5 +281,7 @@ func objName(obj metav1.Object) string {
 	if ns := obj.GetNamespace(); ns != "" {
 		n = ns + "/" + n
 	}
-	return strconv.Quote(n)
+	return n
 }
+
+func objName(obj metav1.Object) string { return strconv.Quote(ObjectName(obj)) }

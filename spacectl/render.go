@@ -142,14 +142,7 @@ func decodeDocument(raw []byte) (*unstructured.Unstructured, error) {
 
 // describeObject names an object for messages: Kind namespace/name.
 func describeObject(u *unstructured.Unstructured) string {
-	name := u.GetName()
-	if name == "" {
-		name = u.GetGenerateName() + "*"
-	}
-	if ns := u.GetNamespace(); ns != "" {
-		name = ns + "/" + name
-	}
-	return u.GetKind() + " " + name
+	return u.GetKind() + " " + space.ObjectName(u)
 }
 
 // renderer holds the spaces known to a Render call.
@@ -282,11 +275,7 @@ func (r *renderer) namespaceOf(own, label string) string {
 
 // excluded are namespaces the webhook configuration never matches.
 func (r *renderer) excluded(ns string) bool {
-	switch ns {
-	case "kube-system", "kube-public", "kube-node-lease", r.opts.SystemNamespace:
-		return true
-	}
-	return false
+	return space.Excluded(ns, r.opts.SystemNamespace)
 }
 
 // renderPod injects a Pod as the pod webhook would.

@@ -45,7 +45,7 @@ func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 		{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpExists},
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-			Values: []string{"kube-system", "kube-public", "kube-node-lease", systemNamespace}},
+			Values: space.ExcludedNamespaces(systemNamespace)},
 	}}
 }
 
@@ -213,7 +213,7 @@ func namespaceHook(cc ClientConfig, systemNamespace string) admissionregistratio
 		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
 		AdmissionReviewVersions: []string{"v1"},
 		MatchConditions: []admissionregistrationv1.MatchCondition{
-			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['kube-system', 'kube-public', 'kube-node-lease', '" + systemNamespace + "'])"},
+			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['" + strings.Join(space.ExcludedNamespaces(systemNamespace), "', '") + "'])"},
 			notDeccoOrAdmin(systemNamespace),
 			{Name: "changes-a-space-setting", Expression: changedKeys("labels", "k.startsWith('"+space.Prefix+"') || (k.startsWith('"+space.PodSecurityPrefix+"') && "+isSpace+")") +
 				" || " + changedKeys("annotations", "k.startsWith('"+space.Prefix+"')")},

@@ -114,8 +114,7 @@ func (l *spaceLookup) namespace(ctx context.Context, name string, into *metav1.P
 // claims in namespace ns. It returns a response when the request ends here
 // (allowed or denied), or nil and the space.
 func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.Response, space.Space) {
-	switch ns {
-	case "", "kube-system", "kube-public", "kube-node-lease", l.system:
+	if ns == "" || space.Excluded(ns, l.system) {
 		r := admission.Allowed("decco does not handle namespace " + ns)
 		return &r, space.Space{}
 	}
