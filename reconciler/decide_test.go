@@ -161,7 +161,7 @@ var scheme = func() *runtime.Scheme {
 // prunes and cleans up in that mode: a kind missing from the list would
 // be created but never removed.
 func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
 	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -184,7 +184,7 @@ func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
 // Equal inputs give equal objects (what compare-before-write relies on),
 // and the CA bundle appears only when a BackendTLSPolicy refers to it.
 func TestDecideIsDeterministic(t *testing.T) {
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
 	a, b := decide(in, options(route.ModeGatewayAPI)), decide(in, options(route.ModeGatewayAPI))
 	require.Equal(t, len(a.Objects), len(b.Objects))
@@ -197,9 +197,8 @@ func TestDecideIsDeterministic(t *testing.T) {
 	}
 	assert.True(t, hasObject(a.Objects, "ConfigMap", route.CABundleConfigMap))
 
-	sp.EncryptHTTP = false
-	plain := decide(input(sp, service("shop", "web", "/", 0)), options(route.ModeGatewayAPI))
-	assert.False(t, hasObject(plain.Objects, "ConfigMap", route.CABundleConfigMap), "no BackendTLSPolicy, no bundle")
+	tcp := decide(input(sp, service("shop", "db", "", 0)), options(route.ModeGatewayAPI))
+	assert.False(t, hasObject(tcp.Objects, "ConfigMap", route.CABundleConfigMap), "no HTTP service, no BackendTLSPolicy, no bundle")
 }
 
 // A hostname an older space holds is refused, and its record not

@@ -252,7 +252,7 @@ func (r *Reconciler) projectSpaces(ctx context.Context, project string) ([]liveS
 // read tenants' Secrets; otherwise the tenant publishes the bundle and the
 // pki status says so.
 func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) ([]byte, error) {
-	if !sp.EncryptHTTP || r.opts.RouteMode != route.ModeGatewayAPI {
+	if r.opts.RouteMode != route.ModeGatewayAPI {
 		return nil, nil
 	}
 	key := types.NamespacedName{Namespace: sp.Name, Name: sp.WorkloadCertSecret()}

@@ -30,10 +30,8 @@ func gatewayObjects(in Input, exps []exposure) []client.Object {
 	for _, e := range exps {
 		if e.http() {
 			hasHTTP = true
-			objs = append(objs, httpRoute(in.Space, e))
-			if in.Space.EncryptHTTP {
-				objs = append(objs, backendTLSPolicy(in.Space, e))
-			}
+			// The hop to the pod is TLS too: the sidecar is its only way in.
+			objs = append(objs, httpRoute(in.Space, e), backendTLSPolicy(in.Space, e))
 		} else {
 			hasTCP = true
 			objs = append(objs, tlsRoute(in.Space, e))

@@ -55,14 +55,13 @@ func httpIngress(in Input, e exposure) *networkingv1.Ingress {
 	sp := in.Space
 	ing := ingress(sp, e, in.IngressClass, e.path)
 	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{e.host}, SecretName: sp.HTTPTLSSecret()}}
-	if sp.EncryptHTTP {
-		ing.Annotations = map[string]string{
-			AnnotationNginxBackendProtocol: "HTTPS",
-			AnnotationNginxProxySSLSecret:  fmt.Sprintf("%s/%s", sp.Name, sp.WorkloadCertSecret()),
-			AnnotationNginxProxySSLVerify:  "on",
-			AnnotationNginxProxySSLName:    sp.Host(),
-			AnnotationNginxProxySSLSNI:     "on",
-		}
+	// The hop to the pod is TLS too: the sidecar is its only way in.
+	ing.Annotations = map[string]string{
+		AnnotationNginxBackendProtocol: "HTTPS",
+		AnnotationNginxProxySSLSecret:  fmt.Sprintf("%s/%s", sp.Name, sp.WorkloadCertSecret()),
+		AnnotationNginxProxySSLVerify:  "on",
+		AnnotationNginxProxySSLName:    sp.Host(),
+		AnnotationNginxProxySSLSNI:     "on",
 	}
 	return ing
 }

@@ -70,4 +70,3 @@ func observe(ctx context.Context, kind string, resp admission.Response, d inject
 	log.FromContext(ctx).V(1).Info("admission", "kind", kind, "outcome", outcome, "reason", reason)
 	return resp
 }
-

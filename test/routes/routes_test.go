@@ -154,7 +154,7 @@ func kinds(objs []client.Object) map[string]int {
 func TestGatewayAPIObjectsAccepted(t *testing.T) {
 	needCluster(t)
 	sharedGateway(t)
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeGatewayAPI, Gateway: gateway})
 	assert.Equal(t, map[string]int{"ListenerSet": 1, "HTTPRoute": 2, "BackendTLSPolicy": 2, "TLSRoute": 2}, kinds(objs))
 
@@ -175,7 +175,7 @@ func TestGatewayAPIObjectsAccepted(t *testing.T) {
 
 func TestIngressObjectsAccepted(t *testing.T) {
 	needCluster(t)
-	sp := space.Space{Name: "shop-ingress", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop-ingress", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeIngress,
 		IngressClass: "nginx", SNIIngressClass: "k8sniff"})
 	assert.Equal(t, map[string]int{"Ingress": 4}, kinds(objs))

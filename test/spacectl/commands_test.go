@@ -51,7 +51,7 @@ func TestCreateSpace(t *testing.T) {
 	ns := getNS(t, "sc-create")
 	sp, err := space.FromNamespace(ns)
 	require.NoError(t, err)
-	assert.Equal(t, space.Space{Name: "sc-create", Domain: "example.com", Project: "retail", EncryptHTTP: true}, sp)
+	assert.Equal(t, space.Space{Name: "sc-create", Domain: "example.com", Project: "retail"}, sp)
 	st, err := space.ParseStatus(ns.Annotations[space.AnnotationStatus])
 	require.NoError(t, err)
 	assert.True(t, st.Ready(), "the reconciler's status: %+v", st)
