@@ -136,10 +136,9 @@ func portsAnnotation(errs *fieldErrs, ann map[string]string, key string) []PortR
 	return refs
 }
 
-// ParsePorts parses a port list as in decco.io/tls-ports: comma-separated
-// container port names or numbers. key only labels the error.
-func ParsePorts(key, v string) ([]PortRef, error) { return parsePortList(key, v) }
-
+// parsePortList parses a port list as in decco.io/tls-ports:
+// comma-separated container port names or numbers. key only labels the
+// error.
 func parsePortList(key, v string) ([]PortRef, error) {
 	const fix = "write comma-separated container port names or numbers, e.g. http,8443"
 	toks, problem := splitList(v)
