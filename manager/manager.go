@@ -19,6 +19,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/decco-dev/decco/install"
+	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/webhook"
 )
 
@@ -128,7 +129,7 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts 
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	namespaces, err := mgr.GetCache().GetInformer(ctx, namespaceMeta())
+	namespaces, err := mgr.GetCache().GetInformer(ctx, space.NamespaceMeta())
 	if err != nil {
 		return fmt.Errorf("getting the webhook's namespace informer: %w", err)
 	}
@@ -143,12 +144,4 @@ func informerSynced(inf cache.Informer, what string) healthz.Checker {
 		}
 		return nil
 	}
-}
-
-// namespaceMeta is the metadata-only Namespace the webhook reads spaces
-// from: the same informer as webhook.Setup's.
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	return ns
 }

@@ -111,7 +111,7 @@ func egress(in Input) *networkingv1.NetworkPolicy {
 	}}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
-		ObjectMeta: objectMeta(in.Space, EgressPolicy),
+		ObjectMeta: in.Space.ObjectMeta(EgressPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},

@@ -107,7 +107,7 @@ func issuerRef(refs ...space.IssuerRef) cmmeta.IssuerReference {
 func selfSignedIssuer(sp space.Space) *cmapi.Issuer {
 	return &cmapi.Issuer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
-		ObjectMeta: objectMeta(sp, SelfSignedIssuerName),
+		ObjectMeta: sp.ObjectMeta(SelfSignedIssuerName),
 		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
 			SelfSigned: &cmapi.SelfSignedIssuer{},
 		}},
@@ -117,7 +117,7 @@ func selfSignedIssuer(sp space.Space) *cmapi.Issuer {
 func caIssuerObject(sp space.Space) *cmapi.Issuer {
 	return &cmapi.Issuer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
-		ObjectMeta: objectMeta(sp, CAIssuerName),
+		ObjectMeta: sp.ObjectMeta(CAIssuerName),
 		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
 			CA: &cmapi.CAIssuer{SecretName: sp.CASecret()},
 		}},
@@ -167,10 +167,10 @@ func httpCertificate(sp space.Space, issuer cmmeta.IssuerReference) *cmapi.Certi
 // certificate wraps spec with decco's metadata; the Secret cert-manager
 // writes carries the same labels, so it too can be found as decco's.
 func certificate(sp space.Space, name string, spec cmapi.CertificateSpec) *cmapi.Certificate {
-	spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Labels: labels(sp)}
+	spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Labels: sp.ManagedLabels()}
 	return &cmapi.Certificate{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
-		ObjectMeta: objectMeta(sp, name),
+		ObjectMeta: sp.ObjectMeta(name),
 		Spec:       spec,
 	}
 }
@@ -215,12 +215,4 @@ func clusterDomain(opts Options) string {
 		return DefaultClusterDomain
 	}
 	return opts.ClusterDomain
-}
-
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: sp.Name, Name: name, Labels: labels(sp)}
-}
-
-func labels(sp space.Space) map[string]string {
-	return map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp.Name}
 }

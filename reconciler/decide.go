@@ -309,7 +309,7 @@ func caBundle(sp space.Space, ca []byte, routes []client.Object) *corev1.ConfigM
 	}
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: objectMeta(sp, route.CABundleConfigMap),
+		ObjectMeta: sp.ObjectMeta(route.CABundleConfigMap),
 		Data:       map[string]string{route.CABundleKey: string(ca)},
 	}
 }
@@ -323,16 +323,6 @@ func refersToCABundle(obj client.Object) bool {
 	return slices.ContainsFunc(p.Spec.Validation.CACertificateRefs, func(r gatewayv1.LocalObjectReference) bool {
 		return r.Kind == "ConfigMap" && string(r.Name) == route.CABundleConfigMap
 	})
-}
-
-// objectMeta names an object decco makes in the space, with the labels
-// that let cleanup find it.
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Namespace: sp.Name,
-		Name:      name,
-		Labels:    map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp.Name},
-	}
 }
 
 // dnsTargets picks where records point from a load balancer's addresses:

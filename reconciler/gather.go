@@ -21,16 +21,6 @@ import (
 	"github.com/decco-dev/decco/space"
 )
 
-// namespaceGVK is the Namespace kind, read metadata-only: labels and
-// annotations are all decco needs of a namespace.
-var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
-
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(namespaceGVK)
-	return ns
-}
-
 // gather reads everything decide needs about sp, from the caches and, for
 // the CA bundle, a Secret by name from the apiserver. It reads only what
 // sp's objects can depend on, so a reconcile costs the same with ten
@@ -181,7 +171,7 @@ func (r *Reconciler) liveSpace(ctx context.Context, name string) (liveSpace, boo
 	if r.ignored(name) {
 		return liveSpace{}, false, nil
 	}
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			return liveSpace{}, false, nil

@@ -182,7 +182,7 @@ func claimants(h string) []string {
 
 // enqueueIfSpace enqueues namespace name when it is a space.
 func (m *mapper) enqueueIfSpace(ctx context.Context, name string, q queue) {
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	if err := m.r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		return
 	}

@@ -47,7 +47,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if r.ignored(req.Name) {
 		return reconcile.Result{}, nil
 	}
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	err := r.client.Get(ctx, client.ObjectKey{Name: req.Name}, ns)
 	switch {
 	case apierrors.IsNotFound(err):

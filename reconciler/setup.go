@@ -96,7 +96,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		memo:     newSecretMemo(),
 	}
 	// Project membership is a lookup, not a scan of every namespace.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), projectIndex, projectOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), space.NamespaceMeta(), projectIndex, projectOf); err != nil {
 		return fmt.Errorf("indexing namespaces by project: %w", err)
 	}
 	m := &mapper{r: r}
@@ -126,7 +126,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // watched are the informers the controller reads from, as Setup watches
 // them.
 func watched(o Options) []watchedKind {
-	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", podMeta()}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	out := []watchedKind{{"Namespace", space.NamespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", podMeta()}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
 	for _, k := range activeKinds(o.RouteMode) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}

@@ -81,7 +81,7 @@ func ingress(sp space.Space, e exposure, class, path string) *networkingv1.Ingre
 	}}
 	ing := &networkingv1.Ingress{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: KindIngress},
-		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: networkingv1.IngressSpec{
 			Rules: []networkingv1.IngressRule{{
 				Host: e.host,

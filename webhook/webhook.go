@@ -55,7 +55,7 @@ type Options struct {
 // makes an API call only when the informer may lag: for a namespace it
 // has not seen, and before refusing a namespace as no (valid) space.
 func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
-	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
+	if _, err := mgr.GetCache().GetInformer(ctx, space.NamespaceMeta()); err != nil {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
 	}
 	opts.LiveReader = mgr.GetAPIReader()
@@ -80,12 +80,6 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}
-}
-
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	return ns
 }
 
 // spaceLookup reads a namespace's space from the informer cache.
@@ -118,7 +112,7 @@ func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.
 		r := admission.Allowed("decco does not handle namespace " + ns)
 		return &r, space.Space{}
 	}
-	meta := namespaceMeta()
+	meta := space.NamespaceMeta()
 	if err := l.namespace(ctx, ns, meta); err != nil {
 		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s: %w", ns, err))
 		return &r, space.Space{}
