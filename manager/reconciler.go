@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/dns"
-	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
@@ -135,6 +134,7 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		IngressClass:     o.IngressClass,
 		SNIIngressClass:  o.SNIIngressClass,
 		DNS:              provider,
+		DNSEndpoints:     o.DNSProvider == DNSProviderDNSEndpoint,
 		DNSTargets:       o.DNSTargets,
 		DNSTTL:           o.DNSTTL,
 		ClusterDomain:    o.ClusterDomain,
@@ -171,9 +171,9 @@ type DNSProviderFactory func(ctx context.Context, mgr ctrl.Manager, opts Options
 // DNSProviders maps --dns-provider values to factories.
 var DNSProviders = map[string]DNSProviderFactory{
 	DNSProviderNone: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
-	DNSProviderDNSEndpoint: func(_ context.Context, mgr ctrl.Manager, _ Options) (dns.Provider, error) {
-		return endpoint.NewProvider(mgr.GetClient()).WithLiveReader(mgr.GetAPIReader()), nil
-	},
+	// DNSEndpoints are applied by the reconciler with the space's other
+	// objects (reconciler.Options.DNSEndpoints): no provider.
+	DNSProviderDNSEndpoint: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
 	DNSProviderRFC2136: func(ctx context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
 		o := opts.RFC2136
 		o.TTL = opts.Reconciler.DNSTTL
@@ -193,15 +193,11 @@ func reconcilerCache(opts Options) map[client.Object]cache.ByObject {
 	if err != nil {
 		return nil // New validated the options already
 	}
-	if opts.Reconciler.DNSProvider != DNSProviderNone {
+	if opts.Reconciler.DNSProvider == DNSProviderRFC2136 {
 		// What matters to the cache is only whether DNS is on.
 		ro.DNS = noDNS{}
 	}
-	out := reconciler.CacheByObject(ro)
-	if opts.Reconciler.DNSProvider == DNSProviderDNSEndpoint {
-		out[&endpoint.DNSEndpoint{}] = cache.ByObject{Label: reconciler.ManagedSelector()}
-	}
-	return out
+	return reconciler.CacheByObject(ro)
 }
 
 // setupReconciler builds the DNS provider and registers the reconciler.

@@ -15,6 +15,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -42,6 +43,11 @@ type Input struct {
 	// DNSTargets is where the space's records point; empty when no
 	// address is known yet.
 	DNSTargets []string
+	// Published is the space's DNSEndpoint as decco last applied it
+	// (Options.DNSEndpoints), kept as it is while no address is known:
+	// a load balancer that briefly reports none must not unpublish a
+	// space.
+	Published *endpoint.DNSEndpoint
 	// Now stamps the hostnames the space claims in this reconcile.
 	Now time.Time
 	// EgressDestinations are where the space's pods' decco.io/egress
@@ -136,15 +142,40 @@ func decide(in Input, o Options) Desired {
 	}
 	objs = append(objs, routes...)
 	var records []dns.Record
-	if o.DNS != nil && len(in.DNSTargets) > 0 {
+	if o.publishesDNS() && len(in.DNSTargets) > 0 {
 		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 		records = slices.DeleteFunc(records, func(r dns.Record) bool {
 			owner := owners[r.Name]
 			return owner != "" && owner != sp.Name
 		})
 	}
+	if ep := dnsEndpoint(in, o, records); ep != nil {
+		objs = append(objs, ep)
+	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
 		Claims: held(in, owners, over != nil)}
+}
+
+// dnsEndpoint is the space's DNSEndpoint with Options.DNSEndpoints: its
+// records, what was published while no address is known, and nil (so it
+// is pruned) when there is nothing to publish.
+func dnsEndpoint(in Input, o Options, records []dns.Record) *endpoint.DNSEndpoint {
+	if !o.DNSEndpoints {
+		return nil
+	}
+	if len(in.DNSTargets) == 0 {
+		if in.Published == nil {
+			return nil
+		}
+		kept := endpoint.Build(in.Space, nil)
+		kept.Spec = in.Published.DeepCopy().Spec
+		return kept
+	}
+	ep := endpoint.Build(in.Space, records)
+	if len(ep.Spec.Endpoints) == 0 {
+		return nil
+	}
+	return ep
 }
 
 // nesting refuses new hostnames to a space whose domain is another live
@@ -186,7 +217,7 @@ func nesting(in Input, owners map[string]string) *route.Conflict {
 func withinLimits(in Input, o Options) ([]corev1.Service, *route.Conflict) {
 	limits := in.Space.Limits.Or(o.Limits)
 	records := 0
-	if o.DNS != nil && len(in.DNSTargets) > 0 {
+	if o.publishesDNS() && len(in.DNSTargets) > 0 {
 		records = len(dns.Desired(in.Space, in.Services, in.DNSTargets, o.DNSTTL))
 	}
 	problem := limits.Over(len(in.Services), len(route.Hostnames(in.Space, in.Services)), records)

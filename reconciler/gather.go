@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -45,6 +46,7 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 		return in, err
 	}
 	in.DNSTargets, err = r.dnsTargets(ctx, sp)
+	in.Published, _ = have.objects[objKey{endpoint.Kind, endpoint.ObjectName}].(*endpoint.DNSEndpoint)
 	return in, err
 }
 
@@ -268,7 +270,7 @@ func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) (
 // else the Gateway's addresses (Gateway API mode) or the space's own
 // Ingresses' load balancer addresses (Ingress mode).
 func (r *Reconciler) dnsTargets(ctx context.Context, sp space.Space) ([]string, error) {
-	if r.opts.DNS == nil {
+	if !r.opts.publishesDNS() {
 		return nil, nil
 	}
 	if len(r.opts.DNSTargets) > 0 {

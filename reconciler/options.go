@@ -44,8 +44,12 @@ type Options struct {
 	// reverse proxy and of the SNI router (Ingress mode).
 	IngressClass    string
 	SNIIngressClass string
-	// DNS publishes the spaces' records; nil turns DNS off.
+	// DNS publishes the spaces' records through an outside provider
+	// (RFC 2136); nil leaves it to DNSEndpoints, or turns DNS off.
 	DNS dns.Provider
+	// DNSEndpoints publishes each space's records as an external-dns
+	// DNSEndpoint in its namespace, applied with its other objects.
+	DNSEndpoints bool
 	// DNSTargets, when set, is where every record points (IP addresses,
 	// or one hostname) instead of the Gateway's (or, in Ingress mode, the
 	// space's Ingresses') status addresses.
@@ -98,6 +102,9 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("reconciler: %s %s/%s: want Issuer/<name> or ClusterIssuer/<name>, or nothing", iss.field, iss.ref.Kind, iss.ref.Name))
 		}
 	}
+	if o.DNS != nil && o.DNSEndpoints {
+		errs = append(errs, errors.New("reconciler: DNS and DNSEndpoints are both set: choose one DNS provider"))
+	}
 	if err := checkTargets(o.DNSTargets); err != nil {
 		errs = append(errs, err)
 	}
@@ -120,6 +127,9 @@ func (o Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// publishesDNS reports whether the installation publishes records at all.
+func (o Options) publishesDNS() bool { return o.DNS != nil || o.DNSEndpoints }
 
 // checkTargets accepts IP addresses, or exactly one hostname: a name can
 // only be a CNAME, and a CNAME can't share its name with other records.

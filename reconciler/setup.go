@@ -50,7 +50,7 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 		// policies: see podMeta.
 		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace)},
 	}
-	for _, k := range activeKinds(o.RouteMode) {
+	for _, k := range activeKinds(o) {
 		out[k.newObj()] = managed
 	}
 	// cert-manager copies a Certificate's labels to its requests.
@@ -65,7 +65,7 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 
 // watchesGateway: DNS points at the Gateway's addresses.
 func watchesGateway(o Options) bool {
-	return o.DNS != nil && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
+	return o.publishesDNS() && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
 }
 
 // cacheSyncTimeout is how long the controller waits for its informers
@@ -91,7 +91,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		scheme:   mgr.GetScheme(),
 		recorder: mgr.GetEventRecorder("decco"),
 		opts:     o,
-		kinds:    activeKinds(o.RouteMode),
+		kinds:    activeKinds(o),
 		states:   newSpaceStates(),
 		memo:     newSecretMemo(),
 	}
@@ -127,7 +127,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // them.
 func watched(o Options) []watchedKind {
 	out := []watchedKind{{"Namespace", space.NamespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", podMeta()}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
-	for _, k := range activeKinds(o.RouteMode) {
+	for _, k := range activeKinds(o) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}
 	if watchesGateway(o) {
