@@ -66,12 +66,7 @@ func TestUsersDNSEndpointIsNotTakenOver(t *testing.T) {
 	}
 	require.NoError(t, c.Create(ctx, theirs))
 
-	ensureGateway(t)
-	var ns corev1.Namespace
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: name}, &ns))
-	ns.Labels = map[string]string{space.LabelSpace: name}
-	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
-	require.NoError(t, k8s.Update(ctx, &ns))
+	makeSpace(t, name)
 
 	waitFor(t, time.Minute, "DNS NameInUse", func() error {
 		st, ok := status(t, name)

@@ -144,6 +144,18 @@ func createSpace(t *testing.T, name string, ann map[string]string) {
 	require.NoError(t, k8s.Create(context.Background(), ns))
 }
 
+// makeSpace makes the existing namespace name a space, as createSpace
+// does, for a test that put something there first.
+func makeSpace(t *testing.T, name string) {
+	t.Helper()
+	ensureGateway(t)
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: name}, &ns))
+	ns.Labels = map[string]string{space.LabelSpace: name}
+	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
+	require.NoError(t, k8s.Update(context.Background(), &ns))
+}
+
 // exposeTCP and exposeHTTP create a Service labeled with the space whose
 // named target port the sidecar takes over.
 func exposeTCP(t *testing.T, ns, name string, dns bool) {
@@ -690,12 +702,7 @@ func TestUsersObjectWithDeccosNameIsNotTakenOver(t *testing.T) {
 	}
 	require.NoError(t, k8s.Create(ctx, mine))
 
-	ensureGateway(t)
-	var ns corev1.Namespace
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: name}, &ns))
-	ns.Labels = map[string]string{space.LabelSpace: name}
-	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
-	require.NoError(t, k8s.Update(ctx, &ns))
+	makeSpace(t, name)
 
 	waitFor(t, time.Minute, "policies NameInUse", func() error {
 		st, ok := status(t, name)

@@ -25,6 +25,7 @@ import (
 	"github.com/decco-dev/decco/spacectl"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 var (
@@ -126,20 +127,7 @@ func deleteAfter(t *testing.T, ns string) {
 }
 
 // eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+var eventually = testkit.WaitFor
 
 // podsOf waits for n pods matching selector in ns.
 func podsOf(t *testing.T, ns, selector string, n int) []corev1.Pod {
