@@ -376,5 +376,5 @@ func TestDoctor(t *testing.T) {
 	assert.Equal(t, spacectl.ExitNotReady, r.code)
 	assert.Len(t, lines(r.out, "FAIL", "issuer", "not found"), 1)
 	assert.Len(t, lines(r.out, "fix: create ClusterIssuer/missing"), 1)
-	assert.Contains(t, r.errOut, "error: 1 of 7 checks failed")
+	assert.Contains(t, r.errOut, "error: 1 of 7 checks failed", "%s", r)
 }
