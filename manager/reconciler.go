@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -48,6 +50,8 @@ type ReconcilerOptions struct {
 	DNSTTL          int64
 	ClusterDomain   string
 	Workers         int
+	// WorkloadCertDuration: see reconciler.Options.WorkloadCertDuration.
+	WorkloadCertDuration time.Duration
 	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
 	VerifyBYOSecrets bool
 	// PodSecurityLevel: see reconciler.Options.PodSecurityLevel.
@@ -65,6 +69,8 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		DNSProvider:   DNSProviderDNSEndpoint,
 		ClusterDomain: "cluster.local",
 		Workers:       4,
+		// cert-manager renews it with a third left: 30 days before expiry.
+		WorkloadCertDuration: 90 * 24 * time.Hour,
 		// decco's sidecar passes restricted.
 		PodSecurityLevel: reconciler.PodSecurityRestricted,
 		MaxServices:      500,
@@ -85,6 +91,7 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.DNSTargets, "dns-target", o.DNSTargets, "Address every record points at (repeatable): IP addresses, or one hostname. Default: the Gateway's status addresses (in ingress mode, the space's Ingresses').")
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
+	fs.DurationVar(&o.WorkloadCertDuration, "workload-cert-duration", o.WorkloadCertDuration, "Lifetime of each space's workload certificate (the one its sidecars serve), 1h to 2160h (90 days); cert-manager renews it with a third left. Shorter rotates the sidecars' keys more often.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
 	fs.StringVar(&o.PodSecurityLevel, "pod-security-level", o.PodSecurityLevel, "Pod Security Admission level every space enforces (labels pod-security.kubernetes.io/ set by decco, which tenants can't change): restricted or baseline.")
 	fs.IntVar(&o.MaxServices, "space-max-services", o.MaxServices, "Most Services one space may expose; past it the space's routes and records are withdrawn and its status says why. 0: no limit. A space's decco.io/limits overrides it.")
@@ -126,22 +133,26 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		return reconciler.Options{}, err
 	}
 	ro := reconciler.Options{
-		SystemNamespace:  systemNamespace,
-		DefaultIssuer:    def,
-		HTTPIssuer:       httpIss,
-		Gateway:          route.GatewayRef{Namespace: gwNS, Name: gwName},
-		RouteMode:        mode,
-		IngressClass:     o.IngressClass,
-		SNIIngressClass:  o.SNIIngressClass,
-		DNS:              provider,
-		DNSEndpoints:     o.DNSProvider == DNSProviderDNSEndpoint,
-		DNSTargets:       o.DNSTargets,
-		DNSTTL:           o.DNSTTL,
-		ClusterDomain:    o.ClusterDomain,
-		Workers:          o.Workers,
-		VerifyBYOSecrets: o.VerifyBYOSecrets,
-		PodSecurityLevel: o.PodSecurityLevel,
-		Limits:           space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
+		SystemNamespace:      systemNamespace,
+		DefaultIssuer:        def,
+		HTTPIssuer:           httpIss,
+		Gateway:              route.GatewayRef{Namespace: gwNS, Name: gwName},
+		RouteMode:            mode,
+		IngressClass:         o.IngressClass,
+		SNIIngressClass:      o.SNIIngressClass,
+		DNS:                  provider,
+		DNSEndpoints:         o.DNSProvider == DNSProviderDNSEndpoint,
+		DNSTargets:           o.DNSTargets,
+		DNSTTL:               o.DNSTTL,
+		ClusterDomain:        o.ClusterDomain,
+		Workers:              o.Workers,
+		WorkloadCertDuration: o.WorkloadCertDuration,
+		VerifyBYOSecrets:     o.VerifyBYOSecrets,
+		PodSecurityLevel:     o.PodSecurityLevel,
+		Limits:               space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
+	}
+	if err := pki.ValidateWorkloadCertDuration(o.WorkloadCertDuration); err != nil {
+		return reconciler.Options{}, fmt.Errorf("--workload-cert-duration=%s: %w", o.WorkloadCertDuration, err)
 	}
 	if o.PodSecurityLevel == "" {
 		return reconciler.Options{}, fmt.Errorf("--pod-security-level is empty: want %s or %s", reconciler.PodSecurityRestricted, reconciler.PodSecurityBaseline)

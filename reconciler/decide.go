@@ -133,9 +133,10 @@ func decide(in Input, o Options) Desired {
 		objs = append(objs, p)
 	}
 	objs = append(objs, pki.Objects(sp, pki.Options{
-		DefaultIssuer: o.DefaultIssuer,
-		HTTPIssuer:    o.HTTPIssuer,
-		ClusterDomain: o.ClusterDomain,
+		DefaultIssuer:        o.DefaultIssuer,
+		HTTPIssuer:           o.HTTPIssuer,
+		ClusterDomain:        o.ClusterDomain,
+		WorkloadCertDuration: o.WorkloadCertDuration,
 	})...)
 	if cm := caBundle(sp, in.CABundle, routes); cm != nil {
 		objs = append(objs, cm)

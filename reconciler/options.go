@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -59,6 +61,9 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS suffix, for the in-cluster names
 	// in workload certificates.
 	ClusterDomain string
+	// WorkloadCertDuration is the lifetime of the spaces' workload
+	// certificates (pki.Options.WorkloadCertDuration); 0 means 90 days.
+	WorkloadCertDuration time.Duration
 	// Workers is how many spaces are reconciled at once.
 	Workers int
 	// VerifyBYOSecrets lets the reconciler read the Secrets spaces bring
@@ -121,6 +126,9 @@ func (o Options) Validate() error {
 	}
 	if len(validation.IsDNS1123Subdomain(o.ClusterDomain)) > 0 {
 		errs = append(errs, fmt.Errorf("reconciler: ClusterDomain %q: want a DNS name such as cluster.local", o.ClusterDomain))
+	}
+	if err := pki.ValidateWorkloadCertDuration(o.WorkloadCertDuration); err != nil {
+		errs = append(errs, fmt.Errorf("reconciler: WorkloadCertDuration: %w", err))
 	}
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("reconciler: Workers %d: want at least 1", o.Workers))
