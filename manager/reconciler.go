@@ -15,6 +15,7 @@ import (
 
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
@@ -50,6 +51,8 @@ type ReconcilerOptions struct {
 	DNSTTL          int64
 	ClusterDomain   string
 	Workers         int
+	// EgressDNS: see netpol.ParseDNSPeer.
+	EgressDNS string
 	// WorkloadCertDuration: see reconciler.Options.WorkloadCertDuration.
 	WorkloadCertDuration time.Duration
 	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
@@ -71,6 +74,7 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		Workers:       4,
 		// cert-manager renews it with a third left: 30 days before expiry.
 		WorkloadCertDuration: 90 * 24 * time.Hour,
+		EgressDNS:            "kube-system/k8s-app=kube-dns",
 		// decco's sidecar passes restricted.
 		PodSecurityLevel: reconciler.PodSecurityRestricted,
 		MaxServices:      500,
@@ -91,6 +95,7 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.DNSTargets, "dns-target", o.DNSTargets, "Address every record points at (repeatable): IP addresses, or one hostname. Default: the Gateway's status addresses (in ingress mode, the space's Ingresses').")
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
+	fs.StringVar(&o.EgressDNS, "egress-dns", o.EgressDNS, "Where the pods of a space with decco.io/egress-policy: declared may send DNS queries (port 53): <namespace>/<label>=<value> of the cluster DNS pods, or CIDRs for NodeLocal DNSCache (e.g. 169.254.20.10/32) or a node's resolver.")
 	fs.DurationVar(&o.WorkloadCertDuration, "workload-cert-duration", o.WorkloadCertDuration, "Lifetime of each space's workload certificate (the one its sidecars serve), 1h to 2160h (90 days); cert-manager renews it with a third left. Shorter rotates the sidecars' keys more often.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
 	fs.StringVar(&o.PodSecurityLevel, "pod-security-level", o.PodSecurityLevel, "Pod Security Admission level every space enforces (labels pod-security.kubernetes.io/ set by decco, which tenants can't change): restricted or baseline.")
@@ -154,6 +159,11 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 	if err := pki.ValidateWorkloadCertDuration(o.WorkloadCertDuration); err != nil {
 		return reconciler.Options{}, fmt.Errorf("--workload-cert-duration=%s: %w", o.WorkloadCertDuration, err)
 	}
+	egressDNS, err := netpol.ParseDNSPeer(o.EgressDNS)
+	if err != nil {
+		return reconciler.Options{}, fmt.Errorf("--egress-dns=%w", err)
+	}
+	ro.EgressDNS = egressDNS
 	if o.PodSecurityLevel == "" {
 		return reconciler.Options{}, fmt.Errorf("--pod-security-level is empty: want %s or %s", reconciler.PodSecurityRestricted, reconciler.PodSecurityBaseline)
 	}

@@ -101,10 +101,7 @@ func resolve(e space.Egress, clusterDomain, gatewayNamespace string, lookup Serv
 func egress(in Input) *networkingv1.NetworkPolicy {
 	udp, tcp, dnsPort := corev1.ProtocolUDP, corev1.ProtocolTCP, intstr.FromInt32(53)
 	rules := []networkingv1.NetworkPolicyEgressRule{{
-		To: []networkingv1.NetworkPolicyPeer{{
-			NamespaceSelector: byName(metav1.LabelSelectorOpIn, ClusterDNSNamespace),
-			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{ClusterDNSLabel: ClusterDNSValue}},
-		}},
+		To:    in.DNS.peers(),
 		Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}},
 	}, {
 		To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: byName(metav1.LabelSelectorOpIn, in.Space.Name)}},

@@ -56,6 +56,9 @@ type Input struct {
 	// EgressDestinations are where the space's decco.io/egress entries
 	// lead (see ResolveEgress); used when Space.EgressDeclared.
 	EgressDestinations []Destination
+	// DNS is where a declared egress may send DNS queries; the zero value
+	// is DefaultDNSPeer.
+	DNS DNSPeer
 }
 
 // Policies returns the space's NetworkPolicies, sorted by name, with

@@ -129,6 +129,7 @@ func decide(in Input, o Options) Desired {
 		ListenerPorts:      ports,
 		ExposedPorts:       exposed,
 		EgressDestinations: in.EgressDestinations,
+		DNS:                o.EgressDNS,
 	}) {
 		objs = append(objs, p)
 	}

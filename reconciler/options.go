@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -61,6 +62,9 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS suffix, for the in-cluster names
 	// in workload certificates.
 	ClusterDomain string
+	// EgressDNS is where the pods of a space with a declared egress may
+	// send DNS queries; the zero value is netpol.DefaultDNSPeer.
+	EgressDNS netpol.DNSPeer
 	// WorkloadCertDuration is the lifetime of the spaces' workload
 	// certificates (pki.Options.WorkloadCertDuration); 0 means 90 days.
 	WorkloadCertDuration time.Duration
