@@ -68,15 +68,9 @@ func TestUsersDNSEndpointIsNotTakenOver(t *testing.T) {
 
 	makeSpace(t, name)
 
-	waitFor(t, time.Minute, "DNS NameInUse", func() error {
-		st, ok := status(t, name)
-		if !ok || st.Parts[space.PartDNS].Reason != reconciler.ReasonNameInUse {
-			return fmt.Errorf("status %s", st.Format())
-		}
-		assert.Contains(t, st.Parts[space.PartDNS].Message, "DNSEndpoint "+name+"/"+endpoint.ObjectName)
-		assert.Contains(t, st.Parts[space.PartDNS].Message, "rename or delete that object")
-		return nil
-	})
+	dnsPart := waitPart(t, name, space.PartDNS, reconciler.ReasonNameInUse)
+	assert.Contains(t, dnsPart.Message, "DNSEndpoint "+name+"/"+endpoint.ObjectName)
+	assert.Contains(t, dnsPart.Message, "rename or delete that object")
 	var after endpoint.DNSEndpoint
 	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(theirs), &after))
 	assert.Empty(t, after.Labels[space.LabelManagedBy], "decco must not label a user's object as its own")

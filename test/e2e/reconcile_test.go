@@ -208,6 +208,20 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 	deccotest.WaitFor(t, timeout, what, check)
 }
 
+// waitPart waits until the space's part has reason and returns it.
+func waitPart(t *testing.T, ns, part, reason string) space.Condition {
+	t.Helper()
+	var c space.Condition
+	waitFor(t, time.Minute, part+" "+reason, func() error {
+		st, ok := status(t, ns)
+		if c = st.Parts[part]; !ok || c.Reason != reason {
+			return fmt.Errorf("status %s", st.Format())
+		}
+		return nil
+	})
+	return c
+}
+
 // waitReady waits until every part of the space is ready.
 func waitReady(t *testing.T, ns string) space.Status {
 	t.Helper()
@@ -704,14 +718,8 @@ func TestUsersObjectWithDeccosNameIsNotTakenOver(t *testing.T) {
 
 	makeSpace(t, name)
 
-	waitFor(t, time.Minute, "policies NameInUse", func() error {
-		st, ok := status(t, name)
-		if !ok || st.Parts[space.PartPolicies].Reason != reconciler.ReasonNameInUse {
-			return fmt.Errorf("status %s", st.Format())
-		}
-		assert.Contains(t, st.Parts[space.PartPolicies].Message, netpol.IsolationPolicy)
-		return nil
-	})
+	c := waitPart(t, name, space.PartPolicies, reconciler.ReasonNameInUse)
+	assert.Contains(t, c.Message, netpol.IsolationPolicy)
 	var after networkingv1.NetworkPolicy
 	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(mine), &after))
 	assert.Empty(t, after.Labels[space.LabelManagedBy], "decco must not label a user's object as its own")
