@@ -4,16 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
-	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,23 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
+	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/webhook"
 )
-
-// Scheme holds every kind the manager reads or writes.
-var Scheme = runtime.NewScheme()
-
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
-	utilruntime.Must(certmanagerv1.AddToScheme(Scheme))
-	utilruntime.Must(gatewayv1.Install(Scheme))
-}
-
-// LeaderElectionID names the reconciler's Lease.
-const LeaderElectionID = "decco-reconciler"
 
 // New builds a manager running what opts enable. Start it with Start.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
@@ -75,13 +57,13 @@ func managerOptions(opts Options) ctrl.Options {
 	}
 	lease := opts.LeaseDuration
 	return ctrl.Options{
-		Scheme:                  Scheme,
+		Scheme:                  install.Scheme,
 		HealthProbeBindAddress:  opts.HealthProbeAddr,
 		PprofBindAddress:        opts.PprofAddr,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		WebhookServer:           closeWhileDraining(crwebhook.NewServer(crwebhook.Options{Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir})),
 		LeaderElection:          opts.LeaderElect && opts.EnableReconciler,
-		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionID:        install.LeaderElectionID,
 		LeaderElectionNamespace: electionNS,
 		LeaseDuration:           &lease,
 		RenewDeadline:           ptr.To(renewDeadline(lease)), RetryPeriod: ptr.To(retryPeriod(lease)),
@@ -97,22 +79,6 @@ func managerOptions(opts Options) ctrl.Options {
 		// hold tenants' private keys in memory.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	}
-}
-
-// InjectConfig is the sidecar configuration these options give, with the
-// sidecar mode decided (see NativeSidecar). spacectl's offline rendering
-// builds its configuration here too, so it can't drift from the webhook's.
-func (o Options) InjectConfig(native bool) (inject.Config, error) {
-	resources, err := o.SidecarResources()
-	if err != nil {
-		return inject.Config{}, err
-	}
-	return inject.Config{
-		Image:         o.SidecarImage,
-		Resources:     resources,
-		NativeSidecar: native,
-		SidecarUID:    o.SidecarUID,
-	}, nil
 }
 
 // lastApplied is where client-side `kubectl apply` keeps a full copy of
@@ -132,11 +98,15 @@ func stripUnread(in any) (any, error) {
 }
 
 func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts Options) error {
-	native, err := NativeSidecar(cfg, opts.NativeSidecar)
+	apiserver, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building a discovery client: %w", err)
+	}
+	native, err := opts.Sidecar.Native(apiserver)
 	if err != nil {
 		return err
 	}
-	injectCfg, err := opts.InjectConfig(native)
+	injectCfg, err := opts.Sidecar.Config(native)
 	if err != nil {
 		return err
 	}
@@ -159,7 +129,7 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, opts 
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	namespaces, err := mgr.GetCache().GetInformer(ctx, namespaceMeta())
+	namespaces, err := mgr.GetCache().GetInformer(ctx, space.NamespaceMeta())
 	if err != nil {
 		return fmt.Errorf("getting the webhook's namespace informer: %w", err)
 	}
@@ -174,40 +144,4 @@ func informerSynced(inf cache.Informer, what string) healthz.Checker {
 		}
 		return nil
 	}
-}
-
-// namespaceMeta is the metadata-only Namespace the webhook reads spaces
-// from: the same informer as webhook.Setup's.
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	return ns
-}
-
-// NativeSidecar decides the sidecar mode for --native-sidecar=mode: "auto"
-// asks the apiserver, since native sidecars (init containers with
-// restartPolicy Always) are on by default from Kubernetes 1.29.
-func NativeSidecar(cfg *rest.Config, mode string) (bool, error) {
-	if mode != "auto" {
-		return mode == "true", nil
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return false, err
-	}
-	v, err := dc.ServerVersion()
-	if err != nil {
-		return false, fmt.Errorf("reading the apiserver version to choose the sidecar mode (or set --native-sidecar): %w", err)
-	}
-	return supportsNativeSidecars(v.Major, v.Minor), nil
-}
-
-func supportsNativeSidecars(major, minor string) bool {
-	maj, err1 := strconv.Atoi(major)
-	// Some providers report minors like "29+".
-	min, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return maj > 1 || (maj == 1 && min >= 29)
 }

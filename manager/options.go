@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
 )
 
 // Options are the manager's settings. Every field is a flag; the Helm chart
@@ -37,15 +37,8 @@ type Options struct {
 	KubeAPIQPS       float32
 	KubeAPIBurst     int
 
-	// Sidecar.
-	SidecarImage         string
-	SidecarCPURequest    string
-	SidecarMemoryRequest string
-	SidecarMemoryLimit   string
-	SidecarUID           int64
-	// NativeSidecar is "auto" (decide from the apiserver's version),
-	// "true" or "false".
-	NativeSidecar string
+	// Sidecar holds the sidecar flags, shared with spacectl.
+	Sidecar inject.Settings
 
 	// Reconciler holds the space reconciler's flags (reconciler.go).
 	Reconciler ReconcilerOptions
@@ -62,25 +55,20 @@ type Options struct {
 // DefaultOptions are the flag defaults.
 func DefaultOptions() Options {
 	return Options{
-		EnableWebhook:        true,
-		EnableReconciler:     true,
-		WebhookPort:          9443,
-		WebhookCertDir:       "/var/run/decco/webhook-tls",
-		HealthProbeAddr:      ":8081",
-		MetricsAddr:          ":8080",
-		MaxRequestBytes:      2 << 20,
-		SystemNamespace:      "decco-system",
-		LeaderElect:          true,
-		LeaseDuration:        15 * time.Second,
-		KubeAPIQPS:           50,
-		KubeAPIBurst:         100,
-		SidecarImage:         "ghcr.io/decco-dev/decco-sidecar:latest",
-		SidecarCPURequest:    "10m",
-		SidecarMemoryRequest: "16Mi",
-		SidecarMemoryLimit:   "64Mi",
-		SidecarUID:           65532,
-		NativeSidecar:        "auto",
-		Reconciler:           DefaultReconcilerOptions(),
+		EnableWebhook:    true,
+		EnableReconciler: true,
+		WebhookPort:      9443,
+		WebhookCertDir:   "/var/run/decco/webhook-tls",
+		HealthProbeAddr:  ":8081",
+		MetricsAddr:      ":8080",
+		MaxRequestBytes:  2 << 20,
+		SystemNamespace:  install.SystemNamespace,
+		LeaderElect:      true,
+		LeaseDuration:    15 * time.Second,
+		KubeAPIQPS:       50,
+		KubeAPIBurst:     100,
+		Sidecar:          inject.DefaultSettings(),
+		Reconciler:       DefaultReconcilerOptions(),
 	}
 }
 
@@ -101,12 +89,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", o.LeaseDuration, "How long a leader's lease lasts without renewal; a standby takes over after it.")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager may send the apiserver (sustained); raise it for thousands of spaces.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Requests the manager may send the apiserver in a burst above --kube-api-qps.")
-	fs.StringVar(&o.SidecarImage, "sidecar-image", o.SidecarImage, "Image of the injected TLS sidecar.")
-	fs.StringVar(&o.SidecarCPURequest, "sidecar-cpu-request", o.SidecarCPURequest, "CPU request of the injected sidecar.")
-	fs.StringVar(&o.SidecarMemoryRequest, "sidecar-memory-request", o.SidecarMemoryRequest, "Memory request of the injected sidecar.")
-	fs.StringVar(&o.SidecarMemoryLimit, "sidecar-memory-limit", o.SidecarMemoryLimit, "Memory limit of the injected sidecar.")
-	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "UID and GID the sidecar runs as; app containers may not use it.")
-	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+	o.Sidecar.BindFlags(fs)
 	o.Reconciler.BindFlags(fs)
 	o.RFC2136.BindFlags(fs)
 	o.Shutdown.BindFlags(fs)
@@ -124,17 +107,7 @@ func (o Options) Validate() error {
 	if o.SystemNamespace == "" {
 		errs = append(errs, errors.New("--system-namespace must name decco's namespace"))
 	}
-	if o.SidecarImage == "" {
-		errs = append(errs, errors.New("--sidecar-image must not be empty"))
-	}
-	if _, err := o.SidecarResources(); err != nil {
-		errs = append(errs, err)
-	}
-	switch o.NativeSidecar {
-	case "auto", "true", "false":
-	default:
-		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want auto, true or false", o.NativeSidecar))
-	}
+	errs = append(errs, o.Sidecar.Validate())
 	if o.EnableReconciler {
 		errs = append(errs, o.Reconciler.Validate())
 		if o.Reconciler.DNSProvider == DNSProviderRFC2136 {
@@ -167,28 +140,4 @@ func (o Options) validateRFC2136() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// SidecarResources parses the sidecar resource flags.
-func (o Options) SidecarResources() (corev1.ResourceRequirements, error) {
-	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	for _, q := range []struct {
-		flag, value string
-		into        corev1.ResourceList
-		name        corev1.ResourceName
-	}{
-		{"--sidecar-cpu-request", o.SidecarCPURequest, r.Requests, corev1.ResourceCPU},
-		{"--sidecar-memory-request", o.SidecarMemoryRequest, r.Requests, corev1.ResourceMemory},
-		{"--sidecar-memory-limit", o.SidecarMemoryLimit, r.Limits, corev1.ResourceMemory},
-	} {
-		if q.value == "" {
-			continue
-		}
-		v, err := resource.ParseQuantity(q.value)
-		if err != nil {
-			return r, fmt.Errorf("%s=%q: %w (e.g. 10m, 64Mi)", q.flag, q.value, err)
-		}
-		q.into[q.name] = v
-	}
-	return r, nil
 }

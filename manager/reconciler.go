@@ -6,24 +6,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/dns"
-	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/netpol"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
-
-func init() {
-	utilruntime.Must(endpoint.AddToScheme(Scheme))
-}
 
 // DNS providers --dns-provider accepts.
 const (
@@ -54,6 +51,10 @@ type ReconcilerOptions struct {
 	DNSTTL          int64
 	ClusterDomain   string
 	Workers         int
+	// EgressDNS: see netpol.ParseDNSPeer.
+	EgressDNS string
+	// WorkloadCertDuration: see reconciler.Options.WorkloadCertDuration.
+	WorkloadCertDuration time.Duration
 	// VerifyBYOSecrets: see reconciler.Options.VerifyBYOSecrets.
 	VerifyBYOSecrets bool
 	// PodSecurityLevel: see reconciler.Options.PodSecurityLevel.
@@ -71,6 +72,9 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 		DNSProvider:   DNSProviderDNSEndpoint,
 		ClusterDomain: "cluster.local",
 		Workers:       4,
+		// cert-manager renews it with a third left: 30 days before expiry.
+		WorkloadCertDuration: 90 * 24 * time.Hour,
+		EgressDNS:            "kube-system/k8s-app=kube-dns",
 		// decco's sidecar passes restricted.
 		PodSecurityLevel: reconciler.PodSecurityRestricted,
 		MaxServices:      500,
@@ -91,6 +95,8 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.DNSTargets, "dns-target", o.DNSTargets, "Address every record points at (repeatable): IP addresses, or one hostname. Default: the Gateway's status addresses (in ingress mode, the space's Ingresses').")
 	fs.Int64Var(&o.DNSTTL, "dns-ttl", o.DNSTTL, "TTL of DNS records in seconds; 0 means the provider's default.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "The cluster's DNS domain, for in-cluster names in workload certificates.")
+	fs.StringVar(&o.EgressDNS, "egress-dns", o.EgressDNS, "Where the pods of a space with decco.io/egress-policy: declared may send DNS queries (port 53): <namespace>/<label>=<value> of the cluster DNS pods, or CIDRs for NodeLocal DNSCache (e.g. 169.254.20.10/32) or a node's resolver.")
+	fs.DurationVar(&o.WorkloadCertDuration, "workload-cert-duration", o.WorkloadCertDuration, "Lifetime of each space's workload certificate (the one its sidecars serve), 1h to 2160h (90 days); cert-manager renews it with a third left. Shorter rotates the sidecars' keys more often.")
 	fs.IntVar(&o.Workers, "reconciler-workers", o.Workers, "How many spaces are reconciled at once.")
 	fs.StringVar(&o.PodSecurityLevel, "pod-security-level", o.PodSecurityLevel, "Pod Security Admission level every space enforces (labels pod-security.kubernetes.io/ set by decco, which tenants can't change): restricted or baseline.")
 	fs.IntVar(&o.MaxServices, "space-max-services", o.MaxServices, "Most Services one space may expose; past it the space's routes and records are withdrawn and its status says why. 0: no limit. A space's decco.io/limits overrides it.")
@@ -132,22 +138,32 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		return reconciler.Options{}, err
 	}
 	ro := reconciler.Options{
-		SystemNamespace:  systemNamespace,
-		DefaultIssuer:    def,
-		HTTPIssuer:       httpIss,
-		Gateway:          route.GatewayRef{Namespace: gwNS, Name: gwName},
-		RouteMode:        mode,
-		IngressClass:     o.IngressClass,
-		SNIIngressClass:  o.SNIIngressClass,
-		DNS:              provider,
-		DNSTargets:       o.DNSTargets,
-		DNSTTL:           o.DNSTTL,
-		ClusterDomain:    o.ClusterDomain,
-		Workers:          o.Workers,
-		VerifyBYOSecrets: o.VerifyBYOSecrets,
-		PodSecurityLevel: o.PodSecurityLevel,
-		Limits:           space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
+		SystemNamespace:      systemNamespace,
+		DefaultIssuer:        def,
+		HTTPIssuer:           httpIss,
+		Gateway:              route.GatewayRef{Namespace: gwNS, Name: gwName},
+		RouteMode:            mode,
+		IngressClass:         o.IngressClass,
+		SNIIngressClass:      o.SNIIngressClass,
+		DNS:                  provider,
+		DNSEndpoints:         o.DNSProvider == DNSProviderDNSEndpoint,
+		DNSTargets:           o.DNSTargets,
+		DNSTTL:               o.DNSTTL,
+		ClusterDomain:        o.ClusterDomain,
+		Workers:              o.Workers,
+		WorkloadCertDuration: o.WorkloadCertDuration,
+		VerifyBYOSecrets:     o.VerifyBYOSecrets,
+		PodSecurityLevel:     o.PodSecurityLevel,
+		Limits:               space.Limits{Services: o.MaxServices, Hostnames: o.MaxHostnames, DNSRecords: o.MaxDNSRecords},
 	}
+	if err := pki.ValidateWorkloadCertDuration(o.WorkloadCertDuration); err != nil {
+		return reconciler.Options{}, fmt.Errorf("--workload-cert-duration=%s: %w", o.WorkloadCertDuration, err)
+	}
+	egressDNS, err := netpol.ParseDNSPeer(o.EgressDNS)
+	if err != nil {
+		return reconciler.Options{}, fmt.Errorf("--egress-dns=%w", err)
+	}
+	ro.EgressDNS = egressDNS
 	if o.PodSecurityLevel == "" {
 		return reconciler.Options{}, fmt.Errorf("--pod-security-level is empty: want %s or %s", reconciler.PodSecurityRestricted, reconciler.PodSecurityBaseline)
 	}
@@ -176,9 +192,9 @@ type DNSProviderFactory func(ctx context.Context, mgr ctrl.Manager, opts Options
 // DNSProviders maps --dns-provider values to factories.
 var DNSProviders = map[string]DNSProviderFactory{
 	DNSProviderNone: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
-	DNSProviderDNSEndpoint: func(_ context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
-		return endpoint.NewProvider(mgr.GetClient()).WithLiveReader(mgr.GetAPIReader()).WithSetIdentifier(opts.RFC2136.OwnerID), nil
-	},
+	// DNSEndpoints are applied by the reconciler with the space's other
+	// objects (reconciler.Options.DNSEndpoints): no provider.
+	DNSProviderDNSEndpoint: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
 	DNSProviderRFC2136: func(ctx context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
 		o := opts.RFC2136
 		o.TTL = opts.Reconciler.DNSTTL
@@ -198,15 +214,11 @@ func reconcilerCache(opts Options) map[client.Object]cache.ByObject {
 	if err != nil {
 		return nil // New validated the options already
 	}
-	if opts.Reconciler.DNSProvider != DNSProviderNone {
+	if opts.Reconciler.DNSProvider == DNSProviderRFC2136 {
 		// What matters to the cache is only whether DNS is on.
 		ro.DNS = noDNS{}
 	}
-	out := reconciler.CacheByObject(ro)
-	if opts.Reconciler.DNSProvider == DNSProviderDNSEndpoint {
-		out[&endpoint.DNSEndpoint{}] = cache.ByObject{Label: reconciler.ManagedSelector()}
-	}
-	return out
+	return reconciler.CacheByObject(ro)
 }
 
 // setupReconciler builds the DNS provider and registers the reconciler.
@@ -223,6 +235,9 @@ func setupReconciler(ctx context.Context, mgr ctrl.Manager, opts Options) error 
 	if err != nil {
 		return err
 	}
+	// --dns-owner-id names this cluster to external-dns too, on the
+	// endpoints of names several clusters publish (global names).
+	ro.DNSSetIdentifier = opts.RFC2136.OwnerID
 	return reconciler.Setup(mgr, ro)
 }
 

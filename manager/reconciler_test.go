@@ -63,6 +63,10 @@ func TestReconcilerFlagErrors(t *testing.T) {
 		{"--dns-provider=route53", "--dns-provider"},
 		{"--dns-target=not a host", "--dns-target"},
 		{"--reconciler-workers=0", "--reconciler-workers"},
+		{"--workload-cert-duration=30m", "--workload-cert-duration"},
+		{"--workload-cert-duration=8760h", "--workload-cert-duration"},
+		{"--egress-dns=169.254.20.10", "--egress-dns"},
+		{"--egress-dns=kube-system/", "--egress-dns"},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			err := parseReconcilerFlags(t, tc.arg).Validate()

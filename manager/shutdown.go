@@ -41,13 +41,11 @@ var draining atomic.Bool
 
 // ShutdownOptions are the graceful-termination flags.
 type ShutdownOptions struct {
-	// Delay is how long the manager keeps serving after SIGTERM.
+	// Delay is how long the manager keeps serving after SIGTERM. Zero
+	// by default, as kube-apiserver's --shutdown-delay-duration; the Helm
+	// chart sets one.
 	Delay time.Duration
 }
-
-// DefaultShutdownOptions are the flag defaults: no delay, as for
-// kube-apiserver's --shutdown-delay-duration; the Helm chart sets one.
-func DefaultShutdownOptions() ShutdownOptions { return ShutdownOptions{} }
 
 // BindFlags registers the shutdown flags on fs.
 func (o *ShutdownOptions) BindFlags(fs *pflag.FlagSet) {

@@ -80,7 +80,7 @@ func TestResponsesCloseConnectionsWhileDraining(t *testing.T) {
 }
 
 func TestShutdownDelayFlag(t *testing.T) {
-	o := DefaultShutdownOptions()
+	o := DefaultOptions().Shutdown
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	o.BindFlags(fs)
 	require.NoError(t, fs.Parse([]string{"--shutdown-delay=5s"}))

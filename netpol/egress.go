@@ -101,17 +101,14 @@ func resolve(e space.Egress, clusterDomain, gatewayNamespace string, lookup Serv
 func egress(in Input) *networkingv1.NetworkPolicy {
 	udp, tcp, dnsPort := corev1.ProtocolUDP, corev1.ProtocolTCP, intstr.FromInt32(53)
 	rules := []networkingv1.NetworkPolicyEgressRule{{
-		To: []networkingv1.NetworkPolicyPeer{{
-			NamespaceSelector: byName(metav1.LabelSelectorOpIn, ClusterDNSNamespace),
-			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{ClusterDNSLabel: ClusterDNSValue}},
-		}},
+		To:    in.DNS.peers(),
 		Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dnsPort}, {Protocol: &tcp, Port: &dnsPort}},
 	}, {
 		To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: byName(metav1.LabelSelectorOpIn, in.Space.Name)}},
 	}}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
-		ObjectMeta: objectMeta(in.Space, EgressPolicy),
+		ObjectMeta: in.Space.ObjectMeta(EgressPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},

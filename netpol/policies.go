@@ -56,6 +56,9 @@ type Input struct {
 	// EgressDestinations are where the space's decco.io/egress entries
 	// lead (see ResolveEgress); used when Space.EgressDeclared.
 	EgressDestinations []Destination
+	// DNS is where a declared egress may send DNS queries; the zero value
+	// is DefaultDNSPeer.
+	DNS DNSPeer
 }
 
 // Policies returns the space's NetworkPolicies, sorted by name, with
@@ -79,7 +82,7 @@ func Policies(in Input) []*networkingv1.NetworkPolicy {
 func isolation(sp space.Space) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
-		ObjectMeta: objectMeta(sp, IsolationPolicy),
+		ObjectMeta: sp.ObjectMeta(IsolationPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -106,7 +109,7 @@ func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.N
 	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta(),
-		ObjectMeta: objectMeta(in.Space, ListenerPolicy),
+		ObjectMeta: in.Space.ObjectMeta(ListenerPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name, space.LabelInjected: "true"}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -175,15 +178,4 @@ func comparePorts(a, b intstr.IntOrString) int {
 
 func typeMeta() metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "NetworkPolicy"}
-}
-
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Name:      name,
-		Namespace: sp.Name,
-		Labels: map[string]string{
-			space.LabelManagedBy: space.ManagedByValue,
-			space.LabelSpace:     sp.Name,
-		},
-	}
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -36,6 +37,23 @@ var (
 	leafRenewBefore = 30 * 24 * time.Hour
 )
 
+// Bounds of Options.WorkloadCertDuration: cert-manager refuses a
+// certificate shorter than an hour, and a workload key should not outlive
+// the default 90 days.
+const (
+	MinWorkloadCertDuration = time.Hour
+	MaxWorkloadCertDuration = 90 * 24 * time.Hour
+)
+
+// ValidateWorkloadCertDuration checks d against the bounds; 0 means the
+// default.
+func ValidateWorkloadCertDuration(d time.Duration) error {
+	if d != 0 && (d < MinWorkloadCertDuration || d > MaxWorkloadCertDuration) {
+		return fmt.Errorf("workload certificate duration %s: want %s to %s (shorter rotates the sidecars' keys more often)", d, MinWorkloadCertDuration, MaxWorkloadCertDuration)
+	}
+	return nil
+}
+
 // Options are the installation's PKI settings.
 type Options struct {
 	// DefaultIssuer issues the space CA when the space names no
@@ -50,6 +68,10 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS domain, for in-cluster service
 	// names; empty means DefaultClusterDomain.
 	ClusterDomain string
+	// WorkloadCertDuration is the lifetime of the certificate the sidecars
+	// serve; 0 means 90 days. It is renewed when a third of it is left,
+	// as the default 90 days are 30 days before expiry.
+	WorkloadCertDuration time.Duration
 }
 
 // Objects returns the cert-manager objects that the space should have, in
@@ -112,7 +134,7 @@ func issuerRef(refs ...space.IssuerRef) cmmeta.IssuerReference {
 func selfSignedIssuer(sp space.Space) *cmapi.Issuer {
 	return &cmapi.Issuer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
-		ObjectMeta: objectMeta(sp, SelfSignedIssuerName),
+		ObjectMeta: sp.ObjectMeta(SelfSignedIssuerName),
 		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
 			SelfSigned: &cmapi.SelfSignedIssuer{},
 		}},
@@ -122,7 +144,7 @@ func selfSignedIssuer(sp space.Space) *cmapi.Issuer {
 func caIssuerObject(sp space.Space) *cmapi.Issuer {
 	return &cmapi.Issuer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.IssuerKind},
-		ObjectMeta: objectMeta(sp, CAIssuerName),
+		ObjectMeta: sp.ObjectMeta(CAIssuerName),
 		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{
 			CA: &cmapi.CAIssuer{SecretName: sp.CASecret()},
 		}},
@@ -147,6 +169,10 @@ func caCertificate(sp space.Space, opts Options, issuer cmmeta.IssuerReference) 
 }
 
 func workloadCertificate(sp space.Space, opts Options) *cmapi.Certificate {
+	d := opts.WorkloadCertDuration
+	if d == 0 {
+		d = leafDuration
+	}
 	return certificate(sp, WorkloadCertificateName, cmapi.CertificateSpec{
 		DNSNames: workloadNames(sp, opts),
 		Usages: []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageClientAuth,
@@ -154,7 +180,7 @@ func workloadCertificate(sp space.Space, opts Options) *cmapi.Certificate {
 		SecretName: sp.WorkloadCertSecret(),
 		IssuerRef:  cmmeta.IssuerReference{Name: CAIssuerName, Kind: cmapi.IssuerKind, Group: groupName},
 		PrivateKey: privateKey(cmapi.RotationPolicyAlways),
-		Duration:   &metav1.Duration{Duration: leafDuration}, RenewBefore: &metav1.Duration{Duration: leafRenewBefore},
+		Duration:   &metav1.Duration{Duration: d}, RenewBefore: &metav1.Duration{Duration: d / 3},
 	})
 }
 
@@ -172,10 +198,10 @@ func httpCertificate(sp space.Space, issuer cmmeta.IssuerReference) *cmapi.Certi
 // certificate wraps spec with decco's metadata; the Secret cert-manager
 // writes carries the same labels, so it too can be found as decco's.
 func certificate(sp space.Space, name string, spec cmapi.CertificateSpec) *cmapi.Certificate {
-	spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Labels: labels(sp)}
+	spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Labels: sp.ManagedLabels()}
 	return &cmapi.Certificate{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
-		ObjectMeta: objectMeta(sp, name),
+		ObjectMeta: sp.ObjectMeta(name),
 		Spec:       spec,
 	}
 }
@@ -223,12 +249,4 @@ func clusterDomain(opts Options) string {
 		return DefaultClusterDomain
 	}
 	return opts.ClusterDomain
-}
-
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: sp.Name, Name: name, Labels: labels(sp)}
-}
-
-func labels(sp space.Space) map[string]string {
-	return map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp.Name}
 }

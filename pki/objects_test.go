@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
@@ -213,6 +214,28 @@ func TestWorkloadCertificate(t *testing.T) {
 		cmapi.UsageDigitalSignature, cmapi.UsageKeyEncipherment}, s.Usages)
 	assert.Equal(t, &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256, RotationPolicy: cmapi.RotationPolicyAlways}, s.PrivateKey)
 	assert.Greater(t, s.Duration.Duration, s.RenewBefore.Duration)
+}
+
+// The workload certificate's lifetime is the installation's, renewed with
+// a third of it left; the default is 90 days, renewed 30 days before.
+func TestWorkloadCertificateDuration(t *testing.T) {
+	for _, tc := range []struct {
+		set, want, renew time.Duration
+	}{
+		{0, 90 * 24 * time.Hour, 30 * 24 * time.Hour},
+		{time.Hour, time.Hour, 20 * time.Minute},
+		{30 * 24 * time.Hour, 30 * 24 * time.Hour, 10 * 24 * time.Hour},
+	} {
+		w := certs(pki.Objects(shop, pki.Options{WorkloadCertDuration: tc.set}))[pki.WorkloadCertificateName]
+		require.NotNil(t, w)
+		assert.Equal(t, tc.want, w.Spec.Duration.Duration, "set %s", tc.set)
+		assert.Equal(t, tc.renew, w.Spec.RenewBefore.Duration, "set %s", tc.set)
+		h := certs(pki.Objects(shop, pki.Options{WorkloadCertDuration: tc.set}))[pki.HTTPCertificateName]
+		assert.Equal(t, 90*24*time.Hour, h.Spec.Duration.Duration, "the gateway's certificate keeps its lifetime")
+	}
+	for d, ok := range map[time.Duration]bool{0: true, time.Hour: true, 90 * 24 * time.Hour: true, 59 * time.Minute: false, 91 * 24 * time.Hour: false} {
+		assert.Equal(t, ok, pki.ValidateWorkloadCertDuration(d) == nil, "%s", d)
+	}
 }
 
 func TestHTTPCertificate(t *testing.T) {

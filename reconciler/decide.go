@@ -15,6 +15,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -42,6 +43,11 @@ type Input struct {
 	// DNSTargets is where the space's records point; empty when no
 	// address is known yet.
 	DNSTargets []string
+	// Published is the space's DNSEndpoint as decco last applied it
+	// (Options.DNSEndpoints), kept as it is while no address is known:
+	// a load balancer that briefly reports none must not unpublish a
+	// space.
+	Published *endpoint.DNSEndpoint
 	// Now stamps the hostnames the space claims in this reconcile.
 	Now time.Time
 	// EgressDestinations are where the space's pods' decco.io/egress
@@ -141,25 +147,30 @@ func decide(in Input, o Options) Desired {
 		ListenerPorts:      ports,
 		ExposedPorts:       exposed,
 		EgressDestinations: in.EgressDestinations,
+		DNS:                o.EgressDNS,
 	}) {
 		objs = append(objs, p)
 	}
 	objs = append(objs, pki.Objects(sp, pki.Options{
-		DefaultIssuer: o.DefaultIssuer,
-		HTTPIssuer:    o.HTTPIssuer,
-		ClusterDomain: o.ClusterDomain,
+		DefaultIssuer:        o.DefaultIssuer,
+		HTTPIssuer:           o.HTTPIssuer,
+		ClusterDomain:        o.ClusterDomain,
+		WorkloadCertDuration: o.WorkloadCertDuration,
 	})...)
 	if cm := caBundle(sp, in.CABundle, routes); cm != nil {
 		objs = append(objs, cm)
 	}
 	objs = append(objs, routes...)
 	var records []dns.Record
-	if o.DNS != nil && len(in.DNSTargets) > 0 {
+	if o.publishesDNS() && len(in.DNSTargets) > 0 {
 		records = withoutTaken(dns.Desired(sp, routed(exposable, conflicts), in.DNSTargets, o.DNSTTL), conflicts)
 		records = slices.DeleteFunc(records, func(r dns.Record) bool {
 			owner := owners[r.Name]
 			return owner != "" && owner != sp.Name
 		})
+	}
+	if ep := dnsEndpoint(in, o, records, globalHeld); ep != nil {
+		objs = append(objs, ep)
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
 		Claims: held(in, owners, over != nil), Routed: routed(exposable, conflicts), GlobalHeld: globalHeld,
@@ -175,6 +186,43 @@ func mismatches(in Input) []space.PortMismatch {
 	}
 	space.SortMismatches(out)
 	return out
+}
+
+// dnsEndpoint is the space's DNSEndpoint with Options.DNSEndpoints: its
+// records, what was published while no address is known, and nil (so it
+// is pruned) when there is nothing to publish.
+func dnsEndpoint(in Input, o Options, records []dns.Record, globalHeld bool) *endpoint.DNSEndpoint {
+	if !o.DNSEndpoints {
+		return nil
+	}
+	if len(in.DNSTargets) == 0 {
+		if in.Published == nil {
+			return nil
+		}
+		kept := endpoint.Build(in.Space, nil, "")
+		kept.Spec = in.Published.DeepCopy().Spec
+		return kept
+	}
+	if g := globalEndpointRecord(in, o, globalHeld); g != nil {
+		records = append(slices.Clone(records), *g)
+	}
+	ep := endpoint.Build(in.Space, records, o.DNSSetIdentifier)
+	if len(ep.Spec.Endpoints) == 0 {
+		return nil
+	}
+	return ep
+}
+
+// globalEndpointRecord is the space's address at its global name in its
+// DNSEndpoint: published while the space holds the name in this cluster
+// and the cluster has a set identifier. Health can't withdraw it: no
+// cluster sees another's endpoints, so withdrawing could leave the name
+// with no address (the dns part says so).
+func globalEndpointRecord(in Input, o Options, globalHeld bool) *dns.Record {
+	if !globalHeld || o.DNSSetIdentifier == "" {
+		return nil
+	}
+	return globalRecord(in.Space, in.DNSTargets, "", true, o.DNSTTL)
 }
 
 // nesting refuses new hostnames to a space whose domain is another live
@@ -216,7 +264,7 @@ func nesting(in Input, owners map[string]string) *route.Conflict {
 func withinLimits(in Input, o Options) ([]corev1.Service, *route.Conflict) {
 	limits := in.Space.Limits.Or(o.Limits)
 	records := 0
-	if o.DNS != nil && len(in.DNSTargets) > 0 {
+	if o.publishesDNS() && len(in.DNSTargets) > 0 {
 		records = len(dns.Desired(in.Space, in.Services, in.DNSTargets, o.DNSTTL))
 	}
 	problem := limits.Over(len(in.Services), len(hostnames(in.Space, in.Services)), records)
@@ -339,7 +387,7 @@ func caBundle(sp space.Space, ca []byte, routes []client.Object) *corev1.ConfigM
 	}
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: objectMeta(sp, route.CABundleConfigMap),
+		ObjectMeta: sp.ObjectMeta(route.CABundleConfigMap),
 		Data:       map[string]string{route.CABundleKey: string(ca)},
 	}
 }
@@ -353,16 +401,6 @@ func refersToCABundle(obj client.Object) bool {
 	return slices.ContainsFunc(p.Spec.Validation.CACertificateRefs, func(r gatewayv1.LocalObjectReference) bool {
 		return r.Kind == "ConfigMap" && string(r.Name) == route.CABundleConfigMap
 	})
-}
-
-// objectMeta names an object decco makes in the space, with the labels
-// that let cleanup find it.
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Namespace: sp.Name,
-		Name:      name,
-		Labels:    map[string]string{space.LabelManagedBy: space.ManagedByValue, space.LabelSpace: sp.Name},
-	}
 }
 
 // dnsTargets picks where records point from a load balancer's addresses:

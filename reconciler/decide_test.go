@@ -22,6 +22,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -136,13 +137,14 @@ func options(mode route.Mode) Options {
 		Gateway:         route.GatewayRef{Namespace: "gw", Name: "shared"},
 		RouteMode:       mode,
 		SNIIngressClass: "sni",
-		DNS:             nopDNS{},
+		DNSEndpoints:    true,
 		ClusterDomain:   "cluster.local",
 		Workers:         1,
 	}
 }
 
-// nopDNS is a provider that only has to exist: decide never calls it.
+// nopDNS is a provider (as RFC 2136's) that only has to exist: decide
+// never calls it.
 type nopDNS struct{}
 
 func (nopDNS) Ensure(context.Context, string, []dns.Record) error { return nil }
@@ -154,6 +156,7 @@ var scheme = func() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(certmanagerv1.AddToScheme(s))
 	utilruntime.Must(gatewayv1.Install(s))
+	utilruntime.Must(endpoint.AddToScheme(s))
 	return s
 }()
 
@@ -161,13 +164,14 @@ var scheme = func() *runtime.Scheme {
 // prunes and cleans up in that mode: a kind missing from the list would
 // be created but never removed.
 func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
 	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
 		t.Run(string(mode), func(t *testing.T) {
 			want := decide(in, options(mode))
 			require.NotEmpty(t, want.Objects)
-			r := &Reconciler{scheme: scheme, kinds: activeKinds(mode)}
+			r := &Reconciler{scheme: scheme, kinds: activeKinds(options(mode))}
+			assert.True(t, hasObject(want.Objects, endpoint.Kind, endpoint.ObjectName), "the records are a DNSEndpoint")
 			for _, obj := range want.Objects {
 				_, err := r.kindOf(obj)
 				assert.NoError(t, err)
@@ -184,7 +188,7 @@ func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
 // Equal inputs give equal objects (what compare-before-write relies on),
 // and the CA bundle appears only when a BackendTLSPolicy refers to it.
 func TestDecideIsDeterministic(t *testing.T) {
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
 	a, b := decide(in, options(route.ModeGatewayAPI)), decide(in, options(route.ModeGatewayAPI))
 	require.Equal(t, len(a.Objects), len(b.Objects))
@@ -197,9 +201,44 @@ func TestDecideIsDeterministic(t *testing.T) {
 	}
 	assert.True(t, hasObject(a.Objects, "ConfigMap", route.CABundleConfigMap))
 
-	sp.EncryptHTTP = false
-	plain := decide(input(sp, service("shop", "web", "/", 0)), options(route.ModeGatewayAPI))
-	assert.False(t, hasObject(plain.Objects, "ConfigMap", route.CABundleConfigMap), "no BackendTLSPolicy, no bundle")
+	tcp := decide(input(sp, service("shop", "db", "", 0)), options(route.ModeGatewayAPI))
+	assert.False(t, hasObject(tcp.Objects, "ConfigMap", route.CABundleConfigMap), "no HTTP service, no BackendTLSPolicy, no bundle")
+}
+
+// With DNSEndpoints the records are one of the space's objects: built
+// from the records, and kept as published while no address is known.
+// With another provider there is none.
+func TestDecideDNSEndpoint(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com"}
+	in := input(sp, service("shop", "db", "", 0))
+	o := options(route.ModeGatewayAPI)
+	ep := findObject[*endpoint.DNSEndpoint](t, decide(in, o).Objects, endpoint.ObjectName)
+	assert.Equal(t, endpoint.Build(sp, decide(in, o).Records, ""), ep)
+
+	in.DNSTargets = nil
+	assert.False(t, hasObject(decide(in, o).Objects, endpoint.Kind, endpoint.ObjectName), "no address and nothing published: nothing to keep")
+	in.Published = ep.DeepCopy()
+	in.Published.Labels["team"] = "payments" // a user's label is not decco's to keep
+	kept := findObject[*endpoint.DNSEndpoint](t, decide(in, o).Objects, endpoint.ObjectName)
+	assert.Equal(t, ep, kept, "no address: the published records stay")
+
+	o.DNSEndpoints, o.DNS = false, nopDNS{}
+	in = input(sp, service("shop", "db", "", 0))
+	got := decide(in, o)
+	assert.NotEmpty(t, got.Records)
+	assert.False(t, hasObject(got.Objects, endpoint.Kind, endpoint.ObjectName), "another provider publishes them")
+}
+
+func findObject[T client.Object](t *testing.T, objs []client.Object, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if typed, ok := o.(T); ok && o.GetName() == name {
+			return typed
+		}
+	}
+	var zero T
+	t.Fatalf("no %T %s among %d objects", zero, name, len(objs))
+	return zero
 }
 
 // A hostname an older space holds is refused, and its record not

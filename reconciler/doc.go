@@ -13,7 +13,9 @@
 //   - decide (pure): the builders' objects, the refused exposures, the DNS
 //     records, and the status conditions (small functions, table-tested);
 //   - converge (I/O): create or update what differs, delete decco's
-//     objects that are no longer wanted, publish DNS, write the status.
+//     objects that are no longer wanted, publish DNS (the DNSEndpoint is
+//     one of the objects; an RFC 2136 provider is called), write the
+//     status.
 //
 // # Writes
 //

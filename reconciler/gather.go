@@ -16,20 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
-
-// namespaceGVK is the Namespace kind, read metadata-only: labels and
-// annotations are all decco needs of a namespace.
-var namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
-
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(namespaceGVK)
-	return ns
-}
 
 // gather reads everything decide needs about sp, from the caches and, for
 // the CA bundle, a Secret by name from the apiserver. It reads only what
@@ -58,6 +49,7 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 		return in, err
 	}
 	in.DNSTargets, err = r.dnsTargets(ctx, sp)
+	in.Published, _ = have.objects[objKey{endpoint.Kind, endpoint.ObjectName}].(*endpoint.DNSEndpoint)
 	return in, err
 }
 
@@ -185,7 +177,7 @@ func (r *Reconciler) liveSpace(ctx context.Context, name string) (liveSpace, boo
 	if r.ignored(name) {
 		return liveSpace{}, false, nil
 	}
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			return liveSpace{}, false, nil
@@ -259,7 +251,7 @@ func (r *Reconciler) projectSpaces(ctx context.Context, project string) ([]liveS
 // read tenants' Secrets; otherwise the tenant publishes the bundle and the
 // pki status says so.
 func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) ([]byte, error) {
-	if !sp.EncryptHTTP || r.opts.RouteMode != route.ModeGatewayAPI {
+	if r.opts.RouteMode != route.ModeGatewayAPI {
 		return nil, nil
 	}
 	key := types.NamespacedName{Namespace: sp.Name, Name: sp.WorkloadCertSecret()}
@@ -285,7 +277,7 @@ func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) (
 // else the Gateway's addresses (Gateway API mode) or the space's own
 // Ingresses' load balancer addresses (Ingress mode).
 func (r *Reconciler) dnsTargets(ctx context.Context, sp space.Space) ([]string, error) {
-	if r.opts.DNS == nil {
+	if !r.opts.publishesDNS() {
 		return nil, nil
 	}
 	if len(r.opts.DNSTargets) > 0 {

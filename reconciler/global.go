@@ -34,14 +34,17 @@ import (
 const (
 	// ReasonRegionWithdrawn: the region is not ready, so its address left
 	// the global name; other regions serve it.
-	ReasonRegionWithdrawn = "RegionWithdrawn"
+	ReasonRegionWithdrawn = space.ReasonRegionWithdrawn
 	// ReasonLastRegion: the region is not ready, but its address stays at
 	// the global name: no other region publishes one, and a dead name is
 	// worse than a sick one.
-	ReasonLastRegion = "KeptAsLastRegion"
+	ReasonLastRegion = space.ReasonLastRegion
 	// ReasonNoTrust: the region's CA is not issued yet, so nothing proves
 	// which customer the global name is shared with.
 	ReasonNoTrust = "WaitingForCA"
+	// ReasonNoSetIdentifier: DNSEndpoints publish the global name only
+	// with this cluster's set identifier (--dns-owner-id).
+	ReasonNoSetIdentifier = "NoSetIdentifier"
 )
 
 // LastRegionRecheck is how often an unready region whose address stays
@@ -242,7 +245,7 @@ type regionState struct {
 // one.
 func (r *Reconciler) region(ctx context.Context, sp space.Space, have owned, in Input, want Desired, pkiC, routesC space.Condition) (regionState, error) {
 	g := regionState{sp: sp, records: want.Records}
-	if sp.GlobalName == "" || !want.GlobalHeld || r.opts.DNS == nil {
+	if sp.GlobalName == "" || !want.GlobalHeld || !r.opts.publishesDNS() {
 		g.sp.GlobalName = ""
 		return g, nil
 	}
@@ -252,6 +255,9 @@ func (r *Reconciler) region(ctx context.Context, sp space.Space, have owned, in 
 	}
 	g.trust = trust
 	g.ready, g.why = regionReady(pkiC, routesC, want.Routed, in.EndpointSlices)
+	if r.opts.DNS == nil {
+		return g, nil // a DNSEndpoint: decide put the global name in it
+	}
 	if rec := globalRecord(sp, in.DNSTargets, trust, g.ready, r.opts.DNSTTL); rec != nil {
 		g.records = append(slices.Clone(want.Records), *rec)
 	}
@@ -260,13 +266,22 @@ func (r *Reconciler) region(ctx context.Context, sp space.Space, have owned, in 
 
 // condition amends the dns part with the global name's state, as the
 // provider reports it.
-func (g regionState) condition(c space.Condition, provider dns.Provider) space.Condition {
+func (g regionState) condition(c space.Condition, o Options) space.Condition {
 	if g.sp.GlobalName == "" {
 		return c
 	}
 	var states []dns.SharedState
-	if rep, ok := provider.(dns.SharedReporter); ok {
+	if rep, ok := o.DNS.(dns.SharedReporter); ok {
 		states = rep.SharedStates(g.sp.Name)
+	}
+	if o.DNSEndpoints {
+		if o.DNSSetIdentifier == "" {
+			return space.Condition{Reason: ReasonNoSetIdentifier, Message: fmt.Sprintf(
+				"%s is a name other clusters publish too, and external-dns tells their endpoints apart by a set identifier: start decco with --dns-owner-id=<this cluster's name> (chart dns.ownerID)", g.sp.GlobalName)}
+		}
+		// The endpoint stays while the region is not ready: this cluster
+		// can't see the others' endpoints.
+		states = []dns.SharedState{{Name: g.sp.GlobalName, Published: true, KeptAsLast: !g.ready, Unknown: true}}
 	}
 	return globalDNSCondition(c, g.sp, g.trust, g.ready, g.why, states)
 }

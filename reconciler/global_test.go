@@ -22,7 +22,7 @@ import (
 	"github.com/decco-dev/decco/space"
 )
 
-var east = space.Space{Name: "foo-east", Domain: "platform9.net", GlobalName: "foo.platform9.net", CASecretRef: "foo-ca", EncryptHTTP: true}
+var east = space.Space{Name: "foo-east", Domain: "platform9.net", GlobalName: "foo.platform9.net", CASecretRef: "foo-ca"}
 
 func slice(svc string, ready ...bool) discoveryv1.EndpointSlice {
 	sl := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{discoveryv1.LabelServiceName: svc}}}

@@ -198,7 +198,7 @@ func claimants(h string) []string {
 
 // enqueueIfSpace enqueues namespace name when it is a space.
 func (m *mapper) enqueueIfSpace(ctx context.Context, name string, q queue) {
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	if err := m.r.client.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		return
 	}
@@ -332,7 +332,7 @@ func (m *mapper) sliceHandler() handler.TypedEventHandler[client.Object, reconci
 
 // isRegion: namespace ns is a valid space with a global name.
 func (m *mapper) isRegion(ctx context.Context, ns string) bool {
-	obj := namespaceMeta()
+	obj := space.NamespaceMeta()
 	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
 		return false
 	}
@@ -430,7 +430,7 @@ func (m *mapper) selectedByService(ctx context.Context, pod client.Object) bool 
 // space) it says yes: the reconcile decides, and a needless one costs less
 // than a missed one.
 func (m *mapper) egressDeclared(ctx context.Context, ns string) bool {
-	obj := namespaceMeta()
+	obj := space.NamespaceMeta()
 	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
 		return true
 	}

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -28,6 +29,9 @@ type kind struct {
 	// needs no rights on it (and, for Gateway API kinds, no CRDs) in the
 	// other.
 	mode route.Mode
+	// dnsEndpoint: the kind is used only with Options.DNSEndpoints, whose
+	// CRD a cluster without external-dns may not have.
+	dnsEndpoint bool
 }
 
 // kinds lists every kind the builders return, in the order they are
@@ -52,16 +56,19 @@ var kinds = []kind{
 		newObj: func() client.Object { return &gatewayv1.TLSRoute{} }, newList: func() client.ObjectList { return &gatewayv1.TLSRouteList{} }},
 	{name: "Ingress", part: space.PartRoutes, mode: route.ModeIngress,
 		newObj: func() client.Object { return &networkingv1.Ingress{} }, newList: func() client.ObjectList { return &networkingv1.IngressList{} }},
+	{name: endpoint.Kind, part: space.PartDNS, dnsEndpoint: true,
+		newObj: func() client.Object { return &endpoint.DNSEndpoint{} }, newList: func() client.ObjectList { return &endpoint.DNSEndpointList{} }},
 }
 
-// activeKinds are the kinds watched and cleaned up in mode: Gateway API
+// activeKinds are the kinds watched and cleaned up with o: Gateway API
 // kinds need their CRDs, which clusters in Ingress mode may not have, and
 // neither mode needs rights on the other's routes. Switching modes leaves
 // the old mode's routes behind (docs/helm.md says how to remove them).
-func activeKinds(mode route.Mode) []kind {
+// DNSEndpoints likewise only with o.DNSEndpoints.
+func activeKinds(o Options) []kind {
 	var out []kind
 	for _, k := range kinds {
-		if k.mode == "" || k.mode == mode {
+		if (k.mode == "" || k.mode == o.RouteMode) && (!k.dnsEndpoint || o.DNSEndpoints) {
 			out = append(out, k)
 		}
 	}

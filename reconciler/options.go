@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/netpol"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -44,8 +47,17 @@ type Options struct {
 	// reverse proxy and of the SNI router (Ingress mode).
 	IngressClass    string
 	SNIIngressClass string
-	// DNS publishes the spaces' records; nil turns DNS off.
+	// DNS publishes the spaces' records through an outside provider
+	// (RFC 2136); nil leaves it to DNSEndpoints, or turns DNS off.
 	DNS dns.Provider
+	// DNSEndpoints publishes each space's records as an external-dns
+	// DNSEndpoint in its namespace, applied with its other objects.
+	DNSEndpoints bool
+	// DNSSetIdentifier names this cluster on the DNSEndpoint endpoints of
+	// names other clusters publish too (a customer's global name), as
+	// external-dns's setIdentifier (--dns-owner-id). A space with a global
+	// name publishes nothing there without it.
+	DNSSetIdentifier string
 	// DNSTargets, when set, is where every record points (IP addresses,
 	// or one hostname) instead of the Gateway's (or, in Ingress mode, the
 	// space's Ingresses') status addresses.
@@ -55,6 +67,12 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS suffix, for the in-cluster names
 	// in workload certificates.
 	ClusterDomain string
+	// EgressDNS is where the pods of a space with a declared egress may
+	// send DNS queries; the zero value is netpol.DefaultDNSPeer.
+	EgressDNS netpol.DNSPeer
+	// WorkloadCertDuration is the lifetime of the spaces' workload
+	// certificates (pki.Options.WorkloadCertDuration); 0 means 90 days.
+	WorkloadCertDuration time.Duration
 	// Workers is how many spaces are reconciled at once.
 	Workers int
 	// VerifyBYOSecrets lets the reconciler read the Secrets spaces bring
@@ -98,6 +116,9 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("reconciler: %s %s/%s: want Issuer/<name> or ClusterIssuer/<name>, or nothing", iss.field, iss.ref.Kind, iss.ref.Name))
 		}
 	}
+	if o.DNS != nil && o.DNSEndpoints {
+		errs = append(errs, errors.New("reconciler: DNS and DNSEndpoints are both set: choose one DNS provider"))
+	}
 	if err := checkTargets(o.DNSTargets); err != nil {
 		errs = append(errs, err)
 	}
@@ -115,11 +136,17 @@ func (o Options) Validate() error {
 	if len(validation.IsDNS1123Subdomain(o.ClusterDomain)) > 0 {
 		errs = append(errs, fmt.Errorf("reconciler: ClusterDomain %q: want a DNS name such as cluster.local", o.ClusterDomain))
 	}
+	if err := pki.ValidateWorkloadCertDuration(o.WorkloadCertDuration); err != nil {
+		errs = append(errs, fmt.Errorf("reconciler: WorkloadCertDuration: %w", err))
+	}
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("reconciler: Workers %d: want at least 1", o.Workers))
 	}
 	return errors.Join(errs...)
 }
+
+// publishesDNS reports whether the installation publishes records at all.
+func (o Options) publishesDNS() bool { return o.DNS != nil || o.DNSEndpoints }
 
 // checkTargets accepts IP addresses, or exactly one hostname: a name can
 // only be a CNAME, and a CNAME can't share its name with other records.

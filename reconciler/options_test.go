@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -27,6 +28,10 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative TTL", func(o *Options) { o.DNSTTL = -1 }, "DNSTTL"},
 		{"workers", func(o *Options) { o.Workers = 0 }, "Workers"},
 		{"system namespace", func(o *Options) { o.SystemNamespace = "" }, "SystemNamespace"},
+		{"both DNS providers", func(o *Options) { o.DNS = nopDNS{} }, "choose one DNS provider"},
+		{"workload cert of a day", func(o *Options) { o.WorkloadCertDuration = 24 * time.Hour }, ""},
+		{"workload cert too short", func(o *Options) { o.WorkloadCertDuration = time.Minute }, "WorkloadCertDuration"},
+		{"workload cert too long", func(o *Options) { o.WorkloadCertDuration = 365 * 24 * time.Hour }, "WorkloadCertDuration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := options(route.ModeGatewayAPI)

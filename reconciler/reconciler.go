@@ -47,7 +47,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if r.ignored(req.Name) {
 		return reconcile.Result{}, nil
 	}
-	ns := namespaceMeta()
+	ns := space.NamespaceMeta()
 	err := r.client.Get(ctx, client.ObjectKey{Name: req.Name}, ns)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -128,7 +128,8 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		space.PartPKI:      pkiC,
 		space.PartPolicies: policiesCondition(errs.err(space.PartPolicies), want.PortsErr),
 		space.PartRoutes:   routesC,
-		space.PartDNS:      g.condition(dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)), r.opts.DNS),
+		space.PartDNS: g.condition(dnsCondition(r.opts.publishesDNS(), in.DNSTargets, r.dnsSource(),
+			errors.Join(dnsErr, errs.err(space.PartDNS)), len(want.Records)), r.opts),
 	}}
 	st.SetMismatches(want.Mismatches)
 	r.states.set(sp.Name, stateOf(st))

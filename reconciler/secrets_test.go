@@ -96,7 +96,7 @@ func TestWriterOf(t *testing.T) {
 func TestKindsFollowTheRouteMode(t *testing.T) {
 	names := func(mode route.Mode) []string {
 		var out []string
-		for _, k := range activeKinds(mode) {
+		for _, k := range activeKinds(options(mode)) {
 			out = append(out, k.name)
 		}
 		return out
@@ -110,7 +110,6 @@ func TestKindsFollowTheRouteMode(t *testing.T) {
 	}
 	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
 		o := options(mode)
-		o.DNS = nopDNS{}
 		cached := map[string]bool{}
 		for obj := range CacheByObject(o) {
 			cached[typeName(obj)] = true

@@ -50,7 +50,7 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 		// Metadata and declared ports only: see podPortsOnly.
 		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace), Transform: podPortsOnly},
 	}
-	for _, k := range activeKinds(o.RouteMode) {
+	for _, k := range activeKinds(o) {
 		out[k.newObj()] = managed
 	}
 	// cert-manager copies a Certificate's labels to its requests.
@@ -65,7 +65,7 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 
 // watchesGateway: DNS points at the Gateway's addresses.
 func watchesGateway(o Options) bool {
-	return o.DNS != nil && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
+	return o.publishesDNS() && len(o.DNSTargets) == 0 && o.RouteMode == route.ModeGatewayAPI
 }
 
 // cacheSyncTimeout is how long the controller waits for its informers
@@ -91,15 +91,15 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		scheme:   mgr.GetScheme(),
 		recorder: mgr.GetEventRecorder("decco"),
 		opts:     o,
-		kinds:    activeKinds(o.RouteMode),
+		kinds:    activeKinds(o),
 		states:   newSpaceStates(),
 		memo:     newSecretMemo(),
 	}
 	// Project membership is a lookup, not a scan of every namespace.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), projectIndex, projectOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), space.NamespaceMeta(), projectIndex, projectOf); err != nil {
 		return fmt.Errorf("indexing namespaces by project: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), globalIndex, globalNameOf); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), space.NamespaceMeta(), globalIndex, globalNameOf); err != nil {
 		return fmt.Errorf("indexing namespaces by global name: %w", err)
 	}
 	m := &mapper{r: r}
@@ -129,8 +129,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // watched are the informers the controller reads from, as Setup watches
 // them.
 func watched(o Options) []watchedKind {
-	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", &corev1.Pod{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
-	for _, k := range activeKinds(o.RouteMode) {
+	out := []watchedKind{{"Namespace", space.NamespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", &corev1.Pod{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	for _, k := range activeKinds(o) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}
 	if watchesGateway(o) {

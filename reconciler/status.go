@@ -123,6 +123,8 @@ func dnsCondition(enabled bool, targets []string, where string, err error, recor
 		return space.Condition{Ready: true, Reason: ReasonDNSDisabled, Message: "decco publishes no DNS records in this installation"}
 	case errors.Is(err, dns.ErrConflict):
 		return space.Condition{Reason: ReasonNameConflict, Message: err.Error()}
+	case errors.Is(err, errNameInUse):
+		return appliedCondition(err)
 	case errors.Is(err, dns.ErrNoZone):
 		return space.Condition{Reason: ReasonNoZone, Message: err.Error()}
 	case err != nil:

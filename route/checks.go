@@ -58,11 +58,3 @@ func pathProblem(p string) string {
 
 // objectName is the name of every object built for a Service.
 func objectName(service string) string { return ObjectPrefix + service }
-
-// labels are the labels every object decco builds for the space carries.
-func labels(sp space.Space) map[string]string {
-	return map[string]string{
-		space.LabelManagedBy: space.ManagedByValue,
-		space.LabelSpace:     sp.Name,
-	}
-}

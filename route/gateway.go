@@ -30,10 +30,8 @@ func gatewayObjects(in Input, exps []exposure) []client.Object {
 	for _, e := range exps {
 		if e.http() {
 			hasHTTP = true
-			objs = append(objs, httpRoute(in.Space, e))
-			if in.Space.EncryptHTTP {
-				objs = append(objs, backendTLSPolicy(in.Space, e))
-			}
+			// The hop to the pod is TLS too: the sidecar is its only way in.
+			objs = append(objs, httpRoute(in.Space, e), backendTLSPolicy(in.Space, e))
 		} else {
 			hasTCP = true
 			objs = append(objs, tlsRoute(in.Space, e))
@@ -85,7 +83,7 @@ func listenerSet(in Input, hasHTTP, hasTCP bool) *gatewayv1.ListenerSet {
 	}
 	return &gatewayv1.ListenerSet{
 		TypeMeta:   typeMeta(KindListenerSet),
-		ObjectMeta: objectMeta(sp, ListenerSetName),
+		ObjectMeta: sp.ObjectMeta(ListenerSetName),
 		Spec: gatewayv1.ListenerSetSpec{
 			ParentRef: gatewayv1.ParentGatewayReference{
 				Group:     ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
@@ -109,7 +107,7 @@ func sameNamespaceRoutes(kind string) *gatewayv1.AllowedRoutes {
 func httpRoute(sp space.Space, e exposure) *gatewayv1.HTTPRoute {
 	return &gatewayv1.HTTPRoute{
 		TypeMeta:   typeMeta(KindHTTPRoute),
-		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.HTTPRouteSpec{
 			CommonRouteSpec: commonRouteSpec(ListenerHTTPS),
 			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
@@ -129,7 +127,7 @@ func httpRoute(sp space.Space, e exposure) *gatewayv1.HTTPRoute {
 func tlsRoute(sp space.Space, e exposure) *gatewayv1.TLSRoute {
 	return &gatewayv1.TLSRoute{
 		TypeMeta:   typeMeta(KindTLSRoute),
-		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.TLSRouteSpec{
 			CommonRouteSpec: commonRouteSpec(ListenerTLS),
 			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
@@ -144,7 +142,7 @@ func tlsRoute(sp space.Space, e exposure) *gatewayv1.TLSRoute {
 func backendTLSPolicy(sp space.Space, e exposure) *gatewayv1.BackendTLSPolicy {
 	return &gatewayv1.BackendTLSPolicy{
 		TypeMeta:   typeMeta(KindBackendTLSPolicy),
-		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.BackendTLSPolicySpec{
 			TargetRefs: []gatewayv1.LocalPolicyTargetReferenceWithSectionName{{
 				LocalPolicyTargetReference: gatewayv1.LocalPolicyTargetReference{
@@ -184,8 +182,4 @@ func backendRef(e exposure) gatewayv1.BackendRef {
 
 func typeMeta(kind string) metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: gatewayv1.GroupVersion.String(), Kind: kind}
-}
-
-func objectMeta(sp space.Space, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: sp.Name, Name: name, Labels: labels(sp)}
 }

@@ -55,14 +55,13 @@ func httpIngress(in Input, e exposure) *networkingv1.Ingress {
 	sp := in.Space
 	ing := ingress(sp, e, in.IngressClass, e.path)
 	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{e.host}, SecretName: sp.HTTPTLSSecret()}}
-	if sp.EncryptHTTP {
-		ing.Annotations = map[string]string{
-			AnnotationNginxBackendProtocol: "HTTPS",
-			AnnotationNginxProxySSLSecret:  fmt.Sprintf("%s/%s", sp.Name, sp.WorkloadCertSecret()),
-			AnnotationNginxProxySSLVerify:  "on",
-			AnnotationNginxProxySSLName:    sp.Host(),
-			AnnotationNginxProxySSLSNI:     "on",
-		}
+	// The hop to the pod is TLS too: the sidecar is its only way in.
+	ing.Annotations = map[string]string{
+		AnnotationNginxBackendProtocol: "HTTPS",
+		AnnotationNginxProxySSLSecret:  fmt.Sprintf("%s/%s", sp.Name, sp.WorkloadCertSecret()),
+		AnnotationNginxProxySSLVerify:  "on",
+		AnnotationNginxProxySSLName:    sp.Host(),
+		AnnotationNginxProxySSLSNI:     "on",
 	}
 	return ing
 }
@@ -82,7 +81,7 @@ func ingress(sp space.Space, e exposure, class, path string) *networkingv1.Ingre
 	}}
 	ing := &networkingv1.Ingress{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: KindIngress},
-		ObjectMeta: objectMeta(sp, objectName(e.service)),
+		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: networkingv1.IngressSpec{
 			Rules: []networkingv1.IngressRule{{
 				Host: e.host,

@@ -100,7 +100,7 @@ func TestObjectsGatewayAPI(t *testing.T) {
 	)
 	objs, conflicts := Objects(in)
 	require.Empty(t, conflicts)
-	assert.Equal(t, []string{"HTTPRoute/decco-web", "ListenerSet/decco", "TLSRoute/decco-db"}, ids(objs))
+	assert.Equal(t, []string{"BackendTLSPolicy/decco-web", "HTTPRoute/decco-web", "ListenerSet/decco", "TLSRoute/decco-db"}, ids(objs))
 
 	ls := find[*gatewayv1.ListenerSet](t, objs, ListenerSetName)
 	assert.Equal(t, gatewayv1.ParentGatewayReference{
@@ -182,7 +182,6 @@ func TestListenersFollowExposures(t *testing.T) {
 
 func TestEncryptHTTPAddsBackendTLSPolicy(t *testing.T) {
 	sp := shop
-	sp.EncryptHTTP = true
 	objs, conflicts := Objects(gatewayInput(sp, httpSvc("web", "/", "https:443"), tcpSvc("db", "3306")))
 	require.Empty(t, conflicts)
 	assert.Equal(t, []string{"BackendTLSPolicy/decco-web", "HTTPRoute/decco-web", "ListenerSet/decco", "TLSRoute/decco-db"}, ids(objs),
@@ -239,7 +238,7 @@ func TestRefusals(t *testing.T) {
 		{
 			name:    "two services on one path: the first by name keeps it",
 			svcs:    []corev1.Service{httpSvc("web2", "/app", "80"), httpSvc("web1", "/app", "80"), httpSvc("api", "/api", "80")},
-			objects: []string{"HTTPRoute/decco-api", "HTTPRoute/decco-web1", "ListenerSet/decco"},
+			objects: []string{"BackendTLSPolicy/decco-api", "BackendTLSPolicy/decco-web1", "HTTPRoute/decco-api", "HTTPRoute/decco-web1", "ListenerSet/decco"},
 			refused: []string{"web2:DuplicatePath"},
 		},
 		{
@@ -358,7 +357,7 @@ func TestObjectsIngress(t *testing.T) {
 	assert.Equal(t, "/store", p.Path)
 	assert.Equal(t, networkingv1.PathTypePrefix, *p.PathType)
 	assert.Equal(t, networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}, *p.Backend.Service)
-	assert.Empty(t, web.Annotations, "plaintext to the pod unless encrypt-http")
+	assert.Equal(t, "HTTPS", web.Annotations[AnnotationNginxBackendProtocol], "TLS to the pod (see TestIngressEncryptHTTP)")
 
 	db := find[*networkingv1.Ingress](t, objs, "decco-db")
 	assert.Equal(t, "k8sniff", *db.Spec.IngressClassName)
@@ -375,7 +374,6 @@ func TestObjectsIngress(t *testing.T) {
 
 func TestIngressEncryptHTTP(t *testing.T) {
 	sp := shop
-	sp.EncryptHTTP = true
 	sp.TCPCertSecret = "own-tls"
 	objs, _ := Objects(Input{Space: sp, Mode: ModeIngress, Services: []corev1.Service{httpSvc("web", "/", "443")}})
 	web := find[*networkingv1.Ingress](t, objs, "decco-web")
@@ -399,7 +397,6 @@ func TestIngressWithoutSNIClassRefusesTCP(t *testing.T) {
 func TestObjectsDeterministic(t *testing.T) {
 	svcs := []corev1.Service{httpSvc("web", "/", "80"), tcpSvc("db", "3306"), httpSvc("api", "/api", "80"), tcpSvc("mq", "5671")}
 	sp := shop
-	sp.EncryptHTTP = true
 	for _, mode := range []Mode{ModeGatewayAPI, ModeIngress} {
 		in := gatewayInput(sp, svcs...)
 		in.Mode, in.SNIIngressClass = mode, "sni"

@@ -79,7 +79,7 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 			sp.TCPCertSecret = v
 		}
 	}
-	sp.EncryptHTTP = parseEncryptHTTP(&errs, ann)
+	checkEncryptHTTP(&errs, ann)
 	sp.RuntimeClass = optional(&errs, ann, AnnotationRuntimeClass, validation.IsDNS1123Subdomain,
 		"must be a RuntimeClass name (lowercase DNS subdomain)",
 		"set it to the name of an existing RuntimeClass such as kata or gvisor, or remove the annotation")
@@ -110,23 +110,21 @@ func parseEgressPolicy(errs *fieldErrs, ann map[string]string) bool {
 	return false
 }
 
-// parseEncryptHTTP reads decco.io/encrypt-http. The gateway-to-pod hop of
+// checkEncryptHTTP reads decco.io/encrypt-http. The gateway-to-pod hop of
 // HTTP services is always TLS: the pod's ports are all behind the sidecar
 // and no policy opens a plaintext port to another pod (security invariant
 // 1 in docs/design.md), so "false" could only produce a route that never works. It is
 // refused with that explanation instead.
-func parseEncryptHTTP(errs *fieldErrs, ann map[string]string) bool {
+func checkEncryptHTTP(errs *fieldErrs, ann map[string]string) {
 	v, ok := ann[AnnotationEncryptHTTP]
 	switch {
 	case !ok || v == "true":
-		return true
 	case v == "false":
 		errs.add(AnnotationEncryptHTTP, v, "decco never opens a plaintext path into a pod, so the gateway always reaches HTTP services over TLS",
 			"remove the annotation: TLS from the gateway to the pod is always on")
 	default:
 		errs.add(AnnotationEncryptHTTP, v, `must be "true"`, `remove the annotation, or write "true" (quoted in YAML); TLS from the gateway to the pod is always on`)
 	}
-	return true
 }
 
 // parseDomain checks decco.io/domain: required, a DNS name with a dot, and

@@ -34,17 +34,17 @@ func TestFromNamespaceValid(t *testing.T) {
 		ann  map[string]string
 		want Space
 	}{
-		{"minimal", base, Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
-		{"project", with(base, AnnotationProject, "blue"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Project: "blue"}},
-		{"issuer bare", with(base, AnnotationIssuer, "my-ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindIssuer, "my-ca"}}},
-		{"issuer kind", with(base, AnnotationIssuer, "Issuer/my-ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindIssuer, "my-ca"}}},
-		{"cluster issuer", with(base, AnnotationIssuer, "ClusterIssuer/corp.ca"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, Issuer: IssuerRef{KindClusterIssuer, "corp.ca"}}},
+		{"minimal", base, Space{Name: "team-a", Domain: "example.com"}},
+		{"project", with(base, AnnotationProject, "blue"), Space{Name: "team-a", Domain: "example.com", Project: "blue"}},
+		{"issuer bare", with(base, AnnotationIssuer, "my-ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindIssuer, "my-ca"}}},
+		{"issuer kind", with(base, AnnotationIssuer, "Issuer/my-ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindIssuer, "my-ca"}}},
+		{"cluster issuer", with(base, AnnotationIssuer, "ClusterIssuer/corp.ca"), Space{Name: "team-a", Domain: "example.com", Issuer: IssuerRef{KindClusterIssuer, "corp.ca"}}},
 		{"secrets", with(base, AnnotationHTTPCertSecret, "web-tls", AnnotationTCPCertSecret, "tcp.tls"),
-			Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, HTTPCertSecret: "web-tls", TCPCertSecret: "tcp.tls"}},
-		{"encrypt true", with(base, AnnotationEncryptHTTP, "true"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
-		{"runtime class", with(base, AnnotationRuntimeClass, "kata-qemu"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true, RuntimeClass: "kata-qemu"}},
-		{"deep domain", with(base, AnnotationDomain, "a.b.c.platform9.net"), Space{Name: "team-a", Domain: "a.b.c.platform9.net", EncryptHTTP: true}},
-		{"unrelated keys ignored", with(base, "other.io/x", "\n"), Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}},
+			Space{Name: "team-a", Domain: "example.com", HTTPCertSecret: "web-tls", TCPCertSecret: "tcp.tls"}},
+		{"encrypt true", with(base, AnnotationEncryptHTTP, "true"), Space{Name: "team-a", Domain: "example.com"}},
+		{"runtime class", with(base, AnnotationRuntimeClass, "kata-qemu"), Space{Name: "team-a", Domain: "example.com", RuntimeClass: "kata-qemu"}},
+		{"deep domain", with(base, AnnotationDomain, "a.b.c.platform9.net"), Space{Name: "team-a", Domain: "a.b.c.platform9.net"}},
+		{"unrelated keys ignored", with(base, "other.io/x", "\n"), Space{Name: "team-a", Domain: "example.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestFromNamespaceInvalid(t *testing.T) {
 }
 
 func TestSpaceHelpers(t *testing.T) {
-	sp := Space{Name: "team-a", Domain: "example.com", EncryptHTTP: true}
+	sp := Space{Name: "team-a", Domain: "example.com"}
 	checks := []struct{ got, want string }{
 		{sp.Host(), "team-a.example.com"},
 		{sp.ServiceHost("mysql"), "mysql.team-a.example.com"},

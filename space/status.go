@@ -43,6 +43,17 @@ type Status struct {
 // MaxMismatches bounds the mismatches a status lists.
 const MaxMismatches = 50
 
+// Reasons of the dns part of a region of a global name that readers of
+// the status (spacectl) tell apart.
+const (
+	// ReasonRegionWithdrawn: the region is not ready, so its address left
+	// the global name; other regions serve it.
+	ReasonRegionWithdrawn = "RegionWithdrawn"
+	// ReasonLastRegion: the region is not ready, but its address stays at
+	// the global name, the last one there.
+	ReasonLastRegion = "KeptAsLastRegion"
+)
+
 // SetMismatches records ms, sorted, keeping at most MaxMismatches of them
 // and counting the rest.
 func (s *Status) SetMismatches(ms []PortMismatch) {

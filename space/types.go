@@ -15,10 +15,6 @@ type Space struct {
 	// replace the certificates decco would issue.
 	HTTPCertSecret string
 	TCPCertSecret  string
-	// EncryptHTTP: the gateway-to-pod hop of HTTP services is TLS. Always
-	// true for a valid space (see parseEncryptHTTP); kept as a field so
-	// builders state the hop's protection explicitly.
-	EncryptHTTP bool
 	// RuntimeClass, when set, is forced on every pod of the space.
 	RuntimeClass string
 	// Limits override the installation's limits for this space; zero

@@ -136,10 +136,9 @@ func portsAnnotation(errs *fieldErrs, ann map[string]string, key string) []PortR
 	return refs
 }
 
-// ParsePorts parses a port list as in decco.io/tls-ports: comma-separated
-// container port names or numbers. key only labels the error.
-func ParsePorts(key, v string) ([]PortRef, error) { return parsePortList(key, v) }
-
+// parsePortList parses a port list as in decco.io/tls-ports:
+// comma-separated container port names or numbers. key only labels the
+// error.
 func parsePortList(key, v string) ([]PortRef, error) {
 	const fix = "write comma-separated container port names or numbers, e.g. http,8443"
 	toks, problem := splitList(v)
@@ -270,10 +269,10 @@ func parseEgressEntry(t string) (Egress, string) {
 	return Egress{LocalPort: lp, Host: host, Port: p}, ""
 }
 
-// objName names an object for messages: namespace/name, or the
-// generateName prefix for a Pod not yet named (Deployment pods at
+// ObjectName names an object for messages: namespace/name, or
+// namespace/generateName* for one not named yet (every Deployment pod at
 // admission).
-func objName(obj metav1.Object) string {
+func ObjectName(obj metav1.Object) string {
 	n := obj.GetName()
 	if n == "" && obj.GetGenerateName() != "" {
 		n = obj.GetGenerateName() + "*"
@@ -281,5 +280,7 @@ func objName(obj metav1.Object) string {
 	if ns := obj.GetNamespace(); ns != "" {
 		n = ns + "/" + n
 	}
-	return strconv.Quote(n)
+	return n
 }
+
+func objName(obj metav1.Object) string { return strconv.Quote(ObjectName(obj)) }

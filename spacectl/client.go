@@ -7,7 +7,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 )
 
 // cluster is what talking to the apiserver needs.
@@ -17,7 +17,7 @@ type cluster struct {
 }
 
 // connect builds a client from the kubeconfig flags. It knows every kind
-// decco's manager does (manager.Scheme: built-ins, cert-manager, Gateway
+// decco's manager does (install.Scheme: built-ins, cert-manager, Gateway
 // API); other kinds go through unstructured objects. The RESTMapper is
 // discovered lazily and kept in memory only, so a CRD installed a moment
 // ago is found.
@@ -26,7 +26,7 @@ func (r *root) connect() (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme})
+	c, err := client.New(cfg, client.Options{Scheme: install.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the apiserver at %s: %w", cfg.Host, err)
 	}

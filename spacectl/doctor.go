@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/webhook"
@@ -99,7 +99,7 @@ It exits 3 when a check fails. Nothing is changed in the cluster.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.issuer, "issuer", "", "The manager's --default-issuer: ClusterIssuer/name, Issuer/name or name (an Issuer in -n). Empty: skip the check (spaces get a self-signed CA each).")
-	fs.StringVar(&o.systemNamespace, "system-namespace", manager.DefaultOptions().SystemNamespace, "decco's namespace (the manager's --system-namespace), where the manager runs.")
+	fs.StringVar(&o.systemNamespace, "system-namespace", install.SystemNamespace, "decco's namespace (the manager's --system-namespace), where the manager runs.")
 	fs.StringVar(&o.electionNamespace, "leader-election-namespace", "", "Namespace of the manager's leader Lease (the manager's --leader-election-namespace; default: --system-namespace).")
 	fs.StringVar(&o.probeSpace, "space", "", "Space to send the dry-run probe pod to (default: the first valid space).")
 	o.out = addOutputFlag(cmd, outTable, outTable, outYAML, outJSON)
@@ -379,12 +379,12 @@ func leaderCheck(ctx context.Context, cl *cluster, system, ns string, now time.T
 	const name = "leader"
 	fix := fmt.Sprintf("the reconciler is not running: check the manager in %s (kubectl -n %s get pods; kubectl -n %s logs deploy/decco), that it runs with --enable-reconciler and --leader-elect, and that doctor's --leader-election-namespace is the manager's", system, system, system)
 	lease := &coordinationv1.Lease{}
-	err := cl.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: manager.LeaderElectionID}, lease)
+	err := cl.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: install.LeaderElectionID}, lease)
 	if apierrors.IsNotFound(err) {
-		return fail(name, fix, "no Lease %s/%s: no manager has ever led", ns, manager.LeaderElectionID)
+		return fail(name, fix, "no Lease %s/%s: no manager has ever led", ns, install.LeaderElectionID)
 	}
 	if err != nil {
-		return fail(name, fix, "reading Lease %s/%s: %v", ns, manager.LeaderElectionID, err)
+		return fail(name, fix, "reading Lease %s/%s: %v", ns, install.LeaderElectionID, err)
 	}
 	fresh, detail := leaseState(lease, now)
 	if !fresh {

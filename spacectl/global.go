@@ -11,9 +11,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/decco-dev/decco/dns/rfc2136"
-	"github.com/decco-dev/decco/manager"
-	"github.com/decco-dev/decco/reconciler"
+	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -69,14 +68,14 @@ func clusterRegion(source string, sp space.Space, st space.Status) GlobalRegion 
 	case c.Ready:
 		g.AtName = "published"
 		return g
-	case c.Reason == reconciler.ReasonRegionWithdrawn:
+	case c.Reason == space.ReasonRegionWithdrawn:
 		g.AtName = "withdrawn"
-	case c.Reason == reconciler.ReasonLastRegion:
+	case c.Reason == space.ReasonLastRegion:
 		g.AtName = "kept as the last"
 	default:
 		g.AtName = "dns " + c.Reason
 	}
-	if g.Health == "Ready" && (c.Reason == reconciler.ReasonRegionWithdrawn || c.Reason == reconciler.ReasonLastRegion) {
+	if g.Health == "Ready" && (c.Reason == space.ReasonRegionWithdrawn || c.Reason == space.ReasonLastRegion) {
 		g.Health = "NotReady"
 	}
 	g.Message = c.Message
@@ -85,7 +84,7 @@ func clusterRegion(source string, sp space.Space, st space.Status) GlobalRegion 
 
 // zoneRegions are the regions the zone lists at a global name: each
 // installation's ownership record, and whether its addresses are served.
-func zoneRegions(source string, v rfc2136.SharedView) []GlobalRegion {
+func zoneRegions(source string, v dns.SharedView) []GlobalRegion {
 	var out []GlobalRegion
 	for _, o := range v.Owners {
 		g := GlobalRegion{GlobalName: v.Name, Source: source, Region: o.Owner + "/" + o.Space, Health: "-", AtName: "published", Addresses: o.Targets}
@@ -103,7 +102,7 @@ func zoneRegions(source string, v rfc2136.SharedView) []GlobalRegion {
 	}
 	var others []string
 	for _, a := range v.Served {
-		if !slices.ContainsFunc(v.Owners, func(o rfc2136.SharedOwner) bool { return slices.Contains(o.Targets, a) }) {
+		if !slices.ContainsFunc(v.Owners, func(o dns.SharedOwner) bool { return slices.Contains(o.Targets, a) }) {
 			others = append(others, a)
 		}
 	}
@@ -123,7 +122,7 @@ func (r *root) contextClient(name string) (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig context %q: %w", name, err)
 	}
-	return client.New(cfg, client.Options{Scheme: manager.Scheme})
+	return client.New(cfg, client.Options{Scheme: install.Scheme})
 }
 
 // globalOptions are get spaces' flags for --global.
@@ -173,7 +172,7 @@ func (r *root) runGetGlobal(ctx context.Context, o *getOptions, names []string) 
 	regions = slices.DeleteFunc(regions, func(g GlobalRegion) bool { return !slices.Contains(globals, g.GlobalName) })
 	if o.global.dnsServer != "" {
 		for _, name := range globals {
-			v, err := rfc2136.ReadShared(ctx, o.global.dnsServer, name)
+			v, err := dns.ReadShared(ctx, o.global.dnsServer, name)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
 )
@@ -36,8 +36,8 @@ func TestClusterRegion(t *testing.T) {
 }
 
 func TestZoneRegions(t *testing.T) {
-	v := rfc2136.SharedView{Name: "foo.example.com",
-		Owners: []rfc2136.SharedOwner{
+	v := dns.SharedView{Name: "foo.example.com",
+		Owners: []dns.SharedOwner{
 			{Owner: "east", Space: "foo-east", Targets: []string{"192.0.2.1"}},
 			{Owner: "west", Space: "foo-west", Targets: []string{"192.0.2.2"}},
 		},

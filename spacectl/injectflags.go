@@ -4,74 +4,54 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/inject"
-	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/space"
 )
 
-// injectFlags are the manager's sidecar flags, with the same names and
-// defaults, so `render` (and the up-to-date check of `get` and `describe`,
-// which otherwise ask the webhook: see installed) use the inject.Config the
-// webhook uses when given the same values.
+// injectFlags are the manager's sidecar flags (inject.Settings: the same
+// names, defaults and validation), so `render` (and the up-to-date check of
+// `get` and `describe`, which otherwise ask the webhook: see installed) use
+// the inject.Config the webhook uses when given the same values.
 type injectFlags struct {
-	opts manager.Options
-	fs   *pflag.FlagSet
+	settings inject.Settings
+	fs       *pflag.FlagSet
 }
 
-// sidecarFlags are the flags bindInjectFlags registers.
-var sidecarFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar"}
-
 func bindInjectFlags(fs *pflag.FlagSet) *injectFlags {
-	f := &injectFlags{opts: manager.DefaultOptions(), fs: fs}
-	o := &f.opts
-	fs.StringVar(&o.SidecarImage, "sidecar-image", o.SidecarImage, "Sidecar image, as the manager's --sidecar-image.")
-	fs.StringVar(&o.SidecarCPURequest, "sidecar-cpu-request", o.SidecarCPURequest, "As the manager's --sidecar-cpu-request.")
-	fs.StringVar(&o.SidecarMemoryRequest, "sidecar-memory-request", o.SidecarMemoryRequest, "As the manager's --sidecar-memory-request.")
-	fs.StringVar(&o.SidecarMemoryLimit, "sidecar-memory-limit", o.SidecarMemoryLimit, "As the manager's --sidecar-memory-limit.")
-	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "As the manager's --sidecar-uid.")
-	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar,
-		"As the manager's --native-sidecar: auto, true or false. auto asks the apiserver's version; offline (render) it means true, as on every Kubernetes since 1.29.")
+	f := &injectFlags{settings: inject.DefaultSettings(), fs: fs}
+	f.settings.BindFlags(fs)
+	for _, name := range inject.SettingsFlags {
+		fs.Lookup(name).Usage = "As the manager's --" + name + ": " + fs.Lookup(name).Usage
+	}
+	fs.Lookup("native-sidecar").Usage += " Offline (render), auto means true, as on every Kubernetes since 1.29."
 	return f
 }
 
 // given reports whether any sidecar flag was set on the command line.
 func (f *injectFlags) given() bool {
-	for _, name := range sidecarFlags {
-		if f.fs.Changed(name) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(inject.SettingsFlags, f.fs.Changed)
 }
 
-// validate checks the values, naming the flag.
+// validate checks the flags before anything is read from the cluster.
 func (f *injectFlags) validate() error {
-	if f.opts.SidecarImage == "" {
-		return usageErrorf("--sidecar-image must not be empty")
-	}
-	if _, err := f.opts.SidecarResources(); err != nil {
+	if err := f.settings.Validate(); err != nil {
 		return withCode(ExitUsage, err)
 	}
-	switch f.opts.NativeSidecar {
-	case "auto", "true", "false":
-		return nil
-	}
-	return usageErrorf("--native-sidecar=%q: want auto, true or false", f.opts.NativeSidecar)
+	return nil
 }
 
-// config is the inject.Config the manager builds from the same options
-// (manager.setupWebhook), with the sidecar mode already decided.
+// config is the inject.Config the manager builds from the same settings,
+// with the sidecar mode already decided.
 func (f *injectFlags) config(native bool) (inject.Config, error) {
-	if err := f.validate(); err != nil {
-		return inject.Config{}, err
-	}
-	cfg, err := f.opts.InjectConfig(native)
+	cfg, err := f.settings.Config(native)
 	if err != nil {
 		return inject.Config{}, withCode(ExitUsage, err)
 	}
@@ -80,7 +60,7 @@ func (f *injectFlags) config(native bool) (inject.Config, error) {
 
 // offline is the config without a cluster: auto means native sidecars.
 func (f *injectFlags) offline() (inject.Config, error) {
-	return f.config(f.opts.NativeSidecar != "false")
+	return f.config(f.settings.NativeSidecar != inject.NativeFalse)
 }
 
 // forCluster decides auto from the apiserver's version, as the manager
@@ -89,7 +69,11 @@ func (f *injectFlags) forCluster(cfg *rest.Config) (inject.Config, error) {
 	if err := f.validate(); err != nil {
 		return inject.Config{}, err
 	}
-	native, err := manager.NativeSidecar(cfg, f.opts.NativeSidecar)
+	apiserver, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return inject.Config{}, fmt.Errorf("building a discovery client: %w", err)
+	}
+	native, err := f.settings.Native(apiserver)
 	if err != nil {
 		return inject.Config{}, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/webhook"
 )
 
 // RenderOptions are the inputs of Render besides the manifests.
@@ -141,14 +142,7 @@ func decodeDocument(raw []byte) (*unstructured.Unstructured, error) {
 
 // describeObject names an object for messages: Kind namespace/name.
 func describeObject(u *unstructured.Unstructured) string {
-	name := u.GetName()
-	if name == "" {
-		name = u.GetGenerateName() + "*"
-	}
-	if ns := u.GetNamespace(); ns != "" {
-		name = ns + "/" + name
-	}
-	return u.GetKind() + " " + name
+	return u.GetKind() + " " + space.ObjectName(u)
 }
 
 // renderer holds the spaces known to a Render call.
@@ -191,18 +185,6 @@ func isDefined(m map[string]space.Space, name string) bool {
 	return ok
 }
 
-// podTemplatePaths says where each workload kind keeps its pod template,
-// by API group and kind.
-var podTemplatePaths = map[[2]string][]string{
-	{"apps", "Deployment"}:        {"spec", "template"},
-	{"apps", "StatefulSet"}:       {"spec", "template"},
-	{"apps", "DaemonSet"}:         {"spec", "template"},
-	{"apps", "ReplicaSet"}:        {"spec", "template"},
-	{"", "ReplicationController"}: {"spec", "template"},
-	{"batch", "Job"}:              {"spec", "template"},
-	{"batch", "CronJob"}:          {"spec", "jobTemplate", "spec", "template"},
-}
-
 // render handles one object in place.
 func (r *renderer) render(d *Document) error {
 	gvk := d.Object.GroupVersionKind()
@@ -214,8 +196,8 @@ func (r *renderer) render(d *Document) error {
 	case gvk.Group == "" && gvk.Kind == "List":
 		return r.renderList(d)
 	}
-	if path, ok := podTemplatePaths[[2]string{gvk.Group, gvk.Kind}]; ok {
-		return r.renderTemplate(d, path)
+	if w, ok := webhook.WorkloadOf(gvk.Group, gvk.Kind); ok {
+		return r.renderTemplate(d, w.Template)
 	}
 	return nil
 }
@@ -293,11 +275,7 @@ func (r *renderer) namespaceOf(own, label string) string {
 
 // excluded are namespaces the webhook configuration never matches.
 func (r *renderer) excluded(ns string) bool {
-	switch ns {
-	case "kube-system", "kube-public", "kube-node-lease", r.opts.SystemNamespace:
-		return true
-	}
-	return false
+	return space.Excluded(ns, r.opts.SystemNamespace)
 }
 
 // renderPod injects a Pod as the pod webhook would.

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -77,7 +77,7 @@ func (r *root) runRender(cmd *cobra.Command, o *renderOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := RenderOptions{Inject: cfg, Namespace: r.explicitNamespace(), SystemNamespace: manager.DefaultOptions().SystemNamespace}
+	opts := RenderOptions{Inject: cfg, Namespace: r.explicitNamespace(), SystemNamespace: install.SystemNamespace}
 	if opts.Spaces, err = r.renderSpaces(o, opts.Namespace); err != nil {
 		return err
 	}

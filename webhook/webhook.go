@@ -40,10 +40,12 @@ type Options struct {
 	SystemNamespace string
 	// MaxRequestBytes caps an admission request's body.
 	MaxRequestBytes int64
-	// LiveReader, when set, reads a namespace the cache has not seen yet
-	// (created a moment ago) from the apiserver instead of failing, and
-	// the pods or Services a Service or workload pairs with, to warn about
-	// ports no pod declares (see mismatchLookup).
+	// LiveReader, when set, reads from the apiserver a namespace the
+	// cache has not seen yet (created a moment ago), or holds as no
+	// valid space (it may have become one a moment ago), instead of
+	// failing or refusing from a stale copy; and the pods or Services a
+	// Service or workload pairs with, to warn about ports no pod declares
+	// (see mismatchLookup).
 	LiveReader client.Reader
 	// Reviewer answers the namespace guard's permission questions; nil
 	// refuses every guarded change with an error (fail closed).
@@ -51,10 +53,11 @@ type Options struct {
 }
 
 // Setup registers the handlers on mgr's webhook server and starts the
-// metadata-only Namespace informer they read spaces from, so that no
-// admission request makes an API call.
+// metadata-only Namespace informer they read spaces from. An admission
+// makes an API call only when the informer may lag: for a namespace it
+// has not seen, and before refusing a namespace as no (valid) space.
 func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
-	if _, err := mgr.GetCache().GetInformer(ctx, namespaceMeta()); err != nil {
+	if _, err := mgr.GetCache().GetInformer(ctx, space.NamespaceMeta()); err != nil {
 		return fmt.Errorf("starting the namespace metadata informer: %w", err)
 	}
 	opts.LiveReader = mgr.GetAPIReader()
@@ -79,12 +82,6 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}
-}
-
-func namespaceMeta() *metav1.PartialObjectMetadata {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	return ns
 }
 
 // spaceLookup reads a namespace's space from the informer cache.
@@ -113,17 +110,27 @@ func (l *spaceLookup) namespace(ctx context.Context, name string, into *metav1.P
 // claims in namespace ns. It returns a response when the request ends here
 // (allowed or denied), or nil and the space.
 func (l *spaceLookup) spaceOf(ctx context.Context, ns, what string) (*admission.Response, space.Space) {
-	switch ns {
-	case "", "kube-system", "kube-public", "kube-node-lease", l.system:
+	if ns == "" || space.Excluded(ns, l.system) {
 		r := admission.Allowed("decco does not handle namespace " + ns)
 		return &r, space.Space{}
 	}
-	meta := namespaceMeta()
+	meta := space.NamespaceMeta()
 	if err := l.namespace(ctx, ns, meta); err != nil {
 		r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s: %w", ns, err))
 		return &r, space.Space{}
 	}
 	sp, err := l.spaces.FromNamespace(meta)
+	if err != nil && l.live != nil {
+		// The apiserver called us because it sees the namespace as a
+		// space; an informer can lag behind it, so a namespace labeled a
+		// moment ago may still be cached unlabeled. Refusals are rare:
+		// read the namespace itself before refusing.
+		if err := l.live.Get(ctx, client.ObjectKey{Name: ns}, meta); err != nil {
+			r := admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading namespace %s: %w", ns, err))
+			return &r, space.Space{}
+		}
+		sp, err = l.spaces.FromNamespace(meta)
+	}
 	switch {
 	case err == nil:
 		return nil, sp

@@ -14,8 +14,45 @@ import (
 	"github.com/decco-dev/decco/space"
 )
 
-// workloadValidator checks workload objects (Deployment, StatefulSet,
-// DaemonSet, ReplicaSet, Job, CronJob) at apply time by running injection
+// Workload is a kind whose objects template pods.
+type Workload struct {
+	Group, Kind string
+	// Resource is the kind's plural, for admission rules.
+	Resource string
+	// Template is the path of the pod template in an object of the kind.
+	Template []string
+}
+
+// Workloads are the kinds whose pod templates decco checks at apply time
+// (ValidatingConfiguration) and spacectl renders: one table for both.
+var Workloads = []Workload{
+	{"apps", "Deployment", "deployments", specTemplate},
+	{"apps", "StatefulSet", "statefulsets", specTemplate},
+	{"apps", "DaemonSet", "daemonsets", specTemplate},
+	{"apps", "ReplicaSet", "replicasets", specTemplate},
+	{"", "ReplicationController", "replicationcontrollers", specTemplate},
+	{"batch", "Job", "jobs", specTemplate},
+	{"batch", "CronJob", "cronjobs", jobTemplate},
+}
+
+// The two places a workload keeps its pod template; templated decodes
+// both.
+var (
+	specTemplate = []string{"spec", "template"}
+	jobTemplate  = []string{"spec", "jobTemplate", "spec", "template"}
+)
+
+// WorkloadOf finds group and kind in Workloads.
+func WorkloadOf(group, kind string) (Workload, bool) {
+	for _, w := range Workloads {
+		if w.Group == group && w.Kind == kind {
+			return w, true
+		}
+	}
+	return Workload{}, false
+}
+
+// workloadValidator checks Workloads at apply time by running injection
 // on their pod template, so a user sees a wrong space label or a malformed
 // annotation on `kubectl apply`, not later as a ReplicaSet event.
 type workloadValidator struct {

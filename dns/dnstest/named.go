@@ -10,7 +10,6 @@
 package dnstest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -23,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +29,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/decco-dev/decco/test/prereq"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 // DefaultZone is the zone served when Options.Zones is empty.
@@ -69,10 +68,7 @@ type Server struct {
 	Dir string
 
 	tcpIdle time.Duration
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	done    chan struct{}
-	once    sync.Once
+	proc    *testkit.Proc
 }
 
 // Fix is how to get named on Debian.
@@ -180,18 +176,12 @@ func (s *Server) start(bin string) error {
 	if err := s.writeConfig(port); err != nil {
 		return err
 	}
-	s.log = &syncBuffer{}
-	s.done = make(chan struct{})
-	s.once = sync.Once{}
 	// -g: foreground, log to stderr; -n 1: one worker thread (the test
 	// machine is shared); -c: our config, not /etc/bind.
-	s.cmd = exec.Command(bin, "-g", "-n", "1", "-c", filepath.Join(s.Dir, "named.conf"))
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = procAttr()
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", bin, err)
+	s.proc, err = testkit.Start("named", exec.Command(bin, "-g", "-n", "1", "-c", filepath.Join(s.Dir, "named.conf")))
+	if err != nil {
+		return err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(15 * time.Second); err != nil {
 		return fmt.Errorf("named on %s did not come up: %w\nnamed log:\n%s", s.Addr, err, s.Log())
 	}
@@ -204,7 +194,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	for _, zone := range append(slices.Clone(s.Zones), s.ReadOnlyZones...) {
 		for {
 			select {
-			case <-s.done:
+			case <-s.proc.Exited():
 				return errors.New("named exited")
 			default:
 			}
@@ -230,29 +220,18 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) stopProcess() error {
-	var err error
-	s.once.Do(func() {
-		if s.cmd == nil || s.cmd.Process == nil {
-			return
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(5 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-			err = errors.New("named ignored SIGTERM for 5s and was killed")
-		}
-	})
-	return err
+	if s.proc == nil {
+		return nil
+	}
+	return s.proc.Stop(syscall.SIGTERM, 5*time.Second)
 }
 
 // Log is named's output so far.
 func (s *Server) Log() string {
-	if s.log == nil {
+	if s.proc == nil {
 		return ""
 	}
-	return s.log.String()
+	return s.proc.Log()
 }
 
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.
@@ -271,22 +250,4 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
-}
-
-// syncBuffer collects named's output from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	deccodns "github.com/decco-dev/decco/dns"
 )
 
 // ownership is what a name's _decco-owner marker says about it, seen from
@@ -117,7 +119,7 @@ func classify(values []string, owner, space string) (ownership, string) {
 	default:
 		return foreign, fmt.Sprintf("has %d ownership records at %s…, not one of this installation's", len(values), ownerPrefix)
 	}
-	if sm, ok := parseSharedMarker(values[0]); ok {
+	if sm, ok := deccodns.ParseSharedOwner(values[0]); ok {
 		return foreign, fmt.Sprintf("is a global name that regions of space %s (decco installation %q) share", sm.Space, sm.Owner)
 	}
 	m, ok := parseMarker(values[0])

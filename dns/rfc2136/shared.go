@@ -2,7 +2,6 @@ package rfc2136
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 
@@ -24,52 +23,7 @@ import (
 // never withdrawn" hold when two regions fall ill together.
 
 // sharedMarker is one installation's record at a shared name.
-type sharedMarker struct {
-	Owner, Space, Trust string
-	// Targets are canonical IP addresses, sorted.
-	Targets []string
-}
-
-func (m sharedMarker) String() string {
-	return "heritage=decco,owner=" + m.Owner + ",space=" + m.Space + ",trust=" + m.Trust + ",targets=" + strings.Join(m.Targets, "+")
-}
-
-func (m sharedMarker) id() string { return m.Owner + "/" + m.Space }
-
-// parseSharedMarker decodes a shared name's marker; ok is false for
-// anything else, exclusive markers included.
-func parseSharedMarker(s string) (m sharedMarker, ok bool) {
-	fields := strings.Split(s, ",")
-	if len(fields) != 5 || fields[0] != "heritage=decco" {
-		return sharedMarker{}, false
-	}
-	want := []string{"owner", "space", "trust", "targets"}
-	vals := make([]string, len(want))
-	for i, f := range fields[1:] {
-		k, v, found := strings.Cut(f, "=")
-		if !found || k != want[i] || v == "" {
-			return sharedMarker{}, false
-		}
-		vals[i] = v
-	}
-	m = sharedMarker{Owner: vals[0], Space: vals[1], Trust: vals[2]}
-	for _, t := range strings.Split(vals[3], "+") {
-		ip := net.ParseIP(t)
-		if ip == nil {
-			return sharedMarker{}, false
-		}
-		m.Targets = append(m.Targets, canonicalIP(ip))
-	}
-	slices.Sort(m.Targets)
-	return m, true
-}
-
-func canonicalIP(ip net.IP) string {
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
-	}
-	return ip.String()
-}
+type sharedMarker = deccodns.SharedOwner
 
 // sharedWant is what a space wants at a shared name.
 type sharedWant struct {
@@ -133,7 +87,7 @@ func planShared(name, owner, space string, want *sharedWant, values []string) sh
 	step := sharedStep{State: deccodns.SharedState{Name: trimDot(name)}}
 	var others []sharedMarker
 	for _, v := range values {
-		m, ok := parseSharedMarker(v)
+		m, ok := deccodns.ParseSharedOwner(v)
 		switch {
 		case !ok:
 			if em, ok := parseMarker(v); ok && em.Name == "" {
@@ -161,9 +115,9 @@ func planShared(name, owner, space string, want *sharedWant, values []string) sh
 			want = &w
 		}
 	}
-	slices.SortFunc(others, func(a, b sharedMarker) int { return strings.Compare(a.id(), b.id()) })
+	slices.SortFunc(others, func(a, b sharedMarker) int { return strings.Compare(a.ID(), b.ID()) })
 	for _, o := range others {
-		step.State.Others = append(step.State.Others, o.id())
+		step.State.Others = append(step.State.Others, o.ID())
 	}
 	if want != nil && step.Conflict == "" {
 		for _, o := range others {

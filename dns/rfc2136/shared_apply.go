@@ -72,7 +72,7 @@ func sharedNamesOf(state map[string]nameState, owner, space string) []string {
 			continue
 		}
 		for _, v := range st.Markers {
-			if m, ok := parseSharedMarker(v); ok && m.Owner == owner && m.Space == space {
+			if m, ok := deccodns.ParseSharedOwner(v); ok && m.Owner == owner && m.Space == space {
 				out = append(out, name)
 				break
 			}
@@ -172,9 +172,9 @@ func (p *Provider) missingAddresses(ctx context.Context, name string, targets []
 		for _, rr := range rrs {
 			switch v := rr.(type) {
 			case *dns.A:
-				have[canonicalIP(v.A)] = true
+				have[deccodns.CanonicalIP(v.A)] = true
 			case *dns.AAAA:
-				have[canonicalIP(v.AAAA)] = true
+				have[deccodns.CanonicalIP(v.AAAA)] = true
 			}
 		}
 	}

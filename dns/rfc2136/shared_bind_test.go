@@ -246,9 +246,9 @@ func TestReadShared(t *testing.T) {
 	s.Insert(t, "foo."+zone+" 60 IN A 192.0.2.99")
 	east := &region{p: newProvider(t, s, "cluster-east"), space: "foo-east", addr: "192.0.2.1", trust: "ca1"}
 	east.ensure(t)
-	v, err := rfc2136.ReadShared(ctx(t), s.Addr, "foo."+zone)
+	v, err := deccodns.ReadShared(ctx(t), s.Addr, "foo."+zone)
 	require.NoError(t, err)
-	assert.Equal(t, rfc2136.SharedView{Name: "foo." + zone,
-		Owners: []rfc2136.SharedOwner{{Owner: "cluster-east", Space: "foo-east", Trust: "ca1", Targets: []string{"192.0.2.1"}}},
+	assert.Equal(t, deccodns.SharedView{Name: "foo." + zone,
+		Owners: []deccodns.SharedOwner{{Owner: "cluster-east", Space: "foo-east", Trust: "ca1", Targets: []string{"192.0.2.1"}}},
 		Served: []string{"192.0.2.1", "192.0.2.99"}}, v)
 }

@@ -6,25 +6,6 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestSharedMarkerRoundTrip(t *testing.T) {
-	m := sharedMarker{Owner: "east", Space: "foo-east", Trust: "ab12", Targets: []string{"192.0.2.1", "2001:db8::1"}}
-	got, ok := parseSharedMarker(m.String())
-	assert.True(t, ok)
-	assert.Equal(t, m, got)
-	for _, bad := range []string{
-		"heritage=decco,owner=east,space=foo-east",                                // an exclusive marker
-		"heritage=decco,owner=east,space=foo-east,name=foo.decco.test",            // an index entry
-		"heritage=decco,owner=east,space=foo-east,trust=ab,targets=not-an-ip",     // a hostname target
-		"heritage=decco,space=foo-east,owner=east,trust=ab,targets=192.0.2.1",     // keys out of order
-		"heritage=decco,owner=,space=foo-east,trust=ab,targets=192.0.2.1",         // empty owner
-		"heritage=other,owner=east,space=foo-east,trust=ab,targets=192.0.2.1",     // another tool
-		"heritage=decco,owner=east,space=foo-east,trust=ab,targets=192.0.2.1,x=y", // extra key
-	} {
-		_, ok := parseSharedMarker(bad)
-		assert.False(t, ok, bad)
-	}
-}
-
 func TestPlanShared(t *testing.T) {
 	const name = "foo.decco.test."
 	east := sharedMarker{Owner: "east", Space: "foo-east", Trust: "ca1", Targets: []string{"192.0.2.1"}}

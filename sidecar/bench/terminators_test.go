@@ -40,7 +40,7 @@ func sidecarTerminator(t *testing.T, bin, certDir string, up upstreams, level st
 	if level != "" {
 		name = fmt.Sprintf("decco-sidecar (stunnel), --log-level=%s", level)
 	}
-	pid := p.Cmd.Process.Pid
+	pid := p.Pid()
 	return terminator{name: name, echo: cfg.Listeners[0].Port, bulk: cfg.Listeners[1].Port,
 		pids: func() []int { return append([]int{pid}, children(pid)...) }}
 }

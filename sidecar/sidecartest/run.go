@@ -1,7 +1,6 @@
 package sidecartest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/test/prereq"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 // RequireStunnel returns the stunnel binary. Without one the test fails or
@@ -54,34 +53,21 @@ func Addr(port int32) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa
 
 // Proc is a running decco-sidecar.
 type Proc struct {
-	Cmd    *exec.Cmd
 	Config sidecar.Config
-	out    *syncBuffer
-	done   chan struct{}
-	err    error
+	proc   *testkit.Proc
 }
 
 // Start runs the binary with cfg.Args(); the process is killed at cleanup.
 func Start(t testing.TB, bin string, cfg sidecar.Config) *Proc {
 	t.Helper()
-	p := &Proc{Cmd: exec.Command(bin, cfg.Args()...), Config: cfg, out: &syncBuffer{}, done: make(chan struct{})}
-	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatalf("start sidecar: %v", err)
-	}
-	go func() { p.err = p.Cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("sidecar output:\n%s", p.Output())
-		}
-	})
-	return p
+	return &Proc{Config: cfg, proc: testkit.StartT(t, "sidecar", exec.Command(bin, cfg.Args()...), 0)}
 }
 
+// Pid is the sidecar's process id.
+func (p *Proc) Pid() int { return p.proc.Pid() }
+
 // Output is everything the sidecar logged so far.
-func (p *Proc) Output() string { return p.out.String() }
+func (p *Proc) Output() string { return p.proc.Log() }
 
 // Ready GETs the readiness endpoint and returns the status and body.
 func (p *Proc) Ready() (int, string, error) {
@@ -106,8 +92,8 @@ func (p *Proc) WaitReady(t testing.TB, timeout time.Duration) {
 		}
 		last = fmt.Sprintf("%d %q %v", code, body, err)
 		select {
-		case <-p.done:
-			t.Fatalf("sidecar exited before ready: %v", p.err)
+		case <-p.proc.Exited():
+			t.Fatalf("sidecar exited before ready: %v", p.proc.Err())
 		default:
 		}
 	}
@@ -117,15 +103,15 @@ func (p *Proc) WaitReady(t testing.TB, timeout time.Duration) {
 // Stop sends sig and returns the exit code (-1 if killed by a signal).
 func (p *Proc) Stop(t testing.TB, sig syscall.Signal, timeout time.Duration) int {
 	t.Helper()
-	if err := p.Cmd.Process.Signal(sig); err != nil {
+	if err := p.proc.Signal(sig); err != nil {
 		t.Fatalf("signal sidecar: %v", err)
 	}
 	select {
-	case <-p.done:
+	case <-p.proc.Exited():
 	case <-time.After(timeout):
 		t.Fatalf("sidecar did not exit within %s after %s", timeout, sig)
 	}
-	return p.Cmd.ProcessState.ExitCode()
+	return p.proc.Cmd.ProcessState.ExitCode()
 }
 
 // EchoServer echoes every byte back on 127.0.0.1:port until ctx ends.
@@ -156,20 +142,3 @@ func listen(t testing.TB, port int32) net.Listener {
 
 // Listen listens on 127.0.0.1:port, closed at cleanup.
 func Listen(t testing.TB, port int32) net.Listener { return listen(t, port) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -122,6 +122,8 @@ var flagValues = []flagValue{
 	{path: "reconciler.leaderElection.enabled", value: "false", also: "replicaCount: 1", flag: "leader-elect", want: "false"},
 	{path: "reconciler.leaderElection.leaseDuration", value: "45s", flag: "leader-election-lease-duration", want: "45s"},
 	{path: "reconciler.clusterDomain", value: "corp.internal", flag: "cluster-domain", want: "corp.internal"},
+	{path: "reconciler.workloadCertDuration", value: "24h", flag: "workload-cert-duration", want: "24h0m0s"},
+	{path: "reconciler.egressDNS", value: "169.254.20.10/32", flag: "egress-dns", want: "169.254.20.10/32"},
 	{path: "reconciler.verifyBYOSecrets", value: "true", flag: "verify-byo-secrets", want: "true"},
 	{path: "tenancy.podSecurityLevel", value: "baseline", flag: "pod-security-level", want: "baseline"},
 	{path: "reconciler.limits.services", value: "7", flag: "space-max-services", want: "7"},

@@ -2,7 +2,6 @@ package chart
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/decco-dev/decco/test/controlplane"
@@ -13,19 +12,7 @@ import (
 var cluster *controlplane.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(withBinaryCleanup{m}, &cluster, controlplane.Options{}))
-}
-
-// withBinaryCleanup removes the decco binary the tests built, if any.
-type withBinaryCleanup struct{ m *testing.M }
-
-func (w withBinaryCleanup) Run() int {
-	defer func() {
-		if deccoBin != "" {
-			os.RemoveAll(filepath.Dir(deccoBin))
-		}
-	}()
-	return w.m.Run()
+	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{}))
 }
 
 // needCluster skips t when the control plane was not started (-short).

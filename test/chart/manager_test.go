@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,11 +38,13 @@ import (
 
 	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 // The decco binary, started with exactly the arguments of the rendered
@@ -84,7 +84,7 @@ func valueSetNamed(t *testing.T, name string) valueSet {
 type renderedManager struct {
 	r     rendered
 	flags *pflag.FlagSet
-	logs  *syncBuffer
+	proc  *testkit.Proc
 	// kubeconfig authenticates as the rendered ServiceAccount.
 	kubeconfig string
 	// health and metrics are loopback ports; metrics is 0 when the value
@@ -137,15 +137,15 @@ func startRendered(t *testing.T, set valueSet, skip func(*unstructured.Unstructu
 		m.metrics = metricsPort
 		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort))
 	}
-	m.logs = startManager(t, args)
+	m.proc = testkit.StartT(t, "manager", exec.Command(deccoBinary(t), args...), 15*time.Second)
 
 	// Ready as the rendered readinessProbe asks.
 	ready := d.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path
-	waitHTTP(t, m.logs, fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, ready), 90*time.Second)
+	require.NoError(t, m.proc.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d%s", healthPort, ready), 90*time.Second))
 
 	registerRenderedWebhooks(t, r, deccotest.WebhookURL(webhookPort), caBundle)
 	if err := deccotest.WaitForInjection(ctx, cluster.Client); err != nil {
-		t.Fatalf("the apiserver did not inject through the manager: %v; manager log:\n%s", err, m.logs)
+		t.Fatalf("the apiserver did not inject through the manager: %v; manager log:\n%s", err, m.proc.Log())
 	}
 	return m
 }
@@ -207,7 +207,7 @@ func runRenderedManager(t *testing.T, set valueSet) {
 	// The reconciler, elected through the rendered Role's Lease, wrote the
 	// space's status: it read and wrote what its ClusterRole allows.
 	var lease coordinationv1.Lease
-	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Namespace: set.namespace, Name: manager.LeaderElectionID}, &lease), "the leader-election Lease")
+	require.NoError(t, cluster.Client.Get(ctx, client.ObjectKey{Namespace: set.namespace, Name: install.LeaderElectionID}, &lease), "the leader-election Lease")
 	assert.NotEmpty(t, ptr.Deref(lease.Spec.HolderIdentity, ""), "nobody holds the Lease")
 	assert.Eventually(t, func() bool {
 		var ns corev1.Namespace
@@ -226,7 +226,7 @@ func runRenderedManager(t *testing.T, set valueSet) {
 	// The rendered RBAC sufficed: nothing the manager did was forbidden.
 	// (RBAC denials read `is forbidden: User "..." cannot`; a namespace
 	// being deleted also answers "forbidden", for any user.)
-	assert.NotRegexp(t, `forbidden: User "[^"]*" cannot`, m.logs.String(), "the manager was refused something its RBAC should allow")
+	assert.NotRegexp(t, `forbidden: User "[^"]*" cannot`, m.proc.Log(), "the manager was refused something its RBAC should allow")
 
 	// And it is no more than that: Secrets by name only, the other route
 	// mode's kinds not at all.
@@ -275,7 +275,7 @@ func assertLeastPrivilege(t *testing.T, m *renderedManager, sp string) {
 	ctx := context.Background()
 	cfg, err := clientcmd.BuildConfigFromFlags("", m.kubeconfig)
 	require.NoError(t, err)
-	as, err := client.New(cfg, client.Options{Scheme: manager.Scheme})
+	as, err := client.New(cfg, client.Options{Scheme: install.Scheme})
 	require.NoError(t, err)
 	cs, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
@@ -330,10 +330,15 @@ func TestWebhookIsReadyWhileTheReconcilerMayNotList(t *testing.T) {
 	require.NoError(t, cluster.Client.Create(context.Background(), pod, client.DryRunAll))
 	assert.True(t, deccotest.Injected(pod), "pod not injected while the reconciler is stuck")
 
-	waitLog(t, m.logs, "the reconciler is waiting for its caches", 60*time.Second)
-	assert.Contains(t, m.logs.String(), "Service", "the report names the kinds")
+	deccotest.WaitFor(t, 60*time.Second, "the manager reports its waiting caches", func() error {
+		if !m.proc.LogContains("the reconciler is waiting for its caches") {
+			return errors.New("not logged yet")
+		}
+		return nil
+	})
+	assert.Contains(t, m.proc.Log(), "Service", "the report names the kinds")
 	assert.Contains(t, m.metricsText(t), "decco_reconciler_caches_synced 0")
-	waitHTTP(t, m.logs, fmt.Sprintf("http://127.0.0.1:%d/readyz", m.health), time.Second)
+	require.NoError(t, m.proc.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/readyz", m.health), time.Second))
 
 	for _, o := range m.r.objects {
 		if isReconcilerBinding(o) {
@@ -345,18 +350,6 @@ func TestWebhookIsReadyWhileTheReconcilerMayNotList(t *testing.T) {
 		return cluster.Client.Get(context.Background(), client.ObjectKey{Name: sp}, &ns) == nil && ns.Annotations[space.AnnotationStatus] != ""
 	}, 2*time.Minute, 500*time.Millisecond, "the reconciler did not catch up once granted its rights")
 	assert.Contains(t, m.metricsText(t), "decco_reconciler_caches_synced 1")
-}
-
-// waitLog waits until the manager's log contains s.
-func waitLog(t *testing.T, logs *syncBuffer, s string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the manager did not log %q within %s; log:\n%s", s, timeout, logs)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 // createTSIGSecret creates the Secret --dns-rfc2136-tsig-secret names, as
@@ -460,86 +453,17 @@ func serviceAccountKubeconfig(t *testing.T, ns, name string) string {
 	return path
 }
 
-var (
-	buildOnce sync.Once
-	deccoBin  string
-	buildErr  error
-)
-
 // deccoBinary builds cmd/decco once per test run.
 func deccoBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "decco-chart-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		deccoBin = filepath.Join(dir, "decco")
-		cmd := exec.Command("go", "build", "-o", deccoBin, "./cmd/decco")
-		cmd.Dir = controlplane.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/decco: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return deccoBin
-}
-
-// startManager runs the decco binary with args until the test ends and
-// returns its log.
-func startManager(t *testing.T, args []string) *syncBuffer {
-	t.Helper()
-	logs := new(syncBuffer)
-	cmd := exec.Command(deccoBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	logs.exited = exited
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("manager log:\n%s", logs)
-		}
-	})
-	return logs
+	cache, err := controlplane.CacheDir()
+	require.NoError(t, err)
+	return testkit.GoBuild(t, controlplane.RepoRoot(), "./cmd/decco", filepath.Join(cache, "chart"))
 }
 
 // probeClient gives up on a request as the kubelet gives up on a probe,
 // so a check that hangs fails the test instead of stalling it.
 var probeClient = &http.Client{Timeout: 5 * time.Second}
-
-// waitHTTP polls url until it answers 200, failing early if the manager
-// exits.
-func waitHTTP(t *testing.T, logs *syncBuffer, url string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := probeClient.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-logs.exited:
-			t.Fatalf("the manager exited before %s answered; log:\n%s", url, logs)
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within %s (last error: %v); log:\n%s", url, timeout, err, logs)
-		}
-	}
-}
 
 // httpBody GETs url and returns its body.
 func httpBody(t *testing.T, url string) string {
@@ -574,23 +498,4 @@ func deleteObjects(r rendered) {
 	for _, o := range r.objects {
 		_ = cluster.Client.Delete(context.Background(), o.DeepCopy())
 	}
-}
-
-// syncBuffer is a log the manager process and the test share.
-type syncBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	exited <-chan struct{}
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +25,7 @@ import (
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/testkit"
 	"github.com/decco-dev/decco/webhook"
 )
 
@@ -206,7 +206,7 @@ func TestOptions(certDir string, port int) manager.Options {
 	opts.MetricsAddr = "0"
 	opts.HealthProbeAddr = "0"
 	opts.LeaderElect = false
-	opts.SidecarImage = "decco-sidecar:test"
+	opts.Sidecar.Image = "decco-sidecar:test"
 	opts.ManyPerProcess = true
 	// The suites' pods are written for brevity, not for Pod Security
 	// restricted (no securityContext); baseline still refuses what lets a
@@ -221,19 +221,7 @@ func (m *Manager) Stop() error {
 	return <-m.done
 }
 
-// WaitFor polls check every 100 ms until it returns nil, failing the test
-// with the last error after timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// WaitFor polls check until it returns nil, failing the test with the
+// last error after timeout (testkit.WaitFor, named here too for the many
+// suites that import deccotest anyway).
+var WaitFor = testkit.WaitFor

@@ -134,6 +134,32 @@ func TestDeploymentOfAnotherSpaceRefused(t *testing.T) {
 	assert.Contains(t, msg, ns)
 }
 
+// A ReplicationController is a workload like a Deployment: its pods,
+// made by the real replication controller, carry the sidecar, and one
+// whose template claims another space is refused at apply.
+func TestReplicationController(t *testing.T) {
+	ns := newSpace(t, "rc")
+	other := newSpace(t, "rc-theirs")
+	ctx := context.Background()
+	rc := func(claimed string) *corev1.ReplicationController {
+		d := webDeployment(ns, claimed)
+		return &corev1.ReplicationController{
+			ObjectMeta: d.ObjectMeta,
+			Spec: corev1.ReplicationControllerSpec{
+				Replicas: d.Spec.Replicas, Selector: d.Spec.Selector.MatchLabels, Template: &d.Spec.Template,
+			},
+		}
+	}
+	err := k8s.Create(ctx, rc(other))
+	require.Error(t, err, "a ReplicationController whose pods claim another space")
+	assert.Contains(t, err.Error(), "ReplicationController "+ns+"/web")
+	assert.Contains(t, err.Error(), other)
+
+	require.NoError(t, k8s.Create(ctx, rc(ns)))
+	pod := waitForPod(t, ns, "app=web")
+	assert.True(t, deccotest.Injected(&pod), "pod %s of the ReplicationController has no sidecar", pod.Name)
+}
+
 // A bare pod claiming another space is refused too (the webhook, not only
 // the workload validator, guards the label).
 func TestPodOfAnotherSpaceRefused(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
@@ -110,7 +111,7 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // own client does not.
 func deccoClient(t *testing.T) client.Client {
 	t.Helper()
-	c, err := client.New(cluster.Config, client.Options{Scheme: manager.Scheme})
+	c, err := client.New(cluster.Config, client.Options{Scheme: install.Scheme})
 	require.NoError(t, err)
 	return c
 }
@@ -141,6 +142,18 @@ func createSpace(t *testing.T, name string, ann map[string]string) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
 		Labels: map[string]string{space.LabelSpace: name}, Annotations: annotations}}
 	require.NoError(t, k8s.Create(context.Background(), ns))
+}
+
+// makeSpace makes the existing namespace name a space, as createSpace
+// does, for a test that put something there first.
+func makeSpace(t *testing.T, name string) {
+	t.Helper()
+	ensureGateway(t)
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Name: name}, &ns))
+	ns.Labels = map[string]string{space.LabelSpace: name}
+	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
+	require.NoError(t, k8s.Update(context.Background(), &ns))
 }
 
 // exposeTCP and exposeHTTP create a Service labeled with the space whose
@@ -193,6 +206,20 @@ func status(t *testing.T, ns string) (space.Status, bool) {
 func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
 	deccotest.WaitFor(t, timeout, what, check)
+}
+
+// waitPart waits until the space's part has reason and returns it.
+func waitPart(t *testing.T, ns, part, reason string) space.Condition {
+	t.Helper()
+	var c space.Condition
+	waitFor(t, time.Minute, part+" "+reason, func() error {
+		st, ok := status(t, ns)
+		if c = st.Parts[part]; !ok || c.Reason != reason {
+			return fmt.Errorf("status %s", st.Format())
+		}
+		return nil
+	})
+	return c
 }
 
 // waitReady waits until every part of the space is ready.
@@ -390,7 +417,7 @@ func TestProjectMembershipUpdatesEveryMember(t *testing.T) {
 	for _, ns := range []string{a, b, c} {
 		exposeTCP(t, ns, "svc", false)
 	}
-	system := manager.DefaultOptions().SystemNamespace
+	system := install.SystemNamespace
 	members := func(names ...string) []string {
 		out := append([]string{system}, names...)
 		slices.Sort(out)
@@ -691,21 +718,10 @@ func TestUsersObjectWithDeccosNameIsNotTakenOver(t *testing.T) {
 	}
 	require.NoError(t, k8s.Create(ctx, mine))
 
-	ensureGateway(t)
-	var ns corev1.Namespace
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: name}, &ns))
-	ns.Labels = map[string]string{space.LabelSpace: name}
-	ns.Annotations = map[string]string{space.AnnotationDomain: "example.com"}
-	require.NoError(t, k8s.Update(ctx, &ns))
+	makeSpace(t, name)
 
-	waitFor(t, time.Minute, "policies NameInUse", func() error {
-		st, ok := status(t, name)
-		if !ok || st.Parts[space.PartPolicies].Reason != reconciler.ReasonNameInUse {
-			return fmt.Errorf("status %s", st.Format())
-		}
-		assert.Contains(t, st.Parts[space.PartPolicies].Message, netpol.IsolationPolicy)
-		return nil
-	})
+	c := waitPart(t, name, space.PartPolicies, reconciler.ReasonNameInUse)
+	assert.Contains(t, c.Message, netpol.IsolationPolicy)
 	var after networkingv1.NetworkPolicy
 	require.NoError(t, k8s.Get(ctx, client.ObjectKeyFromObject(mine), &after))
 	assert.Empty(t, after.Labels[space.LabelManagedBy], "decco must not label a user's object as its own")

@@ -25,7 +25,7 @@ import (
 
 	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/inject"
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -46,7 +46,7 @@ func tenant(t *testing.T, ns string) client.Client {
 	require.NoError(t, client.IgnoreAlreadyExists(k8s.Create(context.Background(), rb)))
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme})
+	c, err := client.New(cfg, client.Options{Scheme: install.Scheme})
 	require.NoError(t, err)
 	// RBAC's authorizer works from an informer: wait until it sees the
 	// binding.

@@ -154,15 +154,15 @@ func kinds(objs []client.Object) map[string]int {
 func TestGatewayAPIObjectsAccepted(t *testing.T) {
 	needCluster(t)
 	sharedGateway(t)
-	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeGatewayAPI, Gateway: gateway})
 	assert.Equal(t, map[string]int{"ListenerSet": 1, "HTTPRoute": 2, "BackendTLSPolicy": 2, "TLSRoute": 2}, kinds(objs))
 
-	// A second space with its own certificate, plaintext HTTP and a custom
-	// port, next to the first on the same Gateway.
+	// A second space with its own certificate and a custom port, next to
+	// the first on the same Gateway.
 	sp2 := space.Space{Name: "books", Domain: "example.com", HTTPCertSecret: "books-tls"}
 	objs = applySpace(t, route.Input{Space: sp2, Services: services(sp2.Name), Mode: route.ModeGatewayAPI, Gateway: gateway, Port: 8443})
-	assert.Equal(t, map[string]int{"ListenerSet": 1, "HTTPRoute": 2, "TLSRoute": 2}, kinds(objs))
+	assert.Equal(t, map[string]int{"ListenerSet": 1, "HTTPRoute": 2, "BackendTLSPolicy": 2, "TLSRoute": 2}, kinds(objs))
 
 	var routes gatewayv1.TLSRouteList
 	require.NoError(t, cluster.Client.List(context.Background(), &routes, client.InNamespace("shop")))
@@ -175,7 +175,7 @@ func TestGatewayAPIObjectsAccepted(t *testing.T) {
 
 func TestIngressObjectsAccepted(t *testing.T) {
 	needCluster(t)
-	sp := space.Space{Name: "shop-ingress", Domain: "example.com", EncryptHTTP: true}
+	sp := space.Space{Name: "shop-ingress", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeIngress,
 		IngressClass: "nginx", SNIIngressClass: "k8sniff"})
 	assert.Equal(t, map[string]int{"Ingress": 4}, kinds(objs))

@@ -25,7 +25,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/inject"
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/spacectl"
@@ -51,7 +51,7 @@ func TestCreateSpace(t *testing.T) {
 	ns := getNS(t, "sc-create")
 	sp, err := space.FromNamespace(ns)
 	require.NoError(t, err)
-	assert.Equal(t, space.Space{Name: "sc-create", Domain: "example.com", Project: "retail", EncryptHTTP: true}, sp)
+	assert.Equal(t, space.Space{Name: "sc-create", Domain: "example.com", Project: "retail"}, sp)
 	st, err := space.ParseStatus(ns.Annotations[space.AnnotationStatus])
 	require.NoError(t, err)
 	assert.True(t, st.Ready(), "the reconciler's status: %+v", st)
@@ -211,7 +211,7 @@ func TestDescribeSpace(t *testing.T) {
 		}
 	}
 	require.Len(t, outdated, 1)
-	assert.Contains(t, outdated[0].Detail, "sidecar image is "+mgrOpts.SidecarImage+", the installation injects decco-sidecar:v2")
+	assert.Contains(t, outdated[0].Detail, "sidecar image is "+mgrOpts.Sidecar.Image+", the installation injects decco-sidecar:v2")
 
 	r = cli(t, "", "describe", "space", "default")
 	assert.Equal(t, spacectl.ExitNotFound, r.code, "%s", r)
@@ -366,7 +366,7 @@ func TestDoctor(t *testing.T) {
 
 	// The Lease is looked for in --leader-election-namespace when given,
 	// as the manager keeps it there.
-	r = cli(t, "", "doctor", "--system-namespace", "elsewhere", "--leader-election-namespace", manager.DefaultOptions().SystemNamespace)
+	r = cli(t, "", "doctor", "--system-namespace", "elsewhere", "--leader-election-namespace", install.SystemNamespace)
 	assert.Len(t, lines(r.out, "OK", "leader", "Lease decco-system/decco-reconciler held by"), 1, "%s", r)
 	r = cli(t, "", "doctor", "--leader-election-namespace", "elsewhere")
 	assert.Len(t, lines(r.out, "FAIL", "leader", "no Lease elsewhere/decco-reconciler"), 1, "%s", r)
@@ -376,5 +376,5 @@ func TestDoctor(t *testing.T) {
 	assert.Equal(t, spacectl.ExitNotReady, r.code)
 	assert.Len(t, lines(r.out, "FAIL", "issuer", "not found"), 1)
 	assert.Len(t, lines(r.out, "fix: create ClusterIssuer/missing"), 1)
-	assert.Contains(t, r.errOut, "error: 1 of 7 checks failed")
+	assert.Contains(t, r.errOut, "error: 1 of 7 checks failed", "%s", r)
 }

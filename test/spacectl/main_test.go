@@ -20,10 +20,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/spacectl"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 var (
@@ -51,7 +53,7 @@ func (w *withManager) Run() int {
 	}
 	k8s = cluster.Client
 	ctx := context.Background()
-	sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: manager.DefaultOptions().SystemNamespace}}
+	sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: install.SystemNamespace}}
 	if err := k8s.Create(ctx, sys); err != nil && !apierrors.IsAlreadyExists(err) {
 		fmt.Fprintf(os.Stderr, "creating %s: %v\n", sys.Name, err)
 		return 1
@@ -107,7 +109,7 @@ func mustCLI(t *testing.T, args ...string) result {
 }
 
 // sidecarImage is the flag that tells spacectl the manager's image.
-func sidecarImage() string { return "--sidecar-image=" + mgrOpts.SidecarImage }
+func sidecarImage() string { return "--sidecar-image=" + mgrOpts.Sidecar.Image }
 
 // createSpace makes a space with spacectl and waits until it is ready, and
 // deletes it after the test.
@@ -125,20 +127,7 @@ func deleteAfter(t *testing.T, ns string) {
 }
 
 // eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+var eventually = testkit.WaitFor
 
 // podsOf waits for n pods matching selector in ns.
 func podsOf(t *testing.T, ns, selector string, n int) []corev1.Pod {

@@ -96,6 +96,8 @@ which would print 2097152 as 2.097152e+06.
   (printf "--native-sidecar=%s" $v.sidecar.native)
   (printf "--reconciler-workers=%d" ($v.reconciler.workers | int64))
   (printf "--cluster-domain=%s" $v.reconciler.clusterDomain)
+  (printf "--workload-cert-duration=%s" $v.reconciler.workloadCertDuration)
+  (printf "--egress-dns=%s" $v.reconciler.egressDNS)
   (printf "--verify-byo-secrets=%t" $v.reconciler.verifyBYOSecrets)
   (printf "--pod-security-level=%s" $v.tenancy.podSecurityLevel)
   (printf "--space-max-services=%d" ($v.reconciler.limits.services | int64))

@@ -96,12 +96,12 @@ func (r *region) install(t *testing.T, ca *sidecartest.CA) {
 // caSecret is the operator's copy of a customer CA, as cert-manager's CA
 // issuer reads it.
 func caSecret(ns, name string, ca *sidecartest.CA) *corev1.Secret {
-	der, err := x509.MarshalECPrivateKey(ca.Key)
+	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
 	if err != nil {
 		panic(err)
 	}
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: ca.PEM, corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})}}
+		Data: map[string][]byte{corev1.TLSCertKey: ca.PEM, corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})}}
 }
 
 // label makes namespace ns a space, with annotations.

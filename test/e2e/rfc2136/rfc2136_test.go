@@ -27,6 +27,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 const (
@@ -174,35 +175,30 @@ func tcpService(ns, name string, dns bool) *corev1.Service {
 // waitA waits until name's A records are want (nil: none).
 func waitA(t *testing.T, name string, want []string) {
 	t.Helper()
-	var got []string
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		got = named.Values(t, name, mdns.TypeA)
-		if fmt.Sprint(got) == fmt.Sprint(want) || (len(got) == 0 && len(want) == 0) {
-			return
+	testkit.WaitFor(t, 60*time.Second, "A "+name+" in named", func() error {
+		if got := named.Values(t, name, mdns.TypeA); fmt.Sprint(got) != fmt.Sprint(want) && (len(got) > 0 || len(want) > 0) {
+			return fmt.Errorf("got %v, want %v\nnamed log:\n%s", got, want, named.Log())
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("A %s: got %v, want %v\nnamed log:\n%s", name, got, want, named.Log())
+		return nil
+	})
 }
 
 func waitStatus(t *testing.T, ns string, ok func(space.Status) bool) space.Status {
 	t.Helper()
-	var last error
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
+	var st space.Status
+	testkit.WaitFor(t, 90*time.Second, "space "+ns+": status as expected", func() error {
 		var n corev1.Namespace
 		if err := cluster.Client.Get(t.Context(), client.ObjectKey{Name: ns}, &n); err != nil {
-			last = err
-		} else if st, err := space.ParseStatus(n.Annotations[space.AnnotationStatus]); err != nil {
-			last = err
-		} else if ok(st) {
-			return st
-		} else {
-			last = errors.New(st.Format())
+			return err
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("space %s: status not as expected: %v", ns, last)
-	return space.Status{}
+		var err error
+		if st, err = space.ParseStatus(n.Annotations[space.AnnotationStatus]); err != nil {
+			return err
+		}
+		if !ok(st) {
+			return errors.New(st.Format())
+		}
+		return nil
+	})
+	return st
 }

@@ -22,7 +22,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns/endpoint"
-	"github.com/decco-dev/decco/manager"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/reliability/reltest"
@@ -159,7 +159,7 @@ func TestLeaderKilledMidReconcile(t *testing.T) {
 func leaseHolder(t *testing.T) string {
 	t.Helper()
 	var lease coordinationv1.Lease
-	err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: reltest.SystemNamespace, Name: manager.LeaderElectionID}, &lease)
+	err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: reltest.SystemNamespace, Name: install.LeaderElectionID}, &lease)
 	if err != nil || lease.Spec.HolderIdentity == nil {
 		return ""
 	}
@@ -206,7 +206,7 @@ func deccoObjects(t *testing.T, ns string) []string {
 	t.Helper()
 	deccoClientOnce.Do(func() {
 		var err error
-		deccoClient, err = client.New(cluster.Config, client.Options{Scheme: manager.Scheme})
+		deccoClient, err = client.New(cluster.Config, client.Options{Scheme: install.Scheme})
 		require.NoError(t, err)
 	})
 	var out []string

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/decco-dev/decco/test/reliability/reltest"
+	"github.com/decco-dev/decco/test/testkit"
 )
 
 // The webhook's serving certificate rotates to one from a new CA while
@@ -23,25 +23,25 @@ func TestWebhookServingCertRotation(t *testing.T) {
 	c := cluster.Client
 	w := startWebhook(t)
 	ns := reltest.EnsureSpace(t, c, "rotation")
-	oldSerial, err := reltest.ServedSerial(w.addr(), "localhost", w.ca.PEM)
+	oldSerial, err := testkit.ServedSerial(w.addr(), "localhost", w.ca.PEM)
 	require.NoError(t, err)
 
 	churn := reltest.StartChurn(c, ns, 2, 20*time.Millisecond)
 	churn.WaitCreated(t, 25, 30*time.Second)
 
-	newCA := reltest.NewCA(t, "decco-webhook-ca-next")
+	newCA := testkit.NewCA(t, "decco-webhook-ca-next")
 	reltest.SetCABundle(t, c, slices.Concat(w.ca.PEM, newCA.PEM))
 	reltest.WaitAdmissionConfigSeen(t, c) // the apiserver trusts both CAs
-	next := newCA.Issue(t, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+	next := newCA.Issue(t, "localhost", "127.0.0.1")
 	next.Write(t, w.certDir)
 	swapped := time.Now()
 	var served time.Duration
 	reltest.WaitFor(t, 30*time.Second, "the new serving certificate served", func() error {
-		serial, err := reltest.ServedSerial(w.addr(), "localhost", newCA.PEM)
+		serial, err := testkit.ServedSerial(w.addr(), "localhost", newCA.PEM)
 		if err != nil {
 			return err
 		}
-		if serial.Cmp(next.Serial) != 0 {
+		if serial.Cmp(next.Cert.SerialNumber) != 0 {
 			return assert.AnError
 		}
 		served = time.Since(swapped)
@@ -56,7 +56,7 @@ func TestWebhookServingCertRotation(t *testing.T) {
 	res := churn.Stop()
 
 	t.Logf("rotation under churn: new certificate served %s after the files changed; %s", served.Round(time.Millisecond), res)
-	assert.NotEqual(t, oldSerial, next.Serial)
+	assert.NotEqual(t, oldSerial, next.Cert.SerialNumber)
 	assert.Empty(t, res.Errors, "pod creations failed during the rotation")
 	assert.Empty(t, res.NotInjected)
 	assert.Greater(t, res.Created, 50, "too little churn to prove anything")

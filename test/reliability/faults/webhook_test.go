@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/reliability/reltest"
+	"github.com/decco-dev/decco/test/testkit"
 	"github.com/decco-dev/decco/webhook"
 )
 
@@ -34,7 +34,7 @@ type webhookServer struct {
 	port    int
 	probe   int
 	certDir string
-	ca      *reltest.CA
+	ca      *testkit.CA
 }
 
 // startWebhook starts decco serving the webhook (no reconciler) with
@@ -42,8 +42,8 @@ type webhookServer struct {
 func startWebhook(t *testing.T, extra ...string) *webhookServer {
 	t.Helper()
 	w := &webhookServer{port: reltest.FreeLoopbackPort(t), probe: reltest.FreeLoopbackPort(t), certDir: t.TempDir(),
-		ca: reltest.NewCA(t, "decco-webhook-ca")}
-	w.ca.Issue(t, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}).Write(t, w.certDir)
+		ca: testkit.NewCA(t, "decco-webhook-ca")}
+	w.ca.Issue(t, "localhost", "127.0.0.1").Write(t, w.certDir)
 	w.args = append(reltest.WebhookArgs(cluster.Kubeconfig, "127.0.0.1", w.port, w.certDir, reltest.LoopbackAddr(w.probe)), extra...)
 	w.start(t)
 	reltest.RegisterWebhooks(t, cluster.Client, webhook.URLClientConfig(w.url(), w.ca.PEM))

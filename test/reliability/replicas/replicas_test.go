@@ -38,6 +38,7 @@ import (
 
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/reliability/reltest"
+	"github.com/decco-dev/decco/test/testkit"
 	"github.com/decco-dev/decco/webhook"
 )
 
@@ -122,10 +123,10 @@ func startFleet(t *testing.T, n int) *fleet {
 	ctx := context.Background()
 	f := &fleet{ns: newNetns(t, n)}
 	kubeconfig := f.kubeconfig(t)
-	ca := reltest.NewCA(t, "decco-webhook-ca")
+	ca := testkit.NewCA(t, "decco-webhook-ca")
 	certDir := t.TempDir()
 	host := serviceName + "." + reltest.SystemNamespace + ".svc"
-	ca.Issue(t, []string{host, host + ".cluster.local"}, nil).Write(t, certDir)
+	ca.Issue(t, host, host+".cluster.local").Write(t, certDir)
 
 	reltest.EnsureNamespace(t, c, reltest.SystemNamespace)
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: reltest.SystemNamespace, Name: serviceName},

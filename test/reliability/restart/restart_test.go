@@ -35,6 +35,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns/endpoint"
+	"github.com/decco-dev/decco/install"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
@@ -301,7 +302,7 @@ func uids(t *testing.T, ns string) types {
 	t.Helper()
 	deccoClientOnce.Do(func() {
 		var err error
-		deccoClient, err = client.New(cluster.Config, client.Options{Scheme: manager.Scheme})
+		deccoClient, err = client.New(cluster.Config, client.Options{Scheme: install.Scheme})
 		require.NoError(t, err)
 	})
 	out := types{}

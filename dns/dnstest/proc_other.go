@@ -1,7 +1,0 @@
-//go:build !linux
-
-package dnstest
-
-import "syscall"
-
-func procAttr() *syscall.SysProcAttr { return nil }

@@ -1,0 +1,142 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/discovery"
+)
+
+// Settings are the sidecar flags, as a user writes them. The manager and
+// spacectl (render, and the up-to-date checks of get and describe) bind
+// the same flags from here, so both validate them alike and build the same
+// Config from the same values.
+type Settings struct {
+	Image         string
+	CPURequest    string
+	MemoryRequest string
+	MemoryLimit   string
+	// UID is the sidecar's user and group; app containers may not use it.
+	UID int64
+	// NativeSidecar is "auto" (decide from the apiserver's version),
+	// "true" or "false".
+	NativeSidecar string
+}
+
+// Values of --native-sidecar.
+const (
+	NativeAuto  = "auto"
+	NativeTrue  = "true"
+	NativeFalse = "false"
+)
+
+// SettingsFlags names every flag Settings.BindFlags registers.
+var SettingsFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar"}
+
+// DefaultSettings are the flags' defaults (the Helm chart's too).
+func DefaultSettings() Settings {
+	return Settings{
+		Image:         "ghcr.io/decco-dev/decco-sidecar:latest",
+		CPURequest:    "10m",
+		MemoryRequest: "16Mi",
+		MemoryLimit:   "64Mi",
+		UID:           DefaultUID,
+		NativeSidecar: NativeAuto,
+	}
+}
+
+// BindFlags registers the sidecar flags on fs, with s's values as
+// defaults.
+func (s *Settings) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&s.Image, "sidecar-image", s.Image, "Image of the injected TLS sidecar.")
+	fs.StringVar(&s.CPURequest, "sidecar-cpu-request", s.CPURequest, "CPU request of the injected sidecar.")
+	fs.StringVar(&s.MemoryRequest, "sidecar-memory-request", s.MemoryRequest, "Memory request of the injected sidecar.")
+	fs.StringVar(&s.MemoryLimit, "sidecar-memory-limit", s.MemoryLimit, "Memory limit of the injected sidecar.")
+	fs.Int64Var(&s.UID, "sidecar-uid", s.UID, "UID and GID the sidecar runs as; app containers may not use it.")
+	fs.StringVar(&s.NativeSidecar, "native-sidecar", s.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+}
+
+// Validate checks the values, naming the flag and what it wants.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.Image == "" {
+		errs = append(errs, errors.New("--sidecar-image must not be empty: name the decco-sidecar image"))
+	}
+	if _, err := s.Resources(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.UID < 1 {
+		errs = append(errs, fmt.Errorf("--sidecar-uid=%d: want a positive UID (the sidecar never runs as root)", s.UID))
+	}
+	switch s.NativeSidecar {
+	case NativeAuto, NativeTrue, NativeFalse:
+	default:
+		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want %s, %s or %s", s.NativeSidecar, NativeAuto, NativeTrue, NativeFalse))
+	}
+	return errors.Join(errs...)
+}
+
+// Resources parses the resource flags; an empty one sets nothing.
+func (s Settings) Resources() (corev1.ResourceRequirements, error) {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, q := range []struct {
+		flag, value string
+		into        corev1.ResourceList
+		name        corev1.ResourceName
+	}{
+		{"--sidecar-cpu-request", s.CPURequest, r.Requests, corev1.ResourceCPU},
+		{"--sidecar-memory-request", s.MemoryRequest, r.Requests, corev1.ResourceMemory},
+		{"--sidecar-memory-limit", s.MemoryLimit, r.Limits, corev1.ResourceMemory},
+	} {
+		if q.value == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.value)
+		if err != nil {
+			return r, fmt.Errorf("%s=%q: %w (e.g. 10m, 64Mi)", q.flag, q.value, err)
+		}
+		q.into[q.name] = v
+	}
+	return r, nil
+}
+
+// Config is the injection configuration the settings give once the
+// sidecar mode is decided (see Native).
+func (s Settings) Config(native bool) (Config, error) {
+	if err := s.Validate(); err != nil {
+		return Config{}, err
+	}
+	resources, err := s.Resources()
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{Image: s.Image, Resources: resources, NativeSidecar: native, SidecarUID: s.UID}, nil
+}
+
+// Native decides the sidecar mode: "auto" asks the apiserver's version,
+// since native sidecars are on by default from Kubernetes 1.29.
+func (s Settings) Native(apiserver discovery.ServerVersionInterface) (bool, error) {
+	if s.NativeSidecar != NativeAuto {
+		return s.NativeSidecar == NativeTrue, nil
+	}
+	v, err := apiserver.ServerVersion()
+	if err != nil {
+		return false, fmt.Errorf("reading the apiserver version to choose the sidecar mode (or set --native-sidecar): %w", err)
+	}
+	return supportsNativeSidecars(v.Major, v.Minor), nil
+}
+
+func supportsNativeSidecars(major, minor string) bool {
+	maj, err1 := strconv.Atoi(major)
+	// Some providers report minors like "29+".
+	min, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return maj > 1 || (maj == 1 && min >= 29)
+}
