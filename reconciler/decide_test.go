@@ -136,6 +136,7 @@ func options(mode route.Mode) Options {
 		Gateway:         route.GatewayRef{Namespace: "gw", Name: "shared"},
 		RouteMode:       mode,
 		SNIIngressClass: "sni",
+		GatewayClass:    "traefik",
 		DNS:             nopDNS{},
 		ClusterDomain:   "cluster.local",
 		Workers:         1,
@@ -163,7 +164,7 @@ var scheme = func() *runtime.Scheme {
 func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
 	sp := space.Space{Name: "shop", Domain: "example.com", EncryptHTTP: true}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
-	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
+	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeGatewayPerSpace, route.ModeIngress} {
 		t.Run(string(mode), func(t *testing.T) {
 			want := decide(in, options(mode))
 			require.NotEmpty(t, want.Objects)

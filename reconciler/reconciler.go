@@ -122,7 +122,7 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		space.PartPKI:      pkiCondition(want.Objects, have, requests, facts, errs.err(space.PartPKI)),
 		space.PartPolicies: policiesCondition(errs.err(space.PartPolicies), want.PortsErr),
 		space.PartRoutes:   routesCondition(errs.err(space.PartRoutes), want.Conflicts),
-		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)),
+		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(sp), dnsErr, len(want.Records)),
 	}}
 	r.states.set(sp.Name, stateOf(st))
 	statusErr := r.writeStatus(ctx, ns, st)
