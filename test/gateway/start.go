@@ -13,11 +13,15 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/build/oci"
+	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/node"
 )
 
@@ -37,6 +41,9 @@ func Start(ctx context.Context, c client.Client, n *node.Node, ns string, out io
 		return nil, err
 	}
 	if err := n.ImportImage(ctx, Image, img); err != nil {
+		return nil, err
+	}
+	if err := serveAlphaRoutes(ctx, c); err != nil {
 		return nil, err
 	}
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -59,6 +66,44 @@ func Start(ctx context.Context, c client.Client, n *node.Node, ns string, out io
 		gw.Addr[i] = net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(ServicePort))
 	}
 	return gw, nil
+}
+
+// serveAlphaRoutes replaces the TLSRoute and TCPRoute CRDs with Gateway
+// API's experimental ones, which also serve v1alpha2: Traefik 3.6 reads
+// those versions and, without them, never syncs its caches and serves
+// nothing. decco keeps writing v1, the stored version of both.
+func serveAlphaRoutes(ctx context.Context, c client.Client) error {
+	crds, err := controlplane.GatewayAPIExperimentalCRDs(ctx, "tlsroutes", "tcproutes")
+	if err != nil {
+		return err
+	}
+	for _, want := range crds {
+		var have apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(ctx, client.ObjectKey{Name: want.Name}, &have); err != nil {
+			return fmt.Errorf("reading CRD %s: %w", want.Name, err)
+		}
+		have.Spec, have.Annotations = want.Spec, want.Annotations
+		if err := c.Update(ctx, &have); err != nil {
+			return fmt.Errorf("serving v1alpha2 of %s: %w", want.Name, err)
+		}
+	}
+	// Discovery must list v1alpha2 before Traefik starts its informers.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, kind := range []string{"TLSRoute", "TCPRoute"} {
+		for {
+			_, err := c.RESTMapper().RESTMapping(schema.GroupKind{Group: gatewayv1.GroupName, Kind: kind}, "v1alpha2")
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s v1alpha2 not served after 1m: %w", kind, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // image is Traefik's image: the static binary alone, run as uid.

@@ -47,7 +47,33 @@ func startGateway(t *testing.T) *gateway.Gateway {
 		fmt.Fprintf(os.Stderr, "gateway: Traefik %s Ready in %s, image built and imported\n", gateway.TraefikVersion, time.Since(start).Round(100*time.Millisecond))
 	})
 	require.NoError(t, gatewayStartup, "starting the gateway")
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpGateway(t)
+		}
+	})
 	return theGateway
+}
+
+// dumpGateway logs what Traefik wrote and what it said in the statuses of
+// the objects it serves.
+func dumpGateway(t *testing.T) {
+	ctx := context.Background()
+	var pods corev1.PodList
+	_ = k8s.List(ctx, &pods, client.InNamespace(gatewayNamespace))
+	for _, p := range pods.Items {
+		t.Logf("--- %s/%s:\n%s", gatewayNamespace, p.Name, theNode.ContainerLog(gatewayNamespace, p.Name, "traefik"))
+	}
+	var gws gatewayv1.GatewayList
+	_ = k8s.List(ctx, &gws)
+	for _, g := range gws.Items {
+		t.Logf("Gateway %s/%s status: %+v", g.Namespace, g.Name, g.Status)
+	}
+	var hrs gatewayv1.HTTPRouteList
+	_ = k8s.List(ctx, &hrs)
+	for _, r := range hrs.Items {
+		t.Logf("HTTPRoute %s/%s status: %+v", r.Namespace, r.Name, r.Status)
+	}
 }
 
 // A tenant of the gateway tests: a space with an HTTP service at
