@@ -51,7 +51,7 @@ func main() {
 
 func run(ctx context.Context, keep bool) error {
 	if err := node.CanHost(); err != nil {
-		say("No running pods in this demo: this machine can't host a node (%v).", err)
+		say("No running pods in this demo: %v.", err)
 		say("Showing decco on a control plane alone instead: pods are admitted and injected, not run.\n")
 	} else {
 		return runOnNode(ctx, keep)
