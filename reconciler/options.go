@@ -35,8 +35,9 @@ type Options struct {
 	HTTPIssuer space.IssuerRef
 	// Gateway is the shared Gateway that spaces' ListenerSets attach to
 	// (Gateway API mode) and whose status.addresses DNS points at. In
-	// Ingress mode only its Namespace is used: the namespace of the
-	// ingress controllers, admitted into every space.
+	// Ingress and Gateway-per-space modes only its Namespace is used: the
+	// namespace of the ingress controllers or of the proxies serving the
+	// spaces' Gateways, admitted into every space.
 	Gateway route.GatewayRef
 	// RouteMode chooses Gateway API objects (on a shared Gateway or on a
 	// Gateway per space) or Ingresses.
