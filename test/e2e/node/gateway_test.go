@@ -151,10 +151,12 @@ func get(addr, host, path string, roots *x509.CertPool) (int, string, error) {
 
 // greet opens a TLS connection by SNI host through the gateway at addr,
 // presenting cert and trusting roots, and returns the server's first line:
-// the MySQL-style server speaks first, through its sidecar.
+// the MySQL-style server speaks first, through its sidecar. With nil
+// roots it checks nothing of the server, to see whatever answers.
 func greet(addr, host string, roots *x509.CertPool, cert tls.Certificate) (string, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: &tls.Config{
 		ServerName: host, RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		InsecureSkipVerify: roots == nil, //nolint:gosec // only to read what an unrouted name reaches
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -223,9 +225,10 @@ func assertRoutes(t *testing.T, addr string, a, b *tenant) {
 	assert.Error(t, err, "b's sidecar must refuse a's certificate; read %q", line)
 	assert.NotContains(t, line, b.db)
 
-	// A hostname no space routes reaches no pod.
-	line, err = greet(addr, "db.nowhere."+a.sp.Domain, nil, a.clientCert)
-	assert.Error(t, err, "an unrouted SNI name read %q", line)
+	// A hostname no space routes reaches no pod, even for a client that
+	// checks nothing and holds a certificate a's sidecars accept.
+	line, _ = greet(addr, "db.nowhere."+a.sp.Domain, nil, a.clientCert)
+	assert.NotContains(t, line, "greeting from", "an unrouted SNI name reached a pod")
 }
 
 // Gateway API mode, with a Gateway per space (the chart's
