@@ -41,7 +41,9 @@ type Options struct {
 	// MaxRequestBytes caps an admission request's body.
 	MaxRequestBytes int64
 	// LiveReader, when set, reads a namespace the cache has not seen yet
-	// (created a moment ago) from the apiserver instead of failing.
+	// (created a moment ago) from the apiserver instead of failing, and
+	// the pods or Services a Service or workload pairs with, to warn about
+	// ports no pod declares (see mismatchLookup).
 	LiveReader client.Reader
 	// Reviewer answers the namespace guard's permission questions; nil
 	// refuses every guarded change with an error (fail closed).
@@ -72,8 +74,8 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 	}
 	return map[string]http.Handler{
 		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
-		ServicePath:   serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
-		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
+		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, mismatches: mismatchLookup{live: opts.LiveReader}}, decodeTyped[corev1.Service]),
+		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject, mismatches: mismatchLookup{live: opts.LiveReader}}, decodeReview),
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}
