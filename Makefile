@@ -38,7 +38,9 @@ test:
 unit:
 	$(GO) test -short ./...
 
-## demo: run decco on a local control plane, apply examples/, show the result
+## demo: run decco with running pods on a local node (root, Linux: the chart,
+## Traefik as the gateway, examples/ with test images, one HTTPS request and one
+## mutual-TLS exchange through it); elsewhere on a control plane alone, saying why
 demo:
 	$(GO) run ./test/cmd/demo
 

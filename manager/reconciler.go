@@ -31,8 +31,9 @@ const (
 
 // Route modes --route-mode accepts.
 const (
-	RouteModeGateway = "gateway"
-	RouteModeIngress = "ingress"
+	RouteModeGateway         = "gateway"
+	RouteModeGatewayPerSpace = "gateway-per-space"
+	RouteModeIngress         = "ingress"
 )
 
 // ReconcilerOptions are the space reconciler's flags.
@@ -44,6 +45,8 @@ type ReconcilerOptions struct {
 	// Gateway is "namespace/name".
 	Gateway         string
 	RouteMode       string
+	GatewayClass    string
+	GatewayPort     int32
 	IngressClass    string
 	SNIIngressClass string
 	DNSProvider     string
@@ -87,8 +90,10 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DefaultIssuer, "default-issuer", o.DefaultIssuer, "cert-manager issuer of a space's CA when the space sets no decco.io/issuer: ClusterIssuer/<name>, Issuer/<name> or <name> (an Issuer). It must be a SelfSigned issuer; empty means a self-signed CA per space.")
 	fs.StringVar(&o.HTTPIssuer, "http-issuer", o.HTTPIssuer, "cert-manager issuer of the certificate the gateway serves for <space>.<domain>, e.g. an ACME ClusterIssuer: ClusterIssuer/<name> or Issuer/<name>; empty means the space CA.")
-	fs.StringVar(&o.Gateway, "gateway", o.Gateway, "The shared Gateway as <namespace>/<name>: spaces' ListenerSets attach to it, DNS points at its addresses, and its namespace may reach exposed services. In ingress mode only the namespace (of the ingress controllers) is used.")
-	fs.StringVar(&o.RouteMode, "route-mode", o.RouteMode, "How services are exposed: gateway (Gateway API ListenerSets, HTTPRoutes, TLSRoutes) or ingress (networking.k8s.io/v1 Ingresses).")
+	fs.StringVar(&o.Gateway, "gateway", o.Gateway, "The shared Gateway as <namespace>/<name>: spaces' ListenerSets attach to it, DNS points at its addresses, and its namespace may reach exposed services. In ingress and gateway-per-space modes only the namespace (of the ingress controllers, or of the proxies serving the spaces' Gateways) is used.")
+	fs.StringVar(&o.RouteMode, "route-mode", o.RouteMode, "How services are exposed: gateway (Gateway API ListenerSets on the shared Gateway, HTTPRoutes, TLSRoutes), gateway-per-space (a Gateway of class --gateway-class in each space, for implementations without ListenerSet) or ingress (networking.k8s.io/v1 Ingresses).")
+	fs.StringVar(&o.GatewayClass, "gateway-class", o.GatewayClass, "gateway-per-space mode: the GatewayClass of every space's Gateway.")
+	fs.Int32Var(&o.GatewayPort, "gateway-port", o.GatewayPort, "Port of the spaces' HTTPS and TLS listeners: one the gateway implementation listens on (Traefik: an entry point's port).")
 	fs.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress mode: class of HTTP Ingresses; empty means the cluster's default class.")
 	fs.StringVar(&o.SNIIngressClass, "sni-ingress-class", o.SNIIngressClass, "Ingress mode: class of the SNI router that passes TCP services' TLS through; without it TCP services are not exposed.")
 	fs.StringVar(&o.DNSProvider, "dns-provider", o.DNSProvider, "Where DNS records go: none, dnsendpoint (external-dns DNSEndpoint objects) or rfc2136 (dynamic updates to a DNS server).")
@@ -126,10 +131,18 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 	mode := route.ModeGatewayAPI
 	switch o.RouteMode {
 	case RouteModeGateway:
+	case RouteModeGatewayPerSpace:
+		mode = route.ModeGatewayPerSpace
+		if o.GatewayClass == "" {
+			errs = append(errs, errors.New("--gateway-class is empty: --route-mode=gateway-per-space gives every space a Gateway of this class; name your implementation's GatewayClass (kubectl get gatewayclass)"))
+		}
 	case RouteModeIngress:
 		mode = route.ModeIngress
 	default:
-		errs = append(errs, fmt.Errorf("--route-mode=%q: want %s or %s", o.RouteMode, RouteModeGateway, RouteModeIngress))
+		errs = append(errs, fmt.Errorf("--route-mode=%q: want %s, %s or %s", o.RouteMode, RouteModeGateway, RouteModeGatewayPerSpace, RouteModeIngress))
+	}
+	if o.GatewayPort < 0 || o.GatewayPort > 65535 {
+		errs = append(errs, fmt.Errorf("--gateway-port=%d: want a port number, or 0 for %d", o.GatewayPort, route.DefaultPort))
 	}
 	if !slices.Contains([]string{DNSProviderNone, DNSProviderDNSEndpoint, DNSProviderRFC2136}, o.DNSProvider) {
 		errs = append(errs, fmt.Errorf("--dns-provider=%q: want %s, %s or %s", o.DNSProvider, DNSProviderNone, DNSProviderDNSEndpoint, DNSProviderRFC2136))
@@ -143,6 +156,8 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		HTTPIssuer:           httpIss,
 		Gateway:              route.GatewayRef{Namespace: gwNS, Name: gwName},
 		RouteMode:            mode,
+		GatewayClass:         o.GatewayClass,
+		GatewayPort:          o.GatewayPort,
 		IngressClass:         o.IngressClass,
 		SNIIngressClass:      o.SNIIngressClass,
 		DNS:                  provider,

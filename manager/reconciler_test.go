@@ -41,6 +41,16 @@ func TestReconcilerFlags(t *testing.T) {
 	assert.True(t, ro.VerifyBYOSecrets)
 }
 
+func TestGatewayPerSpaceFlags(t *testing.T) {
+	o := parseReconcilerFlags(t, "--gateway=gateway/", "--route-mode=gateway-per-space", "--gateway-class=traefik", "--gateway-port=8443")
+	ro, err := o.reconcilerOptions("decco-system", nil)
+	require.NoError(t, err, "only the namespace of the gateway's proxies is needed")
+	assert.Equal(t, route.ModeGatewayPerSpace, ro.RouteMode)
+	assert.Equal(t, "traefik", ro.GatewayClass)
+	assert.Equal(t, int32(8443), ro.GatewayPort)
+	assert.Equal(t, "gateway", ro.Gateway.Namespace)
+}
+
 // Tenants' Secrets are read only when the installation asks for it (and
 // grants it): off by default.
 func TestVerifyBYOSecretsIsOffByDefault(t *testing.T) {
@@ -60,6 +70,8 @@ func TestReconcilerFlagErrors(t *testing.T) {
 		{"--http-issuer=ClusterIssuer/", "--http-issuer"},
 		{"--gateway=public", "--gateway"},
 		{"--route-mode=mesh", "--route-mode"},
+		{"--route-mode=gateway-per-space", "--gateway-class"},
+		{"--gateway-port=70000", "--gateway-port"},
 		{"--dns-provider=route53", "--dns-provider"},
 		{"--dns-target=not a host", "--dns-target"},
 		{"--reconciler-workers=0", "--reconciler-workers"},

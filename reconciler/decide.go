@@ -118,6 +118,8 @@ func decide(in Input, o Options) Desired {
 		Services:        exposable,
 		Mode:            o.RouteMode,
 		Gateway:         o.Gateway,
+		GatewayClass:    o.GatewayClass,
+		Port:            o.GatewayPort,
 		IngressClass:    o.IngressClass,
 		SNIIngressClass: o.SNIIngressClass,
 		Claimed:         owners,

@@ -138,6 +138,7 @@ func options(mode route.Mode) Options {
 		RouteMode:       mode,
 		SNIIngressClass: "sni",
 		DNSEndpoints:    true,
+		GatewayClass:    "traefik",
 		ClusterDomain:   "cluster.local",
 		Workers:         1,
 	}
@@ -166,7 +167,7 @@ var scheme = func() *runtime.Scheme {
 func TestDecideReturnsOnlyManagedKinds(t *testing.T) {
 	sp := space.Space{Name: "shop", Domain: "example.com"}
 	in := input(sp, service("shop", "web", "/", 0), service("shop", "db", "", 0))
-	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
+	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeGatewayPerSpace, route.ModeIngress} {
 		t.Run(string(mode), func(t *testing.T) {
 			want := decide(in, options(mode))
 			require.NotEmpty(t, want.Objects)

@@ -251,7 +251,7 @@ func (r *Reconciler) projectSpaces(ctx context.Context, project string) ([]liveS
 // read tenants' Secrets; otherwise the tenant publishes the bundle and the
 // pki status says so.
 func (r *Reconciler) caBundle(ctx context.Context, sp space.Space, have owned) ([]byte, error) {
-	if r.opts.RouteMode != route.ModeGatewayAPI {
+	if !r.opts.RouteMode.GatewayAPI() {
 		return nil, nil
 	}
 	key := types.NamespacedName{Namespace: sp.Name, Name: sp.WorkloadCertSecret()}
@@ -284,14 +284,15 @@ func (r *Reconciler) dnsTargets(ctx context.Context, sp space.Space) ([]string, 
 		return dnsTargets(r.opts.DNSTargets), nil
 	}
 	var addrs []string
-	if r.opts.RouteMode == route.ModeGatewayAPI {
+	if r.opts.RouteMode.GatewayAPI() {
+		key := r.gatewayOf(sp)
 		var gw gatewayv1.Gateway
-		err := r.client.Get(ctx, client.ObjectKey{Namespace: r.opts.Gateway.Namespace, Name: r.opts.Gateway.Name}, &gw)
+		err := r.client.Get(ctx, key, &gw)
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading Gateway %s/%s for its addresses: %w", r.opts.Gateway.Namespace, r.opts.Gateway.Name, err)
+			return nil, fmt.Errorf("reading Gateway %s for its addresses: %w", key, err)
 		}
 		for _, a := range gw.Status.Addresses {
 			addrs = append(addrs, a.Value)
@@ -310,10 +311,20 @@ func (r *Reconciler) dnsTargets(ctx context.Context, sp space.Space) ([]string, 
 	return dnsTargets(addrs), nil
 }
 
+// gatewayOf is the Gateway serving sp's routes: the shared one, or the
+// space's own (route.ModeGatewayPerSpace), which is in the cache as one of
+// decco's objects.
+func (r *Reconciler) gatewayOf(sp space.Space) client.ObjectKey {
+	if r.opts.RouteMode == route.ModeGatewayPerSpace {
+		return client.ObjectKey{Namespace: sp.Name, Name: route.GatewayName}
+	}
+	return client.ObjectKey{Namespace: r.opts.Gateway.Namespace, Name: r.opts.Gateway.Name}
+}
+
 // dnsSource names where DNS targets come from, for status messages.
-func (r *Reconciler) dnsSource() string {
-	if r.opts.RouteMode == route.ModeGatewayAPI {
-		return fmt.Sprintf("Gateway %s/%s", r.opts.Gateway.Namespace, r.opts.Gateway.Name)
+func (r *Reconciler) dnsSource(sp space.Space) string {
+	if r.opts.RouteMode.GatewayAPI() {
+		return "Gateway " + r.gatewayOf(sp).String()
 	}
 	return "the space's Ingresses"
 }

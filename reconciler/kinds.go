@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"slices"
+
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -24,15 +26,18 @@ type kind struct {
 	newList func() client.ObjectList
 	// part is the status part the kind belongs to.
 	part string
-	// mode, when set, is the only route mode the kind is used in. It is
-	// watched, cached and cleaned up in that mode only, so the manager
-	// needs no rights on it (and, for Gateway API kinds, no CRDs) in the
-	// other.
-	mode route.Mode
+	// modes, when set, are the only route modes the kind is used in. It
+	// is watched, cached and cleaned up in those modes only, so the
+	// manager needs no rights on it (and, for Gateway API kinds, no CRDs)
+	// in the others.
+	modes []route.Mode
 	// dnsEndpoint: the kind is used only with Options.DNSEndpoints, whose
 	// CRD a cluster without external-dns may not have.
 	dnsEndpoint bool
 }
+
+// gatewayModes are the route modes that write Gateway API routes.
+var gatewayModes = []route.Mode{route.ModeGatewayAPI, route.ModeGatewayPerSpace}
 
 // kinds lists every kind the builders return, in the order they are
 // applied: NetworkPolicies first, so a space is fenced before anything
@@ -46,15 +51,17 @@ var kinds = []kind{
 		newObj: func() client.Object { return &certmanagerv1.Certificate{} }, newList: func() client.ObjectList { return &certmanagerv1.CertificateList{} }},
 	{name: "ConfigMap", part: space.PartPKI,
 		newObj: func() client.Object { return &corev1.ConfigMap{} }, newList: func() client.ObjectList { return &corev1.ConfigMapList{} }},
-	{name: "ListenerSet", part: space.PartRoutes, mode: route.ModeGatewayAPI,
+	{name: "ListenerSet", part: space.PartRoutes, modes: []route.Mode{route.ModeGatewayAPI},
 		newObj: func() client.Object { return &gatewayv1.ListenerSet{} }, newList: func() client.ObjectList { return &gatewayv1.ListenerSetList{} }},
-	{name: "BackendTLSPolicy", part: space.PartRoutes, mode: route.ModeGatewayAPI,
+	{name: "Gateway", part: space.PartRoutes, modes: []route.Mode{route.ModeGatewayPerSpace},
+		newObj: func() client.Object { return &gatewayv1.Gateway{} }, newList: func() client.ObjectList { return &gatewayv1.GatewayList{} }},
+	{name: "BackendTLSPolicy", part: space.PartRoutes, modes: gatewayModes,
 		newObj: func() client.Object { return &gatewayv1.BackendTLSPolicy{} }, newList: func() client.ObjectList { return &gatewayv1.BackendTLSPolicyList{} }},
-	{name: "HTTPRoute", part: space.PartRoutes, mode: route.ModeGatewayAPI,
+	{name: "HTTPRoute", part: space.PartRoutes, modes: gatewayModes,
 		newObj: func() client.Object { return &gatewayv1.HTTPRoute{} }, newList: func() client.ObjectList { return &gatewayv1.HTTPRouteList{} }},
-	{name: "TLSRoute", part: space.PartRoutes, mode: route.ModeGatewayAPI,
+	{name: "TLSRoute", part: space.PartRoutes, modes: gatewayModes,
 		newObj: func() client.Object { return &gatewayv1.TLSRoute{} }, newList: func() client.ObjectList { return &gatewayv1.TLSRouteList{} }},
-	{name: "Ingress", part: space.PartRoutes, mode: route.ModeIngress,
+	{name: "Ingress", part: space.PartRoutes, modes: []route.Mode{route.ModeIngress},
 		newObj: func() client.Object { return &networkingv1.Ingress{} }, newList: func() client.ObjectList { return &networkingv1.IngressList{} }},
 	{name: endpoint.Kind, part: space.PartDNS, dnsEndpoint: true,
 		newObj: func() client.Object { return &endpoint.DNSEndpoint{} }, newList: func() client.ObjectList { return &endpoint.DNSEndpointList{} }},
@@ -68,7 +75,7 @@ var kinds = []kind{
 func activeKinds(o Options) []kind {
 	var out []kind
 	for _, k := range kinds {
-		if (k.mode == "" || k.mode == o.RouteMode) && (!k.dnsEndpoint || o.DNSEndpoints) {
+		if (len(k.modes) == 0 || slices.Contains(k.modes, o.RouteMode)) && (!k.dnsEndpoint || o.DNSEndpoints) {
 			out = append(out, k)
 		}
 	}

@@ -38,11 +38,19 @@ type Options struct {
 	HTTPIssuer space.IssuerRef
 	// Gateway is the shared Gateway that spaces' ListenerSets attach to
 	// (Gateway API mode) and whose status.addresses DNS points at. In
-	// Ingress mode only its Namespace is used: the namespace of the
-	// ingress controllers, admitted into every space.
+	// Ingress and Gateway-per-space modes only its Namespace is used: the
+	// namespace of the ingress controllers or of the proxies serving the
+	// spaces' Gateways, admitted into every space.
 	Gateway route.GatewayRef
-	// RouteMode chooses Gateway API objects or Ingresses.
+	// RouteMode chooses Gateway API objects (on a shared Gateway or on a
+	// Gateway per space) or Ingresses.
 	RouteMode route.Mode
+	// GatewayClass is the class of each space's Gateway
+	// (route.ModeGatewayPerSpace).
+	GatewayClass string
+	// GatewayPort is the port of the spaces' listeners, one the gateway
+	// implementation listens on; 0 means route.DefaultPort.
+	GatewayPort int32
 	// IngressClass and SNIIngressClass are the Ingress classes of the HTTP
 	// reverse proxy and of the SNI router (Ingress mode).
 	IngressClass    string
@@ -104,9 +112,16 @@ func (o Options) Validate() error {
 		if o.Gateway.Namespace == "" || o.Gateway.Name == "" {
 			errs = append(errs, fmt.Errorf("reconciler: Gateway %q/%q: Gateway API mode needs the shared Gateway's namespace and name", o.Gateway.Namespace, o.Gateway.Name))
 		}
+	case route.ModeGatewayPerSpace:
+		if o.Gateway.Namespace == "" || o.GatewayClass == "" {
+			errs = append(errs, fmt.Errorf("reconciler: Gateway namespace %q, GatewayClass %q: a Gateway per space needs the namespace of the gateway's proxies and the class of the spaces' Gateways", o.Gateway.Namespace, o.GatewayClass))
+		}
 	case route.ModeIngress:
 	default:
-		errs = append(errs, fmt.Errorf("reconciler: RouteMode %q: want %q or %q", o.RouteMode, route.ModeGatewayAPI, route.ModeIngress))
+		errs = append(errs, fmt.Errorf("reconciler: RouteMode %q: want %q, %q or %q", o.RouteMode, route.ModeGatewayAPI, route.ModeGatewayPerSpace, route.ModeIngress))
+	}
+	if o.GatewayPort < 0 || o.GatewayPort > 65535 {
+		errs = append(errs, fmt.Errorf("reconciler: GatewayPort %d: want a port number, or 0 for %d", o.GatewayPort, route.DefaultPort))
 	}
 	for _, iss := range []struct {
 		field string

@@ -20,6 +20,14 @@ func TestOptionsValidate(t *testing.T) {
 		{"ingress mode needs no Gateway name", func(o *Options) { o.RouteMode = route.ModeIngress; o.Gateway.Name = "" }, ""},
 		{"gateway mode needs the Gateway", func(o *Options) { o.Gateway.Name = "" }, "Gateway"},
 		{"unknown mode", func(o *Options) { o.RouteMode = "mesh" }, "RouteMode"},
+		{"gateway per space needs no Gateway name", func(o *Options) {
+			o.RouteMode, o.GatewayClass, o.Gateway.Name = route.ModeGatewayPerSpace, "traefik", ""
+		}, ""},
+		{"gateway per space needs a class", func(o *Options) { o.RouteMode, o.GatewayClass = route.ModeGatewayPerSpace, "" }, "GatewayClass"},
+		{"gateway per space needs the gateway's namespace", func(o *Options) {
+			o.RouteMode, o.GatewayClass, o.Gateway.Namespace = route.ModeGatewayPerSpace, "traefik", ""
+		}, "namespace of the gateway's proxies"},
+		{"gateway port", func(o *Options) { o.GatewayPort = 70000 }, "GatewayPort"},
 		{"issuer kind", func(o *Options) { o.DefaultIssuer = space.IssuerRef{Kind: "Vault", Name: "v"} }, "DefaultIssuer"},
 		{"IP targets", func(o *Options) { o.DNSTargets = []string{"192.0.2.1", "2001:db8::1"} }, ""},
 		{"one hostname target", func(o *Options) { o.DNSTargets = []string{"lb.example.net"} }, ""},

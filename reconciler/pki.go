@@ -68,7 +68,7 @@ func (r *Reconciler) gatherPKI(ctx context.Context, sp space.Space, have owned) 
 				byo.key, sp.Name, byo.name, corev1.TLSPrivateKeyKey))
 		}
 	}
-	out.tenantBundle = !r.opts.VerifyBYOSecrets && sp.TCPCertSecret != "" && r.opts.RouteMode == route.ModeGatewayAPI
+	out.tenantBundle = !r.opts.VerifyBYOSecrets && sp.TCPCertSecret != "" && r.opts.RouteMode.GatewayAPI()
 	return out, nil
 }
 

@@ -128,7 +128,7 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		space.PartPKI:      pkiC,
 		space.PartPolicies: policiesCondition(errs.err(space.PartPolicies), want.PortsErr),
 		space.PartRoutes:   routesC,
-		space.PartDNS: g.condition(dnsCondition(r.opts.publishesDNS(), in.DNSTargets, r.dnsSource(),
+		space.PartDNS: g.condition(dnsCondition(r.opts.publishesDNS(), in.DNSTargets, r.dnsSource(sp),
 			errors.Join(dnsErr, errs.err(space.PartDNS)), len(want.Records)), r.opts),
 	}}
 	st.SetMismatches(want.Mismatches)

@@ -101,14 +101,17 @@ func TestKindsFollowTheRouteMode(t *testing.T) {
 		}
 		return out
 	}
-	gw, ing := names(route.ModeGatewayAPI), names(route.ModeIngress)
+	gw, perSpace, ing := names(route.ModeGatewayAPI), names(route.ModeGatewayPerSpace), names(route.ModeIngress)
 	assert.Contains(t, gw, "HTTPRoute")
 	assert.NotContains(t, gw, "Ingress")
+	assert.NotContains(t, gw, "Gateway", "the shared Gateway is the platform's, never decco's to prune")
 	assert.Contains(t, ing, "Ingress")
-	for _, k := range []string{"ListenerSet", "BackendTLSPolicy", "HTTPRoute", "TLSRoute"} {
+	for _, k := range []string{"ListenerSet", "Gateway", "BackendTLSPolicy", "HTTPRoute", "TLSRoute"} {
 		assert.NotContains(t, ing, k)
 	}
-	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeIngress} {
+	assert.Subset(t, perSpace, []string{"Gateway", "BackendTLSPolicy", "HTTPRoute", "TLSRoute"})
+	assert.NotContains(t, perSpace, "ListenerSet")
+	for _, mode := range []route.Mode{route.ModeGatewayAPI, route.ModeGatewayPerSpace, route.ModeIngress} {
 		o := options(mode)
 		cached := map[string]bool{}
 		for obj := range CacheByObject(o) {
@@ -116,7 +119,7 @@ func TestKindsFollowTheRouteMode(t *testing.T) {
 		}
 		assert.False(t, cached["*v1.Secret"], "%s mode caches Secrets", mode)
 		assert.Equal(t, mode == route.ModeIngress, cached["*v1.Ingress"], "%s mode caches Ingresses", mode)
-		assert.Equal(t, mode == route.ModeGatewayAPI, cached["*v1.HTTPRoute"], "%s mode caches HTTPRoutes", mode)
+		assert.Equal(t, mode.GatewayAPI(), cached["*v1.HTTPRoute"], "%s mode caches HTTPRoutes", mode)
 		var watchedNames []string
 		for _, w := range watched(o) {
 			watchedNames = append(watchedNames, w.name)

@@ -30,6 +30,15 @@
 // certificate Secret lives next to the ListenerSet, so no ReferenceGrant is
 // needed.
 //
+// # Gateway per space
+//
+// Implementations without ListenerSet support (Traefik 3.6 among them) get
+// ModeGatewayPerSpace: the same listeners in a Gateway of the space's own,
+// named "decco" in the space's namespace, of the installation's
+// GatewayClass, and routes attached to it. The implementation serves all
+// of them on its shared ports and tells them apart by hostname. The
+// trade-off is in docs/design.md.
+//
 // With decco.io/encrypt-http the hop from the gateway to the pod is TLS: a
 // BackendTLSPolicy on the Service makes the gateway verify the pod against
 // the space CA, read from the ConfigMap CABundleConfigMap (key ca.crt, the
@@ -41,7 +50,8 @@
 // For clusters without Gateway API, the seed's own design: HTTP services
 // become networking.k8s.io/v1 Ingresses for the HTTP ingress class; TCP
 // services become Ingresses whose host is the SNI name, for an SNI router's
-// ingress class (k8sniff in the seed), which forwards the TLS stream
+// ingress class (k8sniff in the seed, or an nginx-compatible controller,
+// told by the ssl-passthrough annotation), which forwards the TLS stream
 // untouched.
 //
 // # Collisions

@@ -15,7 +15,7 @@ const (
 	KindHTTPRoute        = "HTTPRoute"
 	KindTLSRoute         = "TLSRoute"
 	KindBackendTLSPolicy = "BackendTLSPolicy"
-	kindGateway          = "Gateway"
+	KindGateway          = "Gateway"
 )
 
 // The builders below spell out every field the CRDs would otherwise
@@ -23,39 +23,54 @@ const (
 // back from the apiserver has the spec that was built, and comparing the
 // two before writing finds nothing to do.
 
-// gatewayObjects builds the space's ListenerSet and its routes.
+// gatewayObjects builds the space's routes and the listeners they attach
+// to: a ListenerSet on the shared Gateway (ModeGatewayAPI) or a Gateway of
+// the space's own (ModeGatewayPerSpace).
 func gatewayObjects(in Input, exps []exposure) []client.Object {
+	parent := parentKind(in.Mode)
 	var objs []client.Object
 	var hasHTTP, hasTCP bool
 	for _, e := range exps {
 		if e.http() {
 			hasHTTP = true
 			// The hop to the pod is TLS too: the sidecar is its only way in.
-			objs = append(objs, httpRoute(in.Space, e), backendTLSPolicy(in.Space, e))
+			objs = append(objs, httpRoute(in.Space, e, parent), backendTLSPolicy(in.Space, e))
 		} else {
 			hasTCP = true
-			objs = append(objs, tlsRoute(in.Space, e))
+			objs = append(objs, tlsRoute(in.Space, e, parent))
 		}
 	}
-	if hasHTTP || hasTCP {
-		objs = append(objs, listenerSet(in, hasHTTP, hasTCP))
+	if !hasHTTP && !hasTCP {
+		return objs
 	}
-	return objs
+	ls := listeners(in, hasHTTP, hasTCP)
+	if in.Mode == ModeGatewayPerSpace {
+		return append(objs, spaceGateway(in, ls))
+	}
+	return append(objs, listenerSet(in, ls))
 }
 
-// listenerSet gives the space its own listeners on the shared Gateway:
-// HTTPS for <space>.<domain> with the space's certificate when it has HTTP
-// routes, TLS passthrough for *.<space>.<domain> when it has TCP routes.
-// Both admit routes from the space's namespace only.
-func listenerSet(in Input, hasHTTP, hasTCP bool) *gatewayv1.ListenerSet {
+// parentKind is the kind decco's routes attach to in mode.
+func parentKind(mode Mode) string {
+	if mode == ModeGatewayPerSpace {
+		return KindGateway
+	}
+	return KindListenerSet
+}
+
+// listeners are the space's own listeners: HTTPS for <space>.<domain> with
+// the space's certificate when it has HTTP routes, TLS passthrough for
+// *.<space>.<domain> when it has TCP routes. Both admit routes from the
+// space's namespace only.
+func listeners(in Input, hasHTTP, hasTCP bool) []gatewayv1.Listener {
 	sp := in.Space
 	port := gatewayv1.PortNumber(in.Port)
 	if port == 0 {
 		port = DefaultPort
 	}
-	var listeners []gatewayv1.ListenerEntry
+	var out []gatewayv1.Listener
 	if hasHTTP {
-		listeners = append(listeners, gatewayv1.ListenerEntry{
+		out = append(out, gatewayv1.Listener{
 			Name:     ListenerHTTPS,
 			Hostname: ptr.To(gatewayv1.Hostname(sp.Host())),
 			Port:     port,
@@ -72,7 +87,7 @@ func listenerSet(in Input, hasHTTP, hasTCP bool) *gatewayv1.ListenerSet {
 		})
 	}
 	if hasTCP {
-		listeners = append(listeners, gatewayv1.ListenerEntry{
+		out = append(out, gatewayv1.Listener{
 			Name:          ListenerTLS,
 			Hostname:      ptr.To(gatewayv1.Hostname("*." + sp.Host())),
 			Port:          port,
@@ -81,17 +96,40 @@ func listenerSet(in Input, hasHTTP, hasTCP bool) *gatewayv1.ListenerSet {
 			AllowedRoutes: sameNamespaceRoutes(KindTLSRoute),
 		})
 	}
+	return out
+}
+
+// listenerSet attaches the space's listeners to the shared Gateway.
+func listenerSet(in Input, ls []gatewayv1.Listener) *gatewayv1.ListenerSet {
+	entries := make([]gatewayv1.ListenerEntry, 0, len(ls))
+	for _, l := range ls {
+		entries = append(entries, gatewayv1.ListenerEntry(l))
+	}
 	return &gatewayv1.ListenerSet{
 		TypeMeta:   typeMeta(KindListenerSet),
-		ObjectMeta: sp.ObjectMeta(ListenerSetName),
+		ObjectMeta: in.Space.ObjectMeta(ListenerSetName),
 		Spec: gatewayv1.ListenerSetSpec{
 			ParentRef: gatewayv1.ParentGatewayReference{
 				Group:     ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
-				Kind:      ptr.To(gatewayv1.Kind(kindGateway)),
+				Kind:      ptr.To(gatewayv1.Kind(KindGateway)),
 				Name:      gatewayv1.ObjectName(in.Gateway.Name),
 				Namespace: ptr.To(gatewayv1.Namespace(in.Gateway.Namespace)),
 			},
-			Listeners: listeners,
+			Listeners: entries,
+		},
+	}
+}
+
+// spaceGateway is the space's own Gateway, of the installation's class:
+// the implementation serves every space's Gateway on the same ports and
+// tells them apart by hostname (SNI).
+func spaceGateway(in Input, ls []gatewayv1.Listener) *gatewayv1.Gateway {
+	return &gatewayv1.Gateway{
+		TypeMeta:   typeMeta(KindGateway),
+		ObjectMeta: in.Space.ObjectMeta(GatewayName),
+		Spec: gatewayv1.GatewaySpec{
+			GatewayClassName: gatewayv1.ObjectName(in.GatewayClass),
+			Listeners:        ls,
 		},
 	}
 }
@@ -104,12 +142,12 @@ func sameNamespaceRoutes(kind string) *gatewayv1.AllowedRoutes {
 }
 
 // httpRoute sends <space>.<domain><path>... to the Service.
-func httpRoute(sp space.Space, e exposure) *gatewayv1.HTTPRoute {
+func httpRoute(sp space.Space, e exposure, parent string) *gatewayv1.HTTPRoute {
 	return &gatewayv1.HTTPRoute{
 		TypeMeta:   typeMeta(KindHTTPRoute),
 		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.HTTPRouteSpec{
-			CommonRouteSpec: commonRouteSpec(ListenerHTTPS),
+			CommonRouteSpec: commonRouteSpec(parent, ListenerHTTPS),
 			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
 			Rules: []gatewayv1.HTTPRouteRule{{
 				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{
@@ -124,12 +162,12 @@ func httpRoute(sp space.Space, e exposure) *gatewayv1.HTTPRoute {
 
 // tlsRoute passes TLS connections whose SNI is <service>.<space>.<domain>
 // through, unopened, to the Service's TLS listener.
-func tlsRoute(sp space.Space, e exposure) *gatewayv1.TLSRoute {
+func tlsRoute(sp space.Space, e exposure, parent string) *gatewayv1.TLSRoute {
 	return &gatewayv1.TLSRoute{
 		TypeMeta:   typeMeta(KindTLSRoute),
 		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.TLSRouteSpec{
-			CommonRouteSpec: commonRouteSpec(ListenerTLS),
+			CommonRouteSpec: commonRouteSpec(parent, ListenerTLS),
 			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
 			Rules:           []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{backendRef(e)}}},
 		},
@@ -158,11 +196,12 @@ func backendTLSPolicy(sp space.Space, e exposure) *gatewayv1.BackendTLSPolicy {
 }
 
 // commonRouteSpec attaches a route to one listener of the space's own
-// ListenerSet, never to the Gateway directly.
-func commonRouteSpec(section string) gatewayv1.CommonRouteSpec {
+// ListenerSet or Gateway (parent), never to the shared Gateway directly.
+// Both are named "decco" in the space's namespace.
+func commonRouteSpec(parent, section string) gatewayv1.CommonRouteSpec {
 	return gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
 		Group:       ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
-		Kind:        ptr.To(gatewayv1.Kind(KindListenerSet)),
+		Kind:        ptr.To(gatewayv1.Kind(parent)),
 		Name:        ListenerSetName,
 		SectionName: ptr.To(gatewayv1.SectionName(section)),
 	}}}

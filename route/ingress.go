@@ -28,6 +28,12 @@ const (
 	AnnotationNginxProxySSLSNI     = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
 )
 
+// AnnotationNginxSSLPassthrough asks an nginx-compatible controller to
+// route a TCP service's TLS stream by SNI without opening it; ingress-nginx
+// and Traefik's ingress-nginx provider need it on SNI Ingresses, SNI
+// routers such as k8sniff ignore it.
+const AnnotationNginxSSLPassthrough = "nginx.ingress.kubernetes.io/ssl-passthrough"
+
 // ingressObjects builds one Ingress per exposure: HTTP exposures for the
 // reverse proxy's class, TCP ones for the SNI router's class. Without an
 // SNI class TCP exposures are refused: the default class is an HTTP proxy
@@ -70,7 +76,9 @@ func httpIngress(in Input, e exposure) *networkingv1.Ingress {
 // <service>.<space>.<domain> to the Service. It has no TLS section: the
 // router never terminates TLS, the sidecar does.
 func sniIngress(in Input, e exposure) *networkingv1.Ingress {
-	return ingress(in.Space, e, in.SNIIngressClass, "/")
+	ing := ingress(in.Space, e, in.SNIIngressClass, "/")
+	ing.Annotations = map[string]string{AnnotationNginxSSLPassthrough: "true"}
+	return ing
 }
 
 // ingress is one host rule with one prefix path to the exposure's Service.

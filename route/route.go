@@ -18,22 +18,33 @@ const (
 	// ModeGatewayAPI writes a ListenerSet, HTTPRoutes, TLSRoutes and
 	// BackendTLSPolicies (Gateway API standard channel).
 	ModeGatewayAPI Mode = "GatewayAPI"
+	// ModeGatewayPerSpace writes a Gateway of the space's own (of class
+	// Input.GatewayClass) in place of the ListenerSet, for implementations
+	// without ListenerSet support; routes are as in ModeGatewayAPI.
+	ModeGatewayPerSpace Mode = "GatewayPerSpace"
 	// ModeIngress writes networking.k8s.io/v1 Ingresses: HTTP ones for the
 	// reverse proxy, SNI-host ones for an SNI router.
 	ModeIngress Mode = "Ingress"
 )
 
-// DefaultPort is the port the ListenerSet listeners use when Input.Port is 0.
+// GatewayAPI reports whether m writes Gateway API objects.
+func (m Mode) GatewayAPI() bool { return m != ModeIngress }
+
+// DefaultPort is the port of the space's listeners when Input.Port is 0.
 const DefaultPort = 443
 
 // ObjectPrefix starts the name of every object Objects builds for a
 // Service: decco-<service>.
 const ObjectPrefix = "decco-"
 
-// ListenerSetName is the name of the space's ListenerSet.
-const ListenerSetName = "decco"
+// ListenerSetName is the name of the space's ListenerSet (ModeGatewayAPI),
+// GatewayName that of its Gateway (ModeGatewayPerSpace).
+const (
+	ListenerSetName = "decco"
+	GatewayName     = ListenerSetName
+)
 
-// Listener (section) names inside the space's ListenerSet.
+// Listener (section) names inside the space's ListenerSet or Gateway.
 const (
 	ListenerHTTPS = "https"
 	ListenerTLS   = "tls"
@@ -66,7 +77,11 @@ type Input struct {
 	Mode Mode
 	// Gateway is the shared Gateway (ModeGatewayAPI).
 	Gateway GatewayRef
-	// Port is the listener port of the ListenerSet; 0 means DefaultPort.
+	// GatewayClass is the class of each space's Gateway
+	// (ModeGatewayPerSpace).
+	GatewayClass string
+	// Port is the port of the space's listeners; 0 means DefaultPort. It
+	// must be a port the gateway implementation listens on.
 	Port int32
 	// IngressClass is the class of HTTP Ingresses; empty means the
 	// cluster's default class (ModeIngress).
@@ -137,6 +152,12 @@ func Objects(in Input) ([]client.Object, []Conflict) {
 		var more []Conflict
 		objs, more = ingressObjects(in, exps)
 		conflicts = append(conflicts, more...)
+	case ModeGatewayPerSpace:
+		if in.GatewayClass == "" {
+			return nil, append(conflicts, notConfigured(exps, "no GatewayClass is configured for the spaces' Gateways",
+				"set the manager's gateway class, or use a shared Gateway")...)
+		}
+		objs = gatewayObjects(in, exps)
 	default:
 		if in.Gateway.Name == "" || in.Gateway.Namespace == "" {
 			return nil, append(conflicts, notConfigured(exps, "no Gateway is configured for Gateway API routes",

@@ -180,6 +180,66 @@ func TestListenersFollowExposures(t *testing.T) {
 	}
 }
 
+func TestGatewayPerSpace(t *testing.T) {
+	sp := shop
+	svcs := []corev1.Service{httpSvc("web", "/store", "http:80"), tcpSvc("db", "3306")}
+	shared, conflicts := Objects(gatewayInput(sp, svcs...))
+	require.Empty(t, conflicts)
+	in := Input{Space: sp, Services: svcs, Mode: ModeGatewayPerSpace, GatewayClass: "traefik", Port: 8443}
+	objs, conflicts := Objects(in)
+	require.Empty(t, conflicts)
+	assert.Equal(t, []string{"BackendTLSPolicy/decco-web", "Gateway/decco", "HTTPRoute/decco-web", "TLSRoute/decco-db"}, ids(objs),
+		"a Gateway in place of the ListenerSet, nothing else added")
+
+	gw := find[*gatewayv1.Gateway](t, objs, GatewayName)
+	assert.Equal(t, "shop", gw.Namespace, "the space's own Gateway lives in its namespace")
+	assert.Equal(t, gatewayv1.ObjectName("traefik"), gw.Spec.GatewayClassName)
+	assert.Nil(t, gw.Spec.AllowedListeners, "no ListenerSet may attach")
+	ls := find[*gatewayv1.ListenerSet](t, shared, ListenerSetName)
+	require.Len(t, gw.Spec.Listeners, len(ls.Spec.Listeners))
+	for i, l := range gw.Spec.Listeners {
+		want := ls.Spec.Listeners[i]
+		want.Port = 8443
+		assert.Equal(t, want, gatewayv1.ListenerEntry(l), "the same listeners as the ListenerSet's, on Input.Port")
+	}
+
+	for _, name := range []string{"decco-web", "decco-db"} {
+		var refs []gatewayv1.ParentReference
+		for _, o := range objs {
+			switch r := o.(type) {
+			case *gatewayv1.HTTPRoute:
+				if r.Name == name {
+					refs = r.Spec.ParentRefs
+				}
+			case *gatewayv1.TLSRoute:
+				if r.Name == name {
+					refs = r.Spec.ParentRefs
+				}
+			}
+		}
+		require.Len(t, refs, 1, name)
+		assert.Equal(t, gatewayv1.Kind("Gateway"), *refs[0].Kind, "%s attaches to the space's Gateway", name)
+		assert.Equal(t, gatewayv1.ObjectName(GatewayName), refs[0].Name, name)
+		assert.Nil(t, refs[0].Namespace, "%s: the Gateway of its own namespace, never another space's", name)
+	}
+	assert.Equal(t, find[*gatewayv1.BackendTLSPolicy](t, shared, "decco-web").Spec,
+		find[*gatewayv1.BackendTLSPolicy](t, objs, "decco-web").Spec)
+}
+
+func TestGatewayModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode Mode
+		api  bool
+	}{
+		{mode: "", api: true}, // the default: ModeGatewayAPI
+		{mode: ModeGatewayAPI, api: true},
+		{mode: ModeGatewayPerSpace, api: true},
+		{mode: ModeIngress, api: false},
+	} {
+		assert.Equal(t, tc.api, tc.mode.GatewayAPI(), "%q", tc.mode)
+	}
+}
+
 func TestEncryptHTTPAddsBackendTLSPolicy(t *testing.T) {
 	sp := shop
 	objs, conflicts := Objects(gatewayInput(sp, httpSvc("web", "/", "https:443"), tcpSvc("db", "3306")))
@@ -334,11 +394,21 @@ func TestExposedPort(t *testing.T) {
 }
 
 func TestNoGatewayConfigured(t *testing.T) {
-	in := gatewayInput(shop, httpSvc("web", "/", "80"), tcpSvc("db", "3306"))
-	in.Gateway = GatewayRef{}
-	objs, conflicts := Objects(in)
-	assert.Empty(t, objs)
-	assert.Equal(t, []string{"db:NotConfigured", "web:NotConfigured"}, reasons(conflicts))
+	for _, tc := range []struct {
+		name string
+		edit func(*Input)
+	}{
+		{name: "shared Gateway without a name", edit: func(in *Input) { in.Gateway = GatewayRef{} }},
+		{name: "Gateway per space without a class", edit: func(in *Input) { in.Mode = ModeGatewayPerSpace }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := gatewayInput(shop, httpSvc("web", "/", "80"), tcpSvc("db", "3306"))
+			tc.edit(&in)
+			objs, conflicts := Objects(in)
+			assert.Empty(t, objs)
+			assert.Equal(t, []string{"db:NotConfigured", "web:NotConfigured"}, reasons(conflicts))
+		})
+	}
 }
 
 func TestObjectsIngress(t *testing.T) {
@@ -362,6 +432,8 @@ func TestObjectsIngress(t *testing.T) {
 	db := find[*networkingv1.Ingress](t, objs, "decco-db")
 	assert.Equal(t, "k8sniff", *db.Spec.IngressClassName)
 	assert.Empty(t, db.Spec.TLS, "the SNI router passes TLS through")
+	assert.Equal(t, map[string]string{AnnotationNginxSSLPassthrough: "true"}, db.Annotations,
+		"nginx-compatible controllers pass TLS through only when asked")
 	assert.Equal(t, "db.shop.example.com", db.Spec.Rules[0].Host)
 	assert.Equal(t, networkingv1.IngressServiceBackend{Name: "db", Port: networkingv1.ServiceBackendPort{Number: 3306}}, *db.Spec.Rules[0].HTTP.Paths[0].Backend.Service)
 

@@ -157,6 +157,7 @@ var deccoKinds = []schema.GroupVersionKind{
 	{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
 	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "ListenerSet"},
+	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}, // gateway-per-space mode
 	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"},
 	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "TLSRoute"},
 	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "BackendTLSPolicy"},

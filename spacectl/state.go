@@ -166,8 +166,8 @@ const (
 
 // objectState reads an object's state from its status, whatever its kind:
 // cert-manager's Ready condition; a Gateway API route's or policy's
-// Accepted condition per parent; a ListenerSet's Programmed or Accepted
-// condition; otherwise it is Created.
+// Accepted condition per parent; a ListenerSet's or a space's Gateway's
+// Programmed or Accepted condition; otherwise it is Created.
 func objectState(u *unstructured.Unstructured) ObjectState {
 	st := ObjectState{Kind: u.GetKind(), Name: u.GetName(), State: StateCreated}
 	conds := conditions(u.Object, "status", "conditions")
@@ -187,7 +187,7 @@ func objectState(u *unstructured.Unstructured) ObjectState {
 
 // isRouteLike: kinds a Gateway controller must accept before they work.
 func isRouteLike(kind string) bool {
-	return slices.Contains([]string{"HTTPRoute", "TLSRoute", "ListenerSet", "BackendTLSPolicy"}, kind)
+	return slices.Contains([]string{"HTTPRoute", "TLSRoute", "ListenerSet", "Gateway", "BackendTLSPolicy"}, kind)
 }
 
 // conditionState maps a condition to a state: Ready is Ready/NotReady,

@@ -104,6 +104,13 @@ func TestRBACGrantsTheRouteKindsOfItsModeOnly(t *testing.T) {
 			assert.Equal(t, ingress, len(on(gs, "networking.k8s.io", "ingresses")) == 1, "Ingress rights")
 			assert.Equal(t, !ingress, len(on(gs, "gateway.networking.k8s.io", "httproutes")) == 1, "HTTPRoute rights")
 			assert.Equal(t, !ingress, len(on(gs, "gateway.networking.k8s.io", "tlsroutes")) == 1, "TLSRoute rights")
+			perSpace := flags.Lookup("route-mode").Value.String() == "gateway-per-space"
+			assert.Equal(t, !ingress && !perSpace, len(on(gs, "gateway.networking.k8s.io", "listenersets")) == 1, "ListenerSet rights")
+			if perSpace {
+				gws := on(gs, "gateway.networking.k8s.io", "gateways")
+				require.Len(t, gws, 1)
+				assert.Subset(t, gws[0].rule.Verbs, []string{"create", "patch", "delete"}, "each space's Gateway is decco's")
+			}
 		})
 	}
 }

@@ -111,6 +111,12 @@ dns: {provider: dnsendpoint, targets: [lb.example.net]}
 metrics: {enabled: false}
 defaultIssuer: space-ca
 `},
+	{name: "gateway-per-space", namespace: "decco-system", values: `
+routing:
+  mode: gateway-per-space
+  gateway: {namespace: gateway, className: traefik, port: 8443}
+dns: {provider: dnsendpoint}
+`},
 	{name: "webhook-only", namespace: "decco-webhook", values: `
 replicaCount: 1
 reconciler: {enabled: false, leaderElection: {enabled: false}}

@@ -99,6 +99,9 @@ type Tool struct {
 	// KubeVersion stamps KubeVersion into the binary, as Kubernetes'
 	// own commands need; others are built with plain -s -w.
 	KubeVersion bool
+	// LDFlags replaces the default -s -w, for a tool that stamps its own
+	// version (Traefik's pkg/version); it overrides KubeVersion.
+	LDFlags string
 	// Cold is how long a first build takes on an idle 2-core machine, for
 	// the progress message.
 	Cold string
@@ -117,6 +120,9 @@ func EnsureTools(ctx context.Context, component, version string, tools []Tool, o
 		b := binary{name: t.Name, pkg: t.Package, tools: t.Module, tags: t.Tags, ldflags: "-s -w", cold: t.Cold}
 		if t.KubeVersion {
 			b.ldflags = ""
+		}
+		if t.LDFlags != "" {
+			b.ldflags = t.LDFlags
 		}
 		bins = append(bins, b)
 	}

@@ -55,6 +55,27 @@ func CRDs(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, err
 	return crds, nil
 }
 
+// GatewayAPIExperimentalCRDs loads CRDs of Gateway API's experimental
+// channel by resource (tlsroutes, tcproutes, ...), at the version decco's
+// go.mod requires. They serve the alpha versions the standard channel
+// only lists (TLSRoute and TCPRoute v1alpha2, which Traefik 3.6 reads),
+// and store v1 like the standard ones, so they can replace them in place.
+func GatewayAPIExperimentalCRDs(ctx context.Context, resources ...string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	dir, err := ModuleDir(ctx, "sigs.k8s.io/gateway-api", "")
+	if err != nil {
+		return nil, err
+	}
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, r := range resources {
+		got, err := loadCRDFile(filepath.Join(dir, "config", "crd", "experimental", "gateway.networking.k8s.io_"+r+".yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("loading Gateway API's experimental %s CRD: %w", r, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
 // ModuleDir finds a module's directory in the module cache, downloading it
 // through the module proxy if needed. An empty version means the one
 // decco's go.mod requires; with a version, the module need not be in

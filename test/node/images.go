@@ -92,22 +92,29 @@ func (n *Node) importImages(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		file := filepath.Join(n.Dir, "images", filepath.Base(ref)+".tar")
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			return err
-		}
-		if err := oci.Write(file, ref, img); err != nil {
-			return err
-		}
-		if err := n.ctr(ctx, "images", "import", "--snapshotter", "overlayfs", file); err != nil {
-			return fmt.Errorf("importing %s: %w", ref, err)
-		}
-		if err := os.Remove(file); err != nil {
+		if err := n.ImportImage(ctx, ref, img); err != nil {
 			return err
 		}
 	}
 	n.Images = Images{Pause: PauseImage, App: AppImage, Sidecar: SidecarImage, Manager: ManagerImage}
 	return nil
+}
+
+// ImportImage puts img into the node's containerd as ref (fully
+// qualified), for pods that name it with imagePullPolicy Never: how a
+// suite adds an image of its own, such as the gateway's.
+func (n *Node) ImportImage(ctx context.Context, ref string, img v1.Image) error {
+	file := filepath.Join(n.Dir, "images", filepath.Base(ref)+".tar")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	if err := oci.Write(file, ref, img); err != nil {
+		return err
+	}
+	if err := n.ctr(ctx, "images", "import", "--snapshotter", "overlayfs", file); err != nil {
+		return fmt.Errorf("importing %s: %w", ref, err)
+	}
+	return os.Remove(file)
 }
 
 // goBuild builds a static binary of this repository.

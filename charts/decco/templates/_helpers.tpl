@@ -56,9 +56,10 @@ app.kubernetes.io/component: manager
 {{- printf "%s:%s" .Values.sidecar.image.repository (default .Chart.AppVersion .Values.sidecar.image.tag) -}}
 {{- end -}}
 
-{{/* Namespace of the shared Gateway, or of the ingress controllers. */}}
+{{/* Namespace of the shared Gateway (or of the proxies serving the spaces'
+Gateways), or of the ingress controllers. */}}
 {{- define "decco.routeNamespace" -}}
-{{- if eq .Values.routing.mode "gateway" -}}
+{{- if ne .Values.routing.mode "ingress" -}}
 {{- default .Release.Namespace .Values.routing.gateway.namespace -}}
 {{- else -}}
 {{- default .Release.Namespace .Values.routing.ingress.namespace -}}
@@ -108,7 +109,14 @@ which would print 2097152 as 2.097152e+06.
   (printf "--route-mode=%s" $v.routing.mode)
 -}}
 {{- if eq $v.routing.mode "gateway" -}}
-{{- $args = append $args (printf "--gateway=%s/%s" (include "decco.routeNamespace" .) $v.routing.gateway.name) -}}
+{{- $args = concat $args (list
+  (printf "--gateway=%s/%s" (include "decco.routeNamespace" .) $v.routing.gateway.name)
+  (printf "--gateway-port=%d" ($v.routing.gateway.port | int64))) -}}
+{{- else if eq $v.routing.mode "gateway-per-space" -}}
+{{- $args = concat $args (list
+  (printf "--gateway=%s/" (include "decco.routeNamespace" .))
+  (printf "--gateway-class=%s" $v.routing.gateway.className)
+  (printf "--gateway-port=%d" ($v.routing.gateway.port | int64))) -}}
 {{- else -}}
 {{- $args = concat $args (list
   (printf "--gateway=%s/" (include "decco.routeNamespace" .))

@@ -2,6 +2,12 @@
 // kube-apiserver and kube-controller-manager, runs the decco manager binary
 // against them, applies examples/, and prints what decco did. Everything
 // stops when it exits. `make demo` runs it.
+//
+// On a machine that can host a node (Linux, root: see test/node) it shows
+// running pods instead: the node joins, the chart installs decco, Traefik
+// runs as the gateway, the examples run with test images, and one HTTPS
+// request and one MySQL-style exchange over mutual TLS go through the
+// gateway.
 package main
 
 import (
@@ -24,6 +30,7 @@ import (
 
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node"
 )
 
 func main() {
@@ -43,6 +50,12 @@ func main() {
 }
 
 func run(ctx context.Context, keep bool) error {
+	if err := node.CanHost(); err != nil {
+		say("No running pods in this demo: %v.", err)
+		say("Showing decco on a control plane alone instead: pods are admitted and injected, not run.\n")
+	} else {
+		return runOnNode(ctx, keep)
+	}
 	start := time.Now()
 	say("Starting a local control plane (Kubernetes %s: etcd, kube-apiserver, kube-controller-manager, cert-manager %s).",
 		controlplane.KubeVersion, controlplane.CertManagerVersion)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/gateway"
 	"github.com/decco-dev/decco/test/node"
 )
 
@@ -36,14 +37,17 @@ func TestMain(m *testing.M) {
 // systemNamespace is where the chart installs decco.
 const systemNamespace = "decco-system"
 
-// gatewayNamespace runs no gateway yet, but decco's policies already
-// admit it to every space's listeners; it is apart from the system
-// namespace so that the isolation matrix tells the two roles apart.
+// gatewayNamespace is where the gateway runs (test/gateway, started by
+// the first gateway test), and the namespace decco's policies admit to
+// the listeners of routed Services; it is apart from the system namespace
+// so that the isolation matrix tells the two roles apart.
 const gatewayNamespace = "decco-gateway"
 
 // withDecco installs decco with its Helm chart once the node is up, as
 // users install it: the manager's pods run on the node from the locally
 // built images, and the apiserver calls the webhook through its Service.
+// Routes are in gateway-per-space mode for the gateway the node runs,
+// Traefik, which has no ListenerSet.
 type withDecco struct{ m *testing.M }
 
 func (w *withDecco) Run() int {
@@ -69,8 +73,8 @@ func installDecco(ctx context.Context) error {
 image: {repository: %s, tag: %s, pullPolicy: Never}
 sidecar: {image: {repository: %s, tag: %s}}
 webhook: {certificate: {mode: selfSigned}}
-routing: {gateway: {namespace: %s}}
-`, manager[0], manager[1], sidecar[0], sidecar[1], gatewayNamespace)
+routing: {mode: gateway-per-space, gateway: {namespace: %s, className: %s, port: %d}}
+`, manager[0], manager[1], sidecar[0], sidecar[1], gatewayNamespace, gateway.GatewayClass, gateway.Port)
 	start := time.Now()
 	if _, err := deccotest.InstallChart(cluster.Kubeconfig, systemNamespace, values, func(string, ...any) {}); err != nil {
 		return err
