@@ -107,11 +107,17 @@ func (o Options) InjectConfig(native bool) (inject.Config, error) {
 	if err != nil {
 		return inject.Config{}, err
 	}
+	ranges, err := o.InterceptionRanges()
+	if err != nil {
+		return inject.Config{}, err
+	}
 	return inject.Config{
 		Image:         o.SidecarImage,
 		Resources:     resources,
 		NativeSidecar: native,
 		SidecarUID:    o.SidecarUID,
+		Interception:  inject.Interception(o.Interception),
+		Ranges:        ranges,
 	}, nil
 }
 

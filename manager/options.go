@@ -6,6 +6,7 @@ package manager
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 )
 
 // Options are the manager's settings. Every field is a flag; the Helm chart
@@ -46,6 +49,13 @@ type Options struct {
 	// NativeSidecar is "auto" (decide from the apiserver's version),
 	// "true" or "false".
 	NativeSidecar string
+	// Interception is "ports" or "cni" (inject.Interception); in cni mode
+	// PodCIDRs and ServiceCIDRs are the ranges the app's connections are
+	// intercepted to, minus InterceptionExcludeCIDRs.
+	Interception             string
+	PodCIDRs                 []string
+	ServiceCIDRs             []string
+	InterceptionExcludeCIDRs []string
 
 	// Reconciler holds the space reconciler's flags (reconciler.go).
 	Reconciler ReconcilerOptions
@@ -80,6 +90,7 @@ func DefaultOptions() Options {
 		SidecarMemoryLimit:   "64Mi",
 		SidecarUID:           65532,
 		NativeSidecar:        "auto",
+		Interception:         string(inject.InterceptPorts),
 		Reconciler:           DefaultReconcilerOptions(),
 	}
 }
@@ -107,6 +118,10 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SidecarMemoryLimit, "sidecar-memory-limit", o.SidecarMemoryLimit, "Memory limit of the injected sidecar.")
 	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "UID and GID the sidecar runs as; app containers may not use it.")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+	fs.StringVar(&o.Interception, "interception", o.Interception, "How sidecars get the pods' traffic: ports (a TLS listener on port+10000, ports renamed, Services rewritten; nothing on the nodes) or cni (every port TLS on its own number, outbound mutual TLS; needs decco-cni on every node).")
+	fs.StringSliceVar(&o.PodCIDRs, "pod-cidrs", o.PodCIDRs, "The cluster's pod ranges (both families on dual-stack); with --interception=cni, pods' connections to them leave as mutual TLS.")
+	fs.StringSliceVar(&o.ServiceCIDRs, "service-cidrs", o.ServiceCIDRs, "The cluster's Service ranges; with --interception=cni, pods' connections to them leave as mutual TLS.")
+	fs.StringSliceVar(&o.InterceptionExcludeCIDRs, "interception-exclude-cidrs", o.InterceptionExcludeCIDRs, "Destinations inside the pod or Service ranges that don't speak decco's TLS and are reached directly: the kubernetes Service's address, and the apiserver's when it serves inside the pod range.")
 	o.Reconciler.BindFlags(fs)
 	o.RFC2136.BindFlags(fs)
 	o.Shutdown.BindFlags(fs)
@@ -134,6 +149,9 @@ func (o Options) Validate() error {
 	case "auto", "true", "false":
 	default:
 		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want auto, true or false", o.NativeSidecar))
+	}
+	if _, err := o.InterceptionRanges(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.EnableReconciler {
 		errs = append(errs, o.Reconciler.Validate())
@@ -191,4 +209,51 @@ func (o Options) SidecarResources() (corev1.ResourceRequirements, error) {
 		q.into[q.name] = v
 	}
 	return r, nil
+}
+
+// InterceptionRanges parses the interception flags; the ranges are empty
+// in ports mode.
+func (o Options) InterceptionRanges() (intercept.Ranges, error) {
+	mode, err := inject.ParseInterception(o.Interception)
+	if err != nil {
+		return intercept.Ranges{}, fmt.Errorf("--interception: %w", err)
+	}
+	if mode != inject.InterceptCNI {
+		return intercept.Ranges{}, nil
+	}
+	var r intercept.Ranges
+	var errs []error
+	for _, f := range []struct {
+		flag     string
+		values   []string
+		into     *[]netip.Prefix
+		required bool
+	}{
+		{"--pod-cidrs", o.PodCIDRs, &r.Pods, true},
+		{"--service-cidrs", o.ServiceCIDRs, &r.Services, true},
+		{"--interception-exclude-cidrs", o.InterceptionExcludeCIDRs, &r.Exclude, false},
+	} {
+		if f.required && len(f.values) == 0 {
+			errs = append(errs, fmt.Errorf("--interception=cni needs %s: the cluster's ranges, whose connections leave as mutual TLS (chart value dataPlane.%s)", f.flag, chartKey(f.flag)))
+		}
+		for _, v := range f.values {
+			p, err := netip.ParsePrefix(v)
+			if err != nil || p.Masked() != p {
+				errs = append(errs, fmt.Errorf("%s: %q is not a network range such as 10.244.0.0/16 or fd00::/64", f.flag, v))
+				continue
+			}
+			*f.into = append(*f.into, p)
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func chartKey(flag string) string {
+	switch flag {
+	case "--pod-cidrs":
+		return "podCIDRs"
+	case "--service-cidrs":
+		return "serviceCIDRs"
+	}
+	return "excludeCIDRs"
 }

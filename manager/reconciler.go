@@ -16,6 +16,7 @@ import (
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
@@ -223,6 +224,7 @@ func setupReconciler(ctx context.Context, mgr ctrl.Manager, opts Options) error 
 	if err != nil {
 		return err
 	}
+	ro.Interception = inject.Interception(opts.Interception)
 	return reconciler.Setup(mgr, ro)
 }
 

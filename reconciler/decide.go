@@ -15,6 +15,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -112,8 +113,12 @@ func decide(in Input, o Options) Desired {
 			conflicts = append([]route.Conflict{*c}, conflicts...)
 		}
 	}
-	ports, portsErr := netpol.ListenerPorts(sp, in.Services, in.EndpointSlices)
-	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
+	listenerPorts := netpol.ListenerPorts
+	if o.Interception == inject.InterceptCNI {
+		listenerPorts = netpol.TransparentPorts
+	}
+	ports, portsErr := listenerPorts(sp, in.Services, in.EndpointSlices)
+	exposed, _ := listenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
 		Space:              sp,

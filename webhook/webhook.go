@@ -72,7 +72,7 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 	}
 	return map[string]http.Handler{
 		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
-		ServicePath:   serve("Service", &serviceMutator{spaces: spaces}, decodeTyped[corev1.Service]),
+		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, transparent: opts.Inject.Interception == inject.InterceptCNI}, decodeTyped[corev1.Service]),
 		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
