@@ -44,6 +44,8 @@ func (n Network) DNSIP() netip.Addr {
 // paths are the files and sockets of one node, all under its directory.
 type paths struct {
 	Dir, CNIBin                  string
+	// DeccoCNIBin holds decco-cni, built from this checkout.
+	DeccoCNIBin string
 	ContainerdRoot, State        string
 	Socket, CNIConf, RegistryDir string
 	KubeletRoot, PodLogs         string
@@ -88,7 +90,7 @@ state = "{{.State}}"
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ["{{.CNIBin}}"]
+    bin_dirs = ["{{.CNIBin}}", "{{.DeccoCNIBin}}"]
     conf_dir = "{{.CNIConf}}"
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
@@ -128,6 +130,10 @@ var cniTemplate = template.Must(template.New("cni").Parse(`{
         "ranges": [[{"subnet": "{{.Network.PodCIDR}}", "gateway": "{{.NodeIP}}"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
+    },
+    {
+      "type": "decco-cni",
+      "capabilities": {"io.kubernetes.cri.pod-annotations": true}
     }
   ]
 }

@@ -173,6 +173,7 @@ func (n *Node) layout() (paths, error) {
 	p := paths{
 		Dir:              n.Dir,
 		CNIBin:           cniBinDir,
+		DeccoCNIBin:      filepath.Join(n.Dir, "cni", "bin"),
 		ContainerdRoot:   filepath.Join(n.Dir, "containerd", "root"),
 		State:            filepath.Join(n.Dir, "containerd", "state"),
 		Socket:           filepath.Join(n.Dir, "containerd", "containerd.sock"),
@@ -190,7 +191,7 @@ func (n *Node) layout() (paths, error) {
 		ProxyHealthPort:  ports[1],
 		ProxyMetricsPort: ports[2],
 	}
-	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam")} {
+	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam"), filepath.Join(n.Dir, "cni", "bin")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return p, err
 		}
