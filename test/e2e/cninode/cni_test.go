@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -22,6 +23,7 @@ import (
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node"
 )
 
 // memberProbe is the members' readiness: /healthy on their health port,
@@ -182,3 +184,41 @@ func TestPortsThatCollideOrAreUndeclared(t *testing.T) {
 }
 
 func types(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+// TestFailsClosedWithoutThePlugin: a pod on a node network without
+// decco-cni (here a runtime handler whose network lacks it, as a node
+// where the plugin was never installed) gets no interception rules. Its
+// sidecar then never becomes ready, saying why, and the app never starts,
+// so no plaintext port is ever served.
+func TestFailsClosedWithoutThePlugin(t *testing.T) {
+	ctx := context.Background()
+	ns := newSpace(t, "closed")
+	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "without-decco-cni-" + rand.String(4)}, Handler: node.RuntimeWithoutDeccoCNI}
+	require.NoError(t, k8s.Create(ctx, rc))
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), rc) })
+	tmpl := app(ns, "db", nil, []corev1.ContainerPort{tcpPort("mysql", 3306)}, "tcp", "-listen=:3306")
+	tmpl.Spec.RuntimeClassName = &rc.Name
+	require.NoError(t, k8s.Create(ctx, deployment(ns, "db", tmpl)))
+
+	var pod corev1.Pod
+	deccotest.WaitFor(t, 90*time.Second, "the sidecar's startup probe to report the missing rules", func() error {
+		var events corev1.EventList
+		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Reason == "Unhealthy" && strings.Contains(e.Message, "interception rules not in place") {
+				return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: e.InvolvedObject.Name}, &pod)
+			}
+		}
+		return fmt.Errorf("no such Event yet among %d", len(events.Items))
+	})
+	require.NotEmpty(t, pod.Status.PodIP, "the pod has its network")
+	for _, s := range pod.Status.ContainerStatuses {
+		assert.Nil(t, s.State.Running, "app container %s must not run", s.Name)
+		assert.Zero(t, s.RestartCount)
+	}
+	assert.False(t, podReady(&pod))
+	_, err := net.DialTimeout("tcp", net.JoinHostPort(pod.Status.PodIP, "3306"), time.Second)
+	assert.Error(t, err, "nothing serves the app's port")
+}
