@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -120,7 +122,7 @@ func install(p intercept.Plan) error {
 		if ok {
 			continue
 		}
-		cmd := exec.Command(f.Command(), "--noflush", "--wait=10")
+		cmd := exec.Command(lookPath(f.Command()), "--noflush", "--wait=10")
 		cmd.Stdin = strings.NewReader(intercept.Rules(p, f))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %w: %s", f.Command(), err, bytes.TrimSpace(out))
@@ -135,9 +137,24 @@ func installed(f intercept.Family) (bool, error) {
 	if f == intercept.IPv6 {
 		bin = "ip6tables"
 	}
-	out, err := exec.Command(bin+"-save", "-t", "nat").CombinedOutput()
+	out, err := exec.Command(lookPath(bin+"-save"), "-t", "nat").CombinedOutput()
 	if err != nil {
 		return false, fmt.Errorf("%s-save: %w: %s", bin, err, bytes.TrimSpace(out))
 	}
 	return bytes.Contains(out, []byte(":"+intercept.InboundChain+" ")), nil
+}
+
+// lookPath finds an iptables command on PATH or in the sbin directories,
+// which a runtime's environment may leave off PATH.
+func lookPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return name
 }
