@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/space"
 )
@@ -25,7 +26,8 @@ type injectFlags struct {
 }
 
 // sidecarFlags are the flags bindInjectFlags registers.
-var sidecarFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar"}
+var sidecarFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar",
+	"interception", "pod-cidrs", "service-cidrs", "interception-exclude-cidrs"}
 
 func bindInjectFlags(fs *pflag.FlagSet) *injectFlags {
 	f := &injectFlags{opts: manager.DefaultOptions(), fs: fs}
@@ -37,6 +39,10 @@ func bindInjectFlags(fs *pflag.FlagSet) *injectFlags {
 	fs.Int64Var(&o.SidecarUID, "sidecar-uid", o.SidecarUID, "As the manager's --sidecar-uid.")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", o.NativeSidecar,
 		"As the manager's --native-sidecar: auto, true or false. auto asks the apiserver's version; offline (render) it means true, as on every Kubernetes since 1.29.")
+	fs.StringVar(&o.Interception, "interception", o.Interception, "As the manager's --interception: ports or cni.")
+	fs.StringSliceVar(&o.PodCIDRs, "pod-cidrs", o.PodCIDRs, "As the manager's --pod-cidrs (with --interception=cni).")
+	fs.StringSliceVar(&o.ServiceCIDRs, "service-cidrs", o.ServiceCIDRs, "As the manager's --service-cidrs (with --interception=cni).")
+	fs.StringSliceVar(&o.InterceptionExcludeCIDRs, "interception-exclude-cidrs", o.InterceptionExcludeCIDRs, "As the manager's --interception-exclude-cidrs.")
 	return f
 }
 
@@ -152,6 +158,16 @@ func sidecarConfig(pod *corev1.Pod) (inject.Config, bool) {
 			cfg := inject.Config{Image: c.Image, Resources: c.Resources, NativeSidecar: native}
 			if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
 				cfg.SidecarUID = *c.SecurityContext.RunAsUser
+			}
+			// cni mode: the plan carries the ranges (pods and Services
+			// together, which is all the plan and its hash keep).
+			if v, ok := pod.Annotations[space.AnnotationInterception]; ok {
+				plan, err := intercept.Parse(v)
+				if err != nil {
+					return inject.Config{}, false
+				}
+				cfg.Interception = inject.InterceptCNI
+				cfg.Ranges = intercept.Ranges{Pods: plan.Outbound.CIDRs, Exclude: plan.Outbound.ExcludeCIDRs}
 			}
 			return cfg, true
 		}
