@@ -189,3 +189,14 @@ func TestLogWriterDemotesProbes(t *testing.T) {
 		}
 	}
 }
+
+// stunnel's per-connection error for transparent clients is demoted: the
+// connection is fine, and an error a second would bury real ones.
+func TestLogWriterDemotesTransparentCacheNoise(t *testing.T) {
+	var buf strings.Builder
+	lw := newLogWriter(newTestLogger(&buf), &probeSet{})
+	_, _ = lw.Write([]byte("2026.12.02 06:17:17 LOG3[3]: INTERNAL ERROR: Uninitialized client session cache\n"))
+	if !strings.Contains(buf.String(), `"level":"DEBUG","msg":"INTERNAL ERROR: Uninitialized client session cache"`) {
+		t.Errorf("not demoted:\n%s", buf.String())
+	}
+}

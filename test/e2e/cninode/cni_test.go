@@ -3,8 +3,11 @@ package cninode
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +34,7 @@ import (
 // sidecar, which asks the app on loopback.
 func memberProbe() *corev1.Probe {
 	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthy", Port: intstr.FromString("health")}},
-		PeriodSeconds: 1, FailureThreshold: 1}
+		PeriodSeconds: 1, FailureThreshold: 3}
 }
 
 func member(ns, name, payload string, peers []string, ports ...corev1.ContainerPort) corev1.PodTemplateSpec {
@@ -118,8 +121,9 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	conn.Close()
 	assert.NotContains(t, line, "greeting", "a plaintext client reached the app through interception")
 
-	// Stays healthy: every member and the replica remain Ready over ten
-	// of their 1-second readiness periods.
+	// Stays healthy: every member and the replica remain Ready for ten
+	// seconds, each second of which their readiness asks whether every
+	// peer answered within the last ten.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var pods corev1.PodList
@@ -201,18 +205,37 @@ func TestFailsClosedWithoutThePlugin(t *testing.T) {
 	require.NoError(t, k8s.Create(ctx, deployment(ns, "db", tmpl)))
 
 	var pod corev1.Pod
-	deccotest.WaitFor(t, 90*time.Second, "the sidecar's startup probe to report the missing rules", func() error {
+	var why string
+	deccotest.WaitFor(t, 90*time.Second, "the sidecar to report the missing rules, and the kubelet its failed startup probe", func() error {
+		var pods corev1.PodList
+		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 || pods.Items[0].Status.PodIP == "" {
+			return fmt.Errorf("no pod with an address yet: %s", podStates(pods.Items))
+		}
+		pod = pods.Items[0]
+		resp, err := http.Get("http://" + net.JoinHostPort(pod.Status.PodIP, "15021") + "/ready")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if why = string(body); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(why, "interception rules not in place") {
+			return fmt.Errorf("the sidecar's /ready answered %d: %s", resp.StatusCode, why)
+		}
 		var events corev1.EventList
 		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		for _, e := range events.Items {
-			if e.Reason == "Unhealthy" && strings.Contains(e.Message, "interception rules not in place") {
-				return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: e.InvolvedObject.Name}, &pod)
+			if e.Reason == "Unhealthy" && e.InvolvedObject.Name == pod.Name && strings.Contains(e.Message, "Startup probe failed") {
+				return k8s.Get(ctx, client.ObjectKeyFromObject(&pod), &pod)
 			}
 		}
-		return fmt.Errorf("no such Event yet among %d", len(events.Items))
+		return errors.New("no failed startup probe recorded yet")
 	})
+	t.Logf("the sidecar, without decco-cni: %s", strings.TrimSpace(why))
 	require.NotEmpty(t, pod.Status.PodIP, "the pod has its network")
 	for _, s := range pod.Status.ContainerStatuses {
 		assert.Nil(t, s.State.Running, "app container %s must not run", s.Name)

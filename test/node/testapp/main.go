@@ -177,9 +177,9 @@ func firstLine(addr string) (string, error) {
 // member behaves like a clustered server (a Redis replica syncing from its
 // primary, a Kafka or Elasticsearch node dialing its peers by pod DNS name
 // on the app port): it answers every line on listen with "ack <name>
-// <line>", dials each peer every half second sending payload, and serves
+// <line>", dials each peer every second sending payload, and serves
 // /healthy on health, 200 only while every peer answered within the last
-// 3 seconds. Its readiness probe is that endpoint, so a Ready member is a
+// 10 seconds. Its readiness probe is that endpoint, so a Ready member is a
 // member that reaches all of its peers.
 func member(listen, health, peerList, payload string) error {
 	l, err := net.Listen("tcp", listen)
@@ -217,7 +217,7 @@ func member(listen, health, peerList, payload string) error {
 				}
 				lastErr[p] = err
 				mu.Unlock()
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(time.Second)
 			}
 		}()
 	}
@@ -226,7 +226,7 @@ func member(listen, health, peerList, payload string) error {
 		defer mu.Unlock()
 		var missing []string
 		for _, p := range peers {
-			if time.Since(last[p]) > 3*time.Second {
+			if time.Since(last[p]) > 10*time.Second {
 				missing = append(missing, fmt.Sprintf("%s: %v", p, lastErr[p]))
 			}
 		}
