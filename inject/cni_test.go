@@ -180,3 +180,17 @@ func TestCNIUserPlanReplaced(t *testing.T) {
 	clean := basePod()
 	assert.True(t, reflect.DeepEqual(mustInject(t, clean, testSpace, cniCfg).Pod.Annotations, out.Annotations))
 }
+
+// The plan is read again whenever the pod's sandbox is recreated, so a
+// running pod's plan can't be edited.
+func TestCNIPlanImmutable(t *testing.T) {
+	injected := mustInject(t, basePod(), testSpace, cniCfg).Pod
+	edited := injected.DeepCopy()
+	edited.Annotations[space.AnnotationInterception] = strings.Replace(edited.Annotations[space.AnnotationInterception], `"httpPorts":[8080]`, `"exclude":[8080]`, 1)
+	err := PodUpdate(injected, edited, cniCfg)
+	r, ok := IsRefusal(err)
+	require.True(t, ok, "want a refusal, got %v", err)
+	assert.Equal(t, Immutable, r.Reason)
+	assert.Contains(t, r.Message, space.AnnotationInterception)
+	require.NoError(t, PodUpdate(injected, injected.DeepCopy(), cniCfg))
+}
