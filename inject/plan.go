@@ -79,7 +79,9 @@ func (p *plan) digest() string {
 	field(strconv.FormatBool(p.cfg.NativeSidecar))
 	field(strconv.FormatInt(p.cfg.uid(), 10))
 	field(p.secret)
-	field(p.interception)
+	if p.cni { // ports-mode hashes stay what they were before cni mode existed
+		field(p.interception)
+	}
 	for _, a := range p.args {
 		field(a)
 	}
