@@ -52,7 +52,7 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	out, err := inject.TrustedService(svc, old), error(nil)
+	out := inject.TrustedService(svc, old)
 	if !h.transparent {
 		out, _, err = inject.Service(out)
 	}
