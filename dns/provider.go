@@ -18,6 +18,9 @@ type Record struct {
 	Targets []string
 	// TTL in seconds; 0 means the provider's default.
 	TTL int64
+	// Shared, when set, makes Name a name several installations publish
+	// under, each its own targets (see Shared).
+	Shared *Shared
 }
 
 // Type is the record type Targets call for: CNAME for a hostname, A for

@@ -177,8 +177,8 @@ type DNSProviderFactory func(ctx context.Context, mgr ctrl.Manager, opts Options
 // DNSProviders maps --dns-provider values to factories.
 var DNSProviders = map[string]DNSProviderFactory{
 	DNSProviderNone: func(context.Context, ctrl.Manager, Options) (dns.Provider, error) { return nil, nil },
-	DNSProviderDNSEndpoint: func(_ context.Context, mgr ctrl.Manager, _ Options) (dns.Provider, error) {
-		return endpoint.NewProvider(mgr.GetClient()).WithLiveReader(mgr.GetAPIReader()), nil
+	DNSProviderDNSEndpoint: func(_ context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
+		return endpoint.NewProvider(mgr.GetClient()).WithLiveReader(mgr.GetAPIReader()).WithSetIdentifier(opts.RFC2136.OwnerID), nil
 	},
 	DNSProviderRFC2136: func(ctx context.Context, mgr ctrl.Manager, opts Options) (dns.Provider, error) {
 		o := opts.RFC2136

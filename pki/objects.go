@@ -58,7 +58,9 @@ type Options struct {
 func Objects(sp space.Space, opts Options) []client.Object {
 	var out []client.Object
 	caIssuer := issuerRef(sp.Issuer, opts.DefaultIssuer)
-	needSelfSigned := caIssuer.Name == ""
+	// A shared CA (decco.io/ca-secret) is the platform's: decco issues
+	// no CA of the space's own, and needs no self-signed issuer for one.
+	needSelfSigned := caIssuer.Name == "" && sp.CASecretRef == ""
 	if needSelfSigned {
 		caIssuer = cmmeta.IssuerReference{Name: SelfSignedIssuerName, Kind: cmapi.IssuerKind, Group: groupName}
 	}
@@ -76,7 +78,10 @@ func Objects(sp space.Space, opts Options) []client.Object {
 	if needSelfSigned && (ownCA || ownHTTP && httpIssuer == caIssuer) {
 		out = append(out, selfSignedIssuer(sp))
 	}
-	if ownCA {
+	switch {
+	case ownCA && sp.CASecretRef != "":
+		out = append(out, caIssuerObject(sp), workloadCertificate(sp, opts))
+	case ownCA:
 		out = append(out, caCertificate(sp, opts, caIssuer), caIssuerObject(sp), workloadCertificate(sp, opts))
 	}
 	if ownHTTP {
@@ -189,15 +194,18 @@ func caCommonName(name string) string {
 	return name
 }
 
-// workloadNames are the names the sidecars answer to: the space host, any
-// name under it (TCP services by SNI), and any Service of the namespace
+// workloadNames are the names the sidecars answer to: the space host and
+// its global name, any name under them (TCP services by SNI), and any Service of the namespace
 // by its in-cluster names. Wildcards rather than one name per Service, so
 // the certificate (and with it every sidecar's key) does not change when
 // Services come and go, and its size does not grow with their number. The
 // CA's name constraints keep the wildcards inside the space anyway.
 func workloadNames(sp space.Space, opts Options) []string {
 	svc := sp.Name + ".svc"
-	names := []string{sp.Host(), "*." + sp.Host(), "*." + svc, "*." + svc + "." + clusterDomain(opts)}
+	names := []string{"*." + svc, "*." + svc + "." + clusterDomain(opts)}
+	for _, h := range sp.Hosts() {
+		names = append(names, h, "*."+h)
+	}
 	slices.Sort(names)
 	return names
 }
@@ -207,7 +215,7 @@ func workloadNames(sp space.Space, opts Options) []string {
 // and every name under it).
 func permittedDomains(sp space.Space, opts Options) []string {
 	svc := sp.Name + ".svc"
-	return []string{sp.Host(), svc, svc + "." + clusterDomain(opts)}
+	return append(sp.Hosts(), svc, svc+"."+clusterDomain(opts))
 }
 
 func clusterDomain(opts Options) string {

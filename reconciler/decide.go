@@ -50,6 +50,9 @@ type Input struct {
 	// the entries that lead nowhere.
 	EgressDestinations []netpol.Destination
 	EgressErr          error
+	// Pods are the space's pods, with their metadata and declared ports
+	// only, for the Service targets no pod serves.
+	Pods []corev1.Pod
 }
 
 // Peer is one space as seen by the others.
@@ -63,7 +66,8 @@ type Peer struct {
 	// Host is the space's own hostname, <name>.<domain>; empty for a
 	// project member that is no rival.
 	Host string
-	// Hosts are the hostnames the space asks for (route.Hostnames).
+	// Hosts are the hostnames the space asks for (hostnames: route's and
+	// its global name).
 	Hosts []string
 	// Held are the hostnames the space holds, as its namespace records
 	// them (space.AnnotationHostnames): a held name is never given to
@@ -85,6 +89,15 @@ type Desired struct {
 	// record on its namespace before any route or record for them is
 	// written.
 	Claims space.Claims
+	// Mismatches are the Service ports whose target some selected pod
+	// doesn't declare, for the status.
+	Mismatches []space.PortMismatch
+	// Routed are the Services that got a route: a region of a global
+	// name is served only while each has a ready pod.
+	Routed []corev1.Service
+	// GlobalHeld: the space holds its global name in this cluster (it has
+	// one, and no other space here claimed it first).
+	GlobalHeld bool
 }
 
 // decide builds the space's desired state from in with the builders. It
@@ -107,6 +120,11 @@ func decide(in Input, o Options) Desired {
 	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name && nested == nil {
 		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
 			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
+	}
+	globalHeld := sp.GlobalName != "" && (owners[sp.GlobalName] == "" || owners[sp.GlobalName] == sp.Name)
+	if owner := owners[sp.GlobalName]; sp.GlobalName != "" && !globalHeld {
+		conflicts = append(conflicts, route.Conflict{Hostname: sp.GlobalName, Owner: owner, Reason: route.ReasonHostnameTaken,
+			Message: fmt.Sprintf("the global name %q already belongs to space %q in this cluster; one space per cluster is a region of a global name, so set %s on one of them only", sp.GlobalName, owner, space.AnnotationGlobalName)})
 	}
 	for _, c := range []*route.Conflict{nested, over} {
 		if c != nil {
@@ -149,7 +167,23 @@ func decide(in Input, o Options) Desired {
 		})
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
-		Claims: held(in, owners, over != nil)}
+		Claims: held(in, owners, over != nil), Routed: routed(exposable, conflicts), GlobalHeld: globalHeld,
+		Mismatches: mismatches(in, o)}
+}
+
+// mismatches are the ports of the space's Services whose target some pod
+// they select doesn't declare. cni interception serves every TCP port over
+// TLS, declared or not, so there are none to report.
+func mismatches(in Input, o Options) []space.PortMismatch {
+	if o.Interception == inject.InterceptCNI {
+		return nil
+	}
+	var out []space.PortMismatch
+	for i := range in.Services {
+		out = append(out, space.PortMismatches(&in.Services[i], in.Pods)...)
+	}
+	space.SortMismatches(out)
+	return out
 }
 
 // nesting refuses new hostnames to a space whose domain is another live
@@ -194,7 +228,7 @@ func withinLimits(in Input, o Options) ([]corev1.Service, *route.Conflict) {
 	if o.DNS != nil && len(in.DNSTargets) > 0 {
 		records = len(dns.Desired(in.Space, in.Services, in.DNSTargets, o.DNSTTL))
 	}
-	problem := limits.Over(len(in.Services), len(route.Hostnames(in.Space, in.Services)), records)
+	problem := limits.Over(len(in.Services), len(hostnames(in.Space, in.Services)), records)
 	if problem == "" {
 		return in.Services, nil
 	}
@@ -217,7 +251,7 @@ func held(in Input, owners map[string]string, overLimit bool) space.Claims {
 		return before
 	}
 	out := space.Claims{}
-	for _, h := range route.Hostnames(in.Space, in.Services) {
+	for _, h := range hostnames(in.Space, in.Services) {
 		if owner := owners[h]; owner != "" && owner != in.Space.Name {
 			continue
 		}

@@ -45,42 +45,42 @@ func (r *Reconciler) gather(ctx context.Context, sp space.Space, have owned) (In
 	if in.EndpointSlices, err = r.endpointSlicesOf(ctx, sp.Name); err != nil {
 		return in, err
 	}
+	if in.Pods, err = r.podsOf(ctx, sp.Name); err != nil {
+		return in, err
+	}
 	if in.Peers, err = r.peers(ctx, sp, in.Services); err != nil {
 		return in, err
 	}
 	if in.CABundle, err = r.caBundle(ctx, sp, have); err != nil {
 		return in, err
 	}
-	if in.EgressDestinations, in.EgressErr, err = r.egress(ctx, sp); err != nil {
+	if in.EgressDestinations, in.EgressErr, err = r.egress(ctx, sp, in.Pods); err != nil {
 		return in, err
 	}
 	in.DNSTargets, err = r.dnsTargets(ctx, sp)
 	return in, err
 }
 
-// podMeta is a Pod read metadata-only: its decco.io/egress entries are all
-// the reconciler needs of it.
-func podMeta() *metav1.PartialObjectMetadata {
-	p := &metav1.PartialObjectMetadata{}
-	p.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
-	return p
+// podsOf lists the pods of namespace ns labeled with its space, as the
+// cache holds them: metadata and declared ports (see podPortsOnly).
+func (r *Reconciler) podsOf(ctx context.Context, ns string) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := r.client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{space.LabelSpace: ns}); err != nil {
+		return nil, fmt.Errorf("listing the pods of %s: %w", ns, err)
+	}
+	return list.Items, nil
 }
 
 // egress resolves the decco.io/egress entries of the space's pods, for a
 // space that declares its egress: where they lead, and which lead
 // nowhere (a second error, for the status; the first fails the read).
-func (r *Reconciler) egress(ctx context.Context, sp space.Space) ([]netpol.Destination, error, error) {
+func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.Pod) ([]netpol.Destination, error, error) {
 	if !sp.EgressDeclared {
 		return nil, nil, nil
 	}
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	if err := r.client.List(ctx, list, client.InNamespace(sp.Name), client.MatchingLabels{space.LabelSpace: sp.Name}); err != nil {
-		return nil, nil, fmt.Errorf("listing the pods of %s for their %s entries: %w", sp.Name, space.AnnotationEgress, err)
-	}
 	seen := map[space.Egress]bool{}
 	var entries []space.Egress
-	for _, p := range list.Items {
+	for _, p := range pods {
 		// The webhook refused pods whose entries don't parse; one that
 		// slipped through (webhook off) opens nothing.
 		es, _ := space.ParseEgress(p.Annotations[space.AnnotationEgress])
@@ -134,8 +134,12 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 	// Hostnames matter only for the spaces that could claim one of sp's;
 	// project members need only their names, so their Services are not read.
 	rivals := map[string]bool{sp.Name: true}
-	for _, h := range route.Hostnames(sp, services) {
-		for _, c := range claimants(h) {
+	for _, h := range hostnames(sp, services) {
+		names, err := r.rivalsOf(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range names {
 			rivals[c] = true
 		}
 	}
@@ -170,7 +174,7 @@ func (r *Reconciler) peers(ctx context.Context, sp space.Space, services []corev
 				return nil, err
 			}
 		}
-		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: route.Hostnames(s.sp, svcs), Held: s.held})
+		out = append(out, Peer{Name: name, Project: s.sp.Project, Created: s.created.Time, Host: s.sp.Host(), Hosts: hostnames(s.sp, svcs), Held: s.held})
 	}
 	return out, nil
 }

@@ -69,7 +69,7 @@ func (m *mapper) namespaceChanged(ctx context.Context, old, new client.Object, h
 		m.enqueueProject(ctx, oldSp.Project, q)
 		m.enqueueProject(ctx, newSp.Project, q)
 	}
-	if hosts && (oldOK != newOK || oldSp.Domain != newSp.Domain) {
+	if hosts && (oldOK != newOK || oldSp.Domain != newSp.Domain || oldSp.GlobalName != newSp.GlobalName) {
 		for _, sp := range []space.Space{oldSp, newSp} {
 			if sp.Name != "" {
 				m.enqueueRivals(ctx, sp, q)
@@ -93,7 +93,8 @@ func (m *mapper) enqueueReleased(ctx context.Context, old, new client.Object, q 
 		if _, kept := after[h]; kept {
 			continue
 		}
-		for _, name := range claimants(h) {
+		names, _ := m.r.rivalsOf(ctx, h)
+		for _, name := range names {
 			if name != old.GetName() {
 				m.enqueueIfSpace(ctx, name, q)
 			}
@@ -159,10 +160,11 @@ func (m *mapper) enqueueRivals(ctx context.Context, sp space.Space, q queue) {
 	hosts := []string{sp.Host()}
 	var svcs corev1.ServiceList
 	if err := m.r.client.List(ctx, &svcs, client.InNamespace(sp.Name), client.HasLabels{space.LabelSpace}); err == nil {
-		hosts = append(hosts, route.Hostnames(sp, svcs.Items)...)
+		hosts = append(hosts, hostnames(sp, svcs.Items)...)
 	}
 	for _, h := range hosts {
-		for _, name := range claimants(h) {
+		names, _ := m.r.rivalsOf(ctx, h)
+		for _, name := range names {
 			if name != sp.Name {
 				m.enqueueIfSpace(ctx, name, q)
 			}
@@ -274,41 +276,97 @@ func addressesEqual(a, b []gatewayv1.GatewayStatusAddress) bool {
 	return true
 }
 
-// slicePortsOnly drops an EndpointSlice's endpoints before it is cached:
-// the reconciler reads only the ports, and endpoints are most of a slice.
-func slicePortsOnly(obj any) (any, error) {
+// sliceSummary reduces an EndpointSlice's endpoints before it is cached
+// to one ready endpoint without addresses when any is ready, none
+// otherwise: the reconciler reads the ports (policies) and whether a
+// Service has a ready pod (regions of a global name), and endpoints are
+// most of a slice.
+func sliceSummary(obj any) (any, error) {
 	if sl, ok := obj.(*discoveryv1.EndpointSlice); ok {
+		ready := hasReadyEndpoint(sl.Labels[discoveryv1.LabelServiceName], []discoveryv1.EndpointSlice{*sl})
 		sl.Endpoints = nil
+		if ready {
+			yes := true
+			sl.Endpoints = []discoveryv1.Endpoint{{Conditions: discoveryv1.EndpointConditions{Ready: &yes}}}
+		}
 	}
 	return obj, nil
 }
 
-// slicePortsChanged passes slice events that can change a policy: new and
-// deleted slices, and updates of their ports, not of their endpoints.
-func slicePortsChanged() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		before, ok1 := e.ObjectOld.(*discoveryv1.EndpointSlice)
-		after, ok2 := e.ObjectNew.(*discoveryv1.EndpointSlice)
-		return !ok1 || !ok2 || !equality.Semantic.DeepEqual(before.Ports, after.Ports)
-	}}
+// sliceHandler enqueues the space of a slice that can change a policy
+// (new and deleted slices, changed ports) and, for a region of a global
+// name, of a slice whose Service gains its first ready pod or loses its
+// last. Other endpoint churn reconciles nothing.
+func (m *mapper) sliceHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(obj client.Object, q queue) { q.Add(namespaceKey(obj.GetNamespace())) }
+	return handler.Funcs{
+		CreateFunc:  func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
+		DeleteFunc:  func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q queue) { enqueue(e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			before, ok1 := e.ObjectOld.(*discoveryv1.EndpointSlice)
+			after, ok2 := e.ObjectNew.(*discoveryv1.EndpointSlice)
+			switch {
+			case !ok1 || !ok2 || !equality.Semantic.DeepEqual(before.Ports, after.Ports):
+				enqueue(e.ObjectNew, q)
+			case len(before.Endpoints) != len(after.Endpoints) && m.isRegion(ctx, after.Namespace):
+				enqueue(e.ObjectNew, q)
+			}
+		},
+	}
+}
+
+// isRegion: namespace ns is a valid space with a global name.
+func (m *mapper) isRegion(ctx context.Context, ns string) bool {
+	obj := namespaceMeta()
+	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
+		return false
+	}
+	sp, ok := m.parse(obj)
+	return ok && sp.GlobalName != ""
+}
+
+// podPortsOnly keeps of a Pod what the reconciler reads before it is
+// cached: its metadata (labels select it, decco.io/egress leads its
+// egress) and the names and numbers of the ports its containers declare
+// (Services' targets are checked against them, space.PortMismatches).
+// Specs and statuses are most of a pod and change nothing decco makes.
+func podPortsOnly(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pod.ObjectMeta}
+	out.ManagedFields = nil
+	out.Spec.InitContainers = portsOnly(pod.Spec.InitContainers)
+	out.Spec.Containers = portsOnly(pod.Spec.Containers)
+	return out, nil
+}
+
+func portsOnly(cs []corev1.Container) []corev1.Container {
+	var out []corev1.Container
+	for _, c := range cs {
+		if len(c.Ports) > 0 {
+			out = append(out, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+	}
+	return out
 }
 
 // podHandler enqueues the space of a pod whose decco.io/egress entries
-// appear, change or go: they are the destinations of the space's egress
-// policy. Other pod events change nothing decco makes.
+// appear, change or go (they are the destinations of the space's egress
+// policy), and of a pod that comes or goes: the ports it declares may
+// serve, or stop serving, a Service's target (the space's status reports
+// the targets nothing serves). A pod's ports never change.
 func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	egress := func(obj client.Object) (string, bool) {
 		v, ok := obj.GetAnnotations()[space.AnnotationEgress]
 		return v, ok
 	}
-	enqueueIfEgress := func(obj client.Object, q queue) {
-		if _, ok := egress(obj); ok {
-			q.Add(namespaceKey(obj.GetNamespace()))
-		}
-	}
+	enqueue := func(obj client.Object, q queue) { q.Add(namespaceKey(obj.GetNamespace())) }
 	return handler.Funcs{
-		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueueIfEgress(e.Object, q) },
-		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueueIfEgress(e.Object, q) },
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { enqueue(e.Object, q) },
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) { enqueue(e.Object, q) },
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			ov, ook := egress(e.ObjectOld)
 			nv, nok := egress(e.ObjectNew)

@@ -112,22 +112,33 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 	r.apply(ctx, want.Objects, have, errs)
 	r.prune(ctx, want.Objects, have, errs)
 	r.pruneSecrets(ctx, sp.Name, keptSecrets(want.Objects, sp), have, errs)
+	pkiC := pkiCondition(want.Objects, have, requests, facts, errs.err(space.PartPKI))
+	routesC := routesCondition(errs.err(space.PartRoutes), want.Conflicts)
+	g, err := r.region(ctx, sp, have, in, want, pkiC, routesC)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	var dnsErr error
 	if r.opts.DNS != nil && len(in.DNSTargets) > 0 {
 		// Without an address the records stay as they are: a load
 		// balancer that briefly reports none must not unpublish a space.
-		dnsErr = r.opts.DNS.Ensure(ctx, sp.Name, want.Records)
+		dnsErr = r.opts.DNS.Ensure(ctx, sp.Name, g.records)
 	}
 	st := space.Status{Parts: map[string]space.Condition{
-		space.PartPKI:      pkiCondition(want.Objects, have, requests, facts, errs.err(space.PartPKI)),
+		space.PartPKI:      pkiC,
 		space.PartPolicies: policiesCondition(errs.err(space.PartPolicies), want.PortsErr),
-		space.PartRoutes:   routesCondition(errs.err(space.PartRoutes), want.Conflicts),
-		space.PartDNS:      dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)),
+		space.PartRoutes:   routesC,
+		space.PartDNS:      g.condition(dnsCondition(r.opts.DNS != nil, in.DNSTargets, r.dnsSource(), dnsErr, len(want.Records)), r.opts.DNS),
 	}}
+	st.SetMismatches(want.Mismatches)
 	r.states.set(sp.Name, stateOf(st))
 	statusErr := r.writeStatus(ctx, ns, st)
 	if err := errors.Join(retryable(errs), dnsErr, statusErr); err != nil {
 		return reconcile.Result{}, err
+	}
+	if st.Parts[space.PartDNS].Reason == ReasonLastRegion {
+		// Nothing in this cluster says when another region comes back.
+		return reconcile.Result{RequeueAfter: LastRegionRecheck}, nil
 	}
 	if len(facts.missing) > 0 || len(facts.unreadable) > 0 {
 		return reconcile.Result{RequeueAfter: byoRecheck}, nil
@@ -238,6 +249,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, ns *metav1.PartialObjectMe
 	}
 	for _, ev := range transitions(old, st) {
 		r.record(ns, ev)
+	}
+	if ev := mismatchEvent(old, st); ev != nil {
+		r.record(ns, *ev)
 	}
 	return nil
 }

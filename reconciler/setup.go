@@ -40,15 +40,15 @@ func CacheByObject(o Options) map[client.Object]cache.ByObject {
 	}
 	out := map[client.Object]cache.ByObject{
 		&corev1.Service{}: {Label: labels.NewSelector().Add(*hasSpace)},
-		// Only kube-controller-manager's slices, and only their ports:
-		// endpoints churn with every pod and are never read.
+		// Only kube-controller-manager's slices, their ports and whether
+		// any endpoint is ready: endpoints churn with every pod, and
+		// only a region of a global name cares whether one is ready.
 		&discoveryv1.EndpointSlice{}: {
 			Label:     labels.SelectorFromSet(labels.Set{discoveryv1.LabelManagedBy: netpol.EndpointSliceController}),
-			Transform: slicePortsOnly,
+			Transform: sliceSummary,
 		},
-		// Metadata only (their decco.io/egress entries), for egress
-		// policies: see podMeta.
-		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace)},
+		// Metadata and declared ports only: see podPortsOnly.
+		&corev1.Pod{}: {Label: labels.NewSelector().Add(*hasSpace), Transform: podPortsOnly},
 	}
 	for _, k := range activeKinds(o.RouteMode) {
 		out[k.newObj()] = managed
@@ -99,14 +99,17 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), projectIndex, projectOf); err != nil {
 		return fmt.Errorf("indexing namespaces by project: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), namespaceMeta(), globalIndex, globalNameOf); err != nil {
+		return fmt.Errorf("indexing namespaces by global name: %w", err)
+	}
 	m := &mapper{r: r}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, CacheSyncTimeout: cacheSyncTimeout}).
 		WatchesMetadata(&corev1.Namespace{}, m.namespaceHandler()).
 		Watches(&corev1.Service{}, m.serviceHandler()).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(slicePortsChanged())).
-		WatchesMetadata(&corev1.Pod{}, m.podHandler())
+		Watches(&discoveryv1.EndpointSlice{}, m.sliceHandler()).
+		Watches(&corev1.Pod{}, m.podHandler())
 	b = b.Watches(&certmanagerv1.CertificateRequest{}, handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
 	for _, k := range r.kinds {
 		b = b.Watches(k.newObj(), handler.EnqueueRequestsFromMapFunc(m.toNamespace), builder.WithPredicates(managedPredicate()))
@@ -126,7 +129,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // watched are the informers the controller reads from, as Setup watches
 // them.
 func watched(o Options) []watchedKind {
-	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", podMeta()}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
+	out := []watchedKind{{"Namespace", namespaceMeta()}, {"Service", &corev1.Service{}}, {"EndpointSlice", &discoveryv1.EndpointSlice{}}, {"Pod", &corev1.Pod{}}, {"CertificateRequest", &certmanagerv1.CertificateRequest{}}}
 	for _, k := range activeKinds(o.RouteMode) {
 		out = append(out, watchedKind{k.name, k.newObj()})
 	}

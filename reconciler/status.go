@@ -175,6 +175,24 @@ func transitions(old, new space.Status) []nsEvent {
 	return out
 }
 
+// ReasonPortMismatch is the Event reason for Service ports no pod serves.
+const ReasonPortMismatch = "PortMismatch"
+
+// mismatchEvent is the Warning for the Service ports that new reports and
+// old did not; nil when there are none.
+func mismatchEvent(old, new space.Status) *nsEvent {
+	var notes []string
+	for _, m := range new.Mismatches {
+		if !slices.Contains(old.Mismatches, m) {
+			notes = append(notes, m.Message())
+		}
+	}
+	if len(notes) == 0 {
+		return nil
+	}
+	return &nsEvent{Type: corev1.EventTypeWarning, Reason: ReasonPortMismatch, Note: truncate(strings.Join(notes, "; "), maxNote)}
+}
+
 // maxNote keeps an Event's note under the apiserver's 1 kB limit.
 const maxNote = 1000
 

@@ -36,8 +36,14 @@ func (s Space) WorkloadCertSecret() string {
 	return DefaultWorkloadCertSecret
 }
 
-// CASecret is the Secret holding the space's CA certificate and key.
-func (s Space) CASecret() string { return CASecretName }
+// CASecret is the Secret holding the space's CA certificate and key: the
+// platform's shared one (decco.io/ca-secret), else decco's own.
+func (s Space) CASecret() string {
+	if s.CASecretRef != "" {
+		return s.CASecretRef
+	}
+	return CASecretName
+}
 
 // FromNamespace parses and validates a space Namespace. It returns
 // ErrNotASpace when the namespace has no decco.io/space label. Every invalid
@@ -82,6 +88,7 @@ func FromNamespace(obj metav1.Object) (Space, error) {
 	sp.NestedIn = optional(&errs, ann, AnnotationNestedIn, validation.IsDNS1123Label,
 		"must be the name of a space (a namespace name)",
 		"set it to the space whose hostname this space's domain is, or remove the annotation")
+	parseGlobal(&errs, &sp, ann)
 	if err := errs.err(); err != nil {
 		return Space{}, fmt.Errorf("space %q: %w", obj.GetName(), err)
 	}

@@ -31,6 +31,30 @@ type Condition struct {
 // spacectl show it without reading logs.
 type Status struct {
 	Parts map[string]Condition `json:"parts"`
+	// Mismatches are the Service ports of the space whose target decco
+	// can't tell its pods serve (see PortMismatches), sorted by Service
+	// and port. They are warnings: a space with some is still ready.
+	Mismatches []PortMismatch `json:"mismatches,omitempty"`
+	// MoreMismatches counts the mismatches beyond MaxMismatches, which the
+	// status leaves out to stay small.
+	MoreMismatches int `json:"moreMismatches,omitempty"`
+}
+
+// MaxMismatches bounds the mismatches a status lists.
+const MaxMismatches = 50
+
+// SetMismatches records ms, sorted, keeping at most MaxMismatches of them
+// and counting the rest.
+func (s *Status) SetMismatches(ms []PortMismatch) {
+	ms = append([]PortMismatch(nil), ms...)
+	SortMismatches(ms)
+	s.Mismatches, s.MoreMismatches = ms, 0
+	if len(ms) > MaxMismatches {
+		s.Mismatches, s.MoreMismatches = ms[:MaxMismatches], len(ms)-MaxMismatches
+	}
+	if len(s.Mismatches) == 0 {
+		s.Mismatches = nil
+	}
 }
 
 // Ready reports whether every part is ready.

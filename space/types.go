@@ -31,6 +31,12 @@ type Space struct {
 	// NestedIn names the space whose hostname Domain may be
 	// (decco.io/nested-in); empty: none.
 	NestedIn string
+	// GlobalName is the customer-wide name this space is one region of
+	// (decco.io/global-name); empty: none.
+	GlobalName string
+	// CASecretRef names the platform's CA Secret the space's certificates
+	// are issued from (decco.io/ca-secret); empty: a CA of its own.
+	CASecretRef string
 }
 
 // IssuerRef names a cert-manager issuer. Kind is "Issuer" or

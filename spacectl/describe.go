@@ -26,6 +26,9 @@ type SpaceDescription struct {
 	Objects      []ObjectState     `json:"objects"`
 	Services     []ServiceExposure `json:"services"`
 	PodStates    []PodInjection    `json:"podStates"`
+	// Mismatches are the Service ports whose target some pod the Service
+	// selects doesn't declare (space.PortMismatches).
+	Mismatches []space.PortMismatch `json:"mismatches,omitempty"`
 }
 
 // ServiceExposure is how a Service of the space is exposed.
@@ -56,7 +59,9 @@ func describeSpace(ns *corev1.Namespace, pods []corev1.Pod, objects []unstructur
 	}
 	for i := range services {
 		d.Services = append(d.Services, exposure(sp, &services[i], objects))
+		d.Mismatches = append(d.Mismatches, space.PortMismatches(&services[i], pods)...)
 	}
+	space.SortMismatches(d.Mismatches)
 	return d
 }
 
@@ -185,6 +190,7 @@ func writeDescription(out io.Writer, d SpaceDescription) error {
 	writeParts(w, d)
 	writeObjects(w, d.Objects)
 	writeServices(w, d.Services)
+	writeMismatches(w, d.Mismatches)
 	writePods(w, d)
 	return w.Flush()
 }
@@ -239,6 +245,20 @@ func writeServices(w io.Writer, svcs []ServiceExposure) {
 		}
 		routes := strings.Join(s.Routes, ",")
 		fmt.Fprintf(w, "  %s\t%s %s\t%t\t%s\n", s.Name, s.Protocol, s.Address, s.DNS, orNone(routes))
+	}
+}
+
+// writeMismatches lists the Service ports no pod serves; nothing when
+// there are none.
+func writeMismatches(w io.Writer, ms []space.PortMismatch) {
+	if len(ms) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Service ports no pod declares:")
+	fmt.Fprintln(w, "  SERVICE\tPORT\tTARGET\tPODS MISSING IT\tFIX")
+	for _, m := range ms {
+		_, fix, _ := strings.Cut(m.Message(), "; ")
+		fmt.Fprintf(w, "  %s\t%d\t%s\t%d of %d\t%s\n", m.Service, m.Port, m.Target, m.Missing, m.Selected, fix)
 	}
 }
 

@@ -19,6 +19,7 @@ func (r *root) newGet() *cobra.Command {
 type getOptions struct {
 	out    *outputFlag
 	inject *injectFlags
+	global globalOptions
 }
 
 func (r *root) newGetSpaces() *cobra.Command {
@@ -39,12 +40,18 @@ spacectl asks the webhook for them, with a dry-run pod in the first space; pass 
   spacectl get spaces
 
   # Two spaces, as JSON for a script
-  spacectl get spaces acme globex -o json`),
+  spacectl get spaces acme globex -o json
+
+  # The regions of every global name in two clusters, and what the zone serves
+  spacectl get spaces --global --contexts east,west --dns-server ns1.example.com:53`),
 		ValidArgsFunction: r.completeSpaces,
 		RunE:              func(cmd *cobra.Command, args []string) error { return r.runGetSpaces(cmd, o, args) },
 	}
 	o.out = addOutputFlag(cmd, outTable, outTable, outYAML, outJSON)
 	o.inject = bindInjectFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.global.on, "global", false, "List the regions of global names (decco.io/global-name) instead: each region's health and whether its address is at the name; NAME arguments are global names.")
+	cmd.Flags().StringSliceVar(&o.global.contexts, "contexts", nil, "With --global: kubeconfig contexts to read, one per cluster (default: the current one).")
+	cmd.Flags().StringVar(&o.global.dnsServer, "dns-server", "", "With --global: a DNS server (host:port) of the zone decco's RFC2136 provider writes, to show which regions it lists and serves.")
 	return cmd
 }
 
@@ -56,6 +63,12 @@ func (r *root) runGetSpaces(cmd *cobra.Command, o *getOptions, names []string) e
 		return err
 	}
 	ctx := cmd.Context()
+	if o.global.on {
+		return r.runGetGlobal(ctx, o, names)
+	}
+	if len(o.global.contexts) > 0 || o.global.dnsServer != "" {
+		return usageErrorf("--contexts and --dns-server go with --global")
+	}
 	cl, err := r.connect()
 	if err != nil {
 		return err

@@ -19,7 +19,8 @@ import (
 // serviceMutator points the numeric target ports of a space's Services at
 // the sidecar's TLS listeners, so a Service never reaches a plaintext port.
 type serviceMutator struct {
-	spaces *spaceLookup
+	spaces     *spaceLookup
+	mismatches mismatchLookup
 	// transparent: cni interception serves TLS on the target ports
 	// themselves, so Services are left as written (decco's keys a user
 	// wrote are still dropped).
@@ -63,14 +64,16 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 	// Compared with the request, not TrustedService's copy: a user's
 	// decco.io/ value that was replaced is a change to patch.
 	changed := !equality.Semantic.DeepEqual(svc.ObjectMeta, out.ObjectMeta) || !equality.Semantic.DeepEqual(svc.Spec, out.Spec)
+	// Warned about as stored: rewritten targets meet the listeners.
+	warnings := h.mismatches.forService(ctx, out)
 	if !changed {
-		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)), inject.UpToDate, "")
+		return observe(ctx, "Service", admission.Allowed(string(inject.UpToDate)).WithWarnings(warnings...), inject.UpToDate, "")
 	}
 	ops := fieldPatch(
 		structPair{"/metadata", &svc.ObjectMeta, &out.ObjectMeta},
 		structPair{"/spec", &svc.Spec, &out.Spec},
 	)
-	return observe(ctx, "Service", admission.Patched("target ports point at the TLS listeners", ops...), inject.Injected, "")
+	return observe(ctx, "Service", admission.Patched("target ports point at the TLS listeners", ops...).WithWarnings(warnings...), inject.Injected, "")
 }
 
 // oldService is the Service as stored, on an update; nil on create.

@@ -41,7 +41,9 @@ type Options struct {
 	// MaxRequestBytes caps an admission request's body.
 	MaxRequestBytes int64
 	// LiveReader, when set, reads a namespace the cache has not seen yet
-	// (created a moment ago) from the apiserver instead of failing.
+	// (created a moment ago) from the apiserver instead of failing, and
+	// the pods or Services a Service or workload pairs with, to warn about
+	// ports no pod declares (see mismatchLookup).
 	LiveReader client.Reader
 	// Reviewer answers the namespace guard's permission questions; nil
 	// refuses every guarded change with an error (fail closed).
@@ -70,10 +72,17 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 	serve := func(kind string, h admission.Handler, decode func([]byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error)) http.Handler {
 		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h, decode: decode}
 	}
+	mismatches := mismatchLookup{live: opts.LiveReader}
+	transparent := opts.Inject.Interception == inject.InterceptCNI
+	if transparent {
+		// cni interception serves every TCP port over TLS, declared or
+		// not: a port no pod declares is no mismatch.
+		mismatches = mismatchLookup{}
+	}
 	return map[string]http.Handler{
 		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
-		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, transparent: opts.Inject.Interception == inject.InterceptCNI}, decodeTyped[corev1.Service]),
-		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject}, decodeReview),
+		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, mismatches: mismatches, transparent: transparent}, decodeTyped[corev1.Service]),
+		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject, mismatches: mismatches}, decodeReview),
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}

@@ -19,13 +19,17 @@ import (
 // on their pod template, so a user sees a wrong space label or a malformed
 // annotation on `kubectl apply`, not later as a ReplicaSet event.
 type workloadValidator struct {
-	spaces *spaceLookup
-	cfg    inject.Config
+	spaces     *spaceLookup
+	cfg        inject.Config
+	mismatches mismatchLookup
 }
 
 // templated decodes the pod template of every workload kind at once: most
 // keep it at spec.template, CronJob at spec.jobTemplate.spec.template.
 type templated struct {
+	Metadata struct {
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+	} `json:"metadata"`
 	Spec struct {
 		Template    *corev1.PodTemplateSpec `json:"template"`
 		JobTemplate *struct {
@@ -63,7 +67,8 @@ func (h *workloadValidator) Handle(ctx context.Context, req admission.Request) a
 	}
 	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
 	pod.Namespace, pod.Name = req.Namespace, req.Name
-	if _, err := inject.Pod(pod, sp, h.cfg); err != nil {
+	res, err := inject.Pod(pod, sp, h.cfg)
+	if err != nil {
 		if r, ok := inject.IsRefusal(err); ok {
 			resp := admission.Denied(fmt.Sprintf("%s: pod template: %s", what, r.Message))
 			resp.Result.Reason = metav1.StatusReason("decco." + string(r.Reason))
@@ -71,5 +76,22 @@ func (h *workloadValidator) Handle(ctx context.Context, req admission.Request) a
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	return observe(ctx, kind, admission.Allowed("pod template is valid for space "+sp.Name), "Valid", "")
+	// A controller's objects (a Deployment's ReplicaSets, a CronJob's
+	// Jobs) have no one to read a warning; their owner was warned.
+	var warnings []string
+	if !controlled(obj.Metadata.OwnerReferences) {
+		warnings = h.mismatches.forPod(ctx, res.Pod)
+	}
+	return observe(ctx, kind, admission.Allowed("pod template is valid for space "+sp.Name).WithWarnings(warnings...), "Valid", "")
+}
+
+// controlled reports whether refs name a controller: the object was made
+// by one, not applied by a user.
+func controlled(refs []metav1.OwnerReference) bool {
+	for _, r := range refs {
+		if r.Controller != nil && *r.Controller {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,11 @@ type Provider struct {
 	c client.Client
 	// live reads past a stale cache; c itself unless WithLiveReader.
 	live client.Reader
+	// setID is this cluster's set identifier on shared names' endpoints.
+	setID string
+
+	mu     sync.Mutex
+	shared map[string][]dns.SharedState
 }
 
 var _ dns.Provider = (*Provider)(nil)
@@ -46,7 +52,9 @@ var _ dns.Provider = (*Provider)(nil)
 // NewProvider returns a Provider writing through c, whose scheme must
 // include AddToScheme's types. With a manager's client, reads come from
 // its cache: narrow that cache to decco's DNSEndpoints by label.
-func NewProvider(c client.Client) *Provider { return &Provider{c: c, live: c} }
+func NewProvider(c client.Client) *Provider {
+	return &Provider{c: c, live: c, shared: map[string][]dns.SharedState{}}
+}
 
 // WithLiveReader makes the provider read from r (the apiserver, uncached)
 // when its cache turns out stale: a create that finds the object already
@@ -57,11 +65,39 @@ func (p *Provider) WithLiveReader(r client.Reader) *Provider {
 	return p
 }
 
+// WithSetIdentifier names this cluster on the endpoints of shared names
+// (a customer's global name, published by one cluster per region), as
+// external-dns's setIdentifier: each cluster's external-dns then owns
+// its own endpoint of the name and leaves the other regions' alone.
+func (p *Provider) WithSetIdentifier(id string) *Provider {
+	p.setID = id
+	return p
+}
+
+// SharedStates: a cluster's external-dns publishes what its DNSEndpoints
+// say and decco sees no other cluster's, so a region's address stays at
+// its shared names even while the region is not ready (withdrawing it
+// could leave the name with no address at all).
+func (p *Provider) SharedStates(spaceName string) []dns.SharedState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.shared[spaceName])
+}
+
+var _ dns.SharedReporter = (*Provider)(nil)
+
 // Ensure makes the space's DNSEndpoint hold exactly desired. It writes only
 // when the object differs from what it would write, creates it when
 // missing, and deletes it when nothing is desired.
 func (p *Provider) Ensure(ctx context.Context, spaceName string, desired []dns.Record) error {
-	want := Build(spaceName, desired)
+	states, err := p.sharedStates(desired)
+	if err != nil {
+		return fmt.Errorf("DNS records of space %s: %w", spaceName, err)
+	}
+	p.mu.Lock()
+	p.shared[spaceName] = states
+	p.mu.Unlock()
+	want := BuildWithSetIdentifier(spaceName, desired, p.setID)
 	cur, err := p.get(ctx, spaceName)
 	if err != nil {
 		return err
@@ -104,6 +140,9 @@ func (p *Provider) Ensure(ctx context.Context, spaceName string, desired []dns.R
 
 // Remove deletes the space's DNSEndpoint if decco made it.
 func (p *Provider) Remove(ctx context.Context, spaceName string) error {
+	p.mu.Lock()
+	delete(p.shared, spaceName)
+	p.mu.Unlock()
 	cur, err := p.get(ctx, spaceName)
 	if errors.Is(err, ErrNotOwned) {
 		return nil // not ours to delete, and nothing of ours is published
@@ -151,12 +190,22 @@ func (p *Provider) delete(ctx context.Context, cur *DNSEndpoint) error {
 // endpoint per record, sorted by name then type, labeled as decco's.
 // Records without targets are left out.
 func Build(spaceName string, records []dns.Record) *DNSEndpoint {
+	return BuildWithSetIdentifier(spaceName, records, "")
+}
+
+// BuildWithSetIdentifier is Build, with setID on the endpoints of shared
+// names.
+func BuildWithSetIdentifier(spaceName string, records []dns.Record, setID string) *DNSEndpoint {
 	var eps []Endpoint
 	for _, r := range records {
 		if len(r.Targets) == 0 {
 			continue
 		}
-		eps = append(eps, Endpoint{DNSName: r.Name, RecordType: r.Type(), Targets: slices.Clone(r.Targets), RecordTTL: r.TTL})
+		ep := Endpoint{DNSName: r.Name, RecordType: r.Type(), Targets: slices.Clone(r.Targets), RecordTTL: r.TTL}
+		if r.Shared != nil {
+			ep.SetIdentifier = setID
+		}
+		eps = append(eps, ep)
 	}
 	slices.SortFunc(eps, func(a, b Endpoint) int {
 		return cmp.Or(cmp.Compare(a.DNSName, b.DNSName), cmp.Compare(a.RecordType, b.RecordType))
@@ -190,4 +239,21 @@ func withLabels(have, want map[string]string) map[string]string {
 	}
 	maps.Copy(out, want)
 	return out
+}
+
+// sharedStates checks the shared records and says what becomes of them:
+// published, and kept while the region is not ready, since no other
+// cluster's endpoints are visible here.
+func (p *Provider) sharedStates(records []dns.Record) ([]dns.SharedState, error) {
+	var out []dns.SharedState
+	for _, r := range records {
+		if r.Shared == nil {
+			continue
+		}
+		if p.setID == "" {
+			return nil, fmt.Errorf("%s is a name other clusters publish too, and external-dns tells their endpoints apart by a set identifier: start decco with --dns-owner-id=<this cluster's name>", r.Name)
+		}
+		out = append(out, dns.SharedState{Name: r.Name, Published: true, KeptAsLast: r.Shared.Standby, Unknown: true})
+	}
+	return out, nil
 }

@@ -49,6 +49,9 @@ type Endpoint struct {
 	RecordType string   `json:"recordType,omitempty"`
 	// RecordTTL is in seconds; 0 (omitted) lets external-dns choose.
 	RecordTTL int64 `json:"recordTTL,omitempty"`
+	// SetIdentifier tells this cluster's endpoint of a shared name (a
+	// global name) from other clusters' endpoints of the same name.
+	SetIdentifier string `json:"setIdentifier,omitempty"`
 }
 
 // DNSEndpointStatus is written by external-dns.

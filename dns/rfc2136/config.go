@@ -159,7 +159,7 @@ type Options struct {
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Server, "dns-rfc2136-server", o.Server, "With --dns-provider=rfc2136: the primary DNS server (host:port) that takes signed dynamic updates.")
 	fs.StringVar(&o.TSIGSecret, "dns-rfc2136-tsig-secret", o.TSIGSecret, "With --dns-provider=rfc2136: namespace/name of the Secret holding the TSIG key (data keys "+SecretKeyName+", "+SecretKeySecret+", optional "+SecretKeyAlgorithm+").")
-	fs.StringVar(&o.OwnerID, "dns-owner-id", o.OwnerID, "With --dns-provider=rfc2136: this installation's id in DNS ownership records; unique among decco installations sharing a zone.")
+	fs.StringVar(&o.OwnerID, "dns-owner-id", o.OwnerID, "This installation's id (the cluster's name, say): with --dns-provider=rfc2136, in DNS ownership records, unique among decco installations sharing a zone; with dnsendpoint, the setIdentifier of the cluster's endpoint of a space's global name (decco.io/global-name).")
 	fs.StringSliceVar(&o.Zones, "dns-rfc2136-zone", o.Zones, "With --dns-provider=rfc2136: zones to search for a deleted space's records besides those published to since start (repeatable).")
 	fs.DurationVar(&o.Timeout, "dns-rfc2136-timeout", o.Timeout, "With --dns-provider=rfc2136: timeout of each exchange with the DNS server (default 10s).")
 }

@@ -30,6 +30,13 @@
 // Kubernetes names can't contain underscores, so neither prefix can clash
 // with a name a tenant makes decco publish.
 //
+// A shared name (a customer's global name, dns.Record.Shared) is the one
+// exception to "one owner per name": _decco-owner.N holds one record per
+// installation, "heritage=decco,owner=<id>,space=<space>,trust=<fp>,targets=<a>+<b>",
+// each installation adds and removes only the addresses it lists, and
+// joins only when every other record names the same trust fingerprint
+// (see shared.go).
+//
 // Every change to one name is a single atomic update whose prerequisites
 // the server checks: a create requires that neither N nor _decco-owner.N
 // holds any record, so a record someone else made (or another

@@ -32,6 +32,8 @@ type nameState struct {
 	Current rrset
 	// Indexed: the space's index in this zone lists the name.
 	Indexed bool
+	// Markers are the TXT values found at the name's marker.
+	Markers []string
 }
 
 type actionKind int
@@ -114,6 +116,9 @@ func classify(values []string, owner, space string) (ownership, string) {
 	case 1:
 	default:
 		return foreign, fmt.Sprintf("has %d ownership records at %s…, not one of this installation's", len(values), ownerPrefix)
+	}
+	if sm, ok := parseSharedMarker(values[0]); ok {
+		return foreign, fmt.Sprintf("is a global name that regions of space %s (decco installation %q) share", sm.Space, sm.Owner)
 	}
 	m, ok := parseMarker(values[0])
 	switch {

@@ -29,6 +29,8 @@ type Provider struct {
 	// zones are the zones published to since start, plus cfg.Zones:
 	// where Remove and Ensure look for a space's index.
 	zones map[string]bool
+	// shared holds what each space's last sync did at its shared names.
+	shared map[string][]deccodns.SharedState
 }
 
 var _ deccodns.Provider = (*Provider)(nil)
@@ -40,7 +42,7 @@ func New(cfg Config, log logr.Logger) (*Provider, error) {
 		return nil, fmt.Errorf("DNS provider rfc2136: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	p := &Provider{cfg: cfg, client: newClient(cfg), log: log, zones: map[string]bool{}}
+	p := &Provider{cfg: cfg, client: newClient(cfg), log: log, zones: map[string]bool{}, shared: map[string][]deccodns.SharedState{}}
 	for _, z := range cfg.Zones {
 		p.zones[z] = true
 	}
@@ -67,11 +69,27 @@ func (p *Provider) Ensure(ctx context.Context, spaceName string, desired []decco
 	if err := checkSpace(spaceName); err != nil {
 		return err
 	}
-	want, err := p.desired(desired)
+	exclusive, shared, err := p.splitShared(desired)
+	if err != nil {
+		return fmt.Errorf("DNS records of space %s: %w", spaceName, err)
+	}
+	want, err := p.desired(exclusive)
 	if err != nil {
 		return fmt.Errorf("DNS records of space %s: %w", spaceName, err)
 	}
 	byZone, errs, err := p.zonesOf(ctx, want)
+	if err == nil {
+		sharedByZone, errs2, err2 := p.zonesOf(ctx, sharedNames(shared))
+		errs, err = append(errs, errs2...), err2
+		for zone, names := range sharedByZone {
+			if byZone[zone] == nil {
+				byZone[zone] = map[string]rrset{}
+			}
+			for n := range names {
+				byZone[zone][n] = rrset{Name: n, shared: ptrTo(shared[n])}
+			}
+		}
+	}
 	if err != nil {
 		// Without knowing where every wanted name lives, the space's
 		// index could make a wanted name look unwanted: change nothing.
@@ -169,24 +187,41 @@ func (p *Provider) sync(ctx context.Context, space string, byZone map[string]map
 	p.mu.Unlock()
 
 	var conflicts []Conflict
+	var states []deccodns.SharedState
 	var errs []error
 	for _, zone := range zones {
-		c, err := p.syncZone(ctx, space, zone, byZone[zone])
+		exclusive, shared := splitZone(byZone[zone])
+		c, st, err := p.syncZone(ctx, space, zone, exclusive, shared)
 		conflicts = append(conflicts, c...)
+		states = append(states, st...)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	p.setShared(space, states)
 	return conflicts, errors.Join(errs...)
 }
 
 // syncZone gathers what the zone holds for the space, plans and applies.
-func (p *Provider) syncZone(ctx context.Context, space, zone string, want map[string]rrset) ([]Conflict, error) {
+func (p *Provider) syncZone(ctx context.Context, space, zone string, want map[string]rrset, shared map[string]sharedWant) ([]Conflict, []deccodns.SharedState, error) {
 	state, err := p.gather(ctx, space, zone, want)
 	if err != nil {
-		return nil, fmt.Errorf("reading the DNS records of space %s in zone %s: %w", space, zone, err)
+		return nil, nil, fmt.Errorf("reading the DNS records of space %s in zone %s: %w", space, zone, err)
 	}
-	var conflicts []Conflict
+	sharedIndexed := sharedNamesOf(state, p.cfg.OwnerID, space)
+	for _, n := range sharedIndexed {
+		delete(state, n)
+	}
+	for n := range shared {
+		if st, ok := state[n]; ok && st.Indexed {
+			sharedIndexed = append(sharedIndexed, n) // indexed, but holding no marker of ours yet
+		}
+		delete(state, n)
+	}
+	states, conflicts, err := p.syncSharedZone(ctx, space, zone, shared, sharedIndexed)
+	if err != nil {
+		return conflicts, states, fmt.Errorf("shared DNS names of space %s in zone %s: %w", space, zone, err)
+	}
 	var errs []error
 	for _, a := range plan(want, state) {
 		c, err := p.apply(ctx, space, zone, a)
@@ -197,7 +232,7 @@ func (p *Provider) syncZone(ctx context.Context, space, zone string, want map[st
 			errs = append(errs, err)
 		}
 	}
-	return conflicts, errors.Join(errs...)
+	return conflicts, states, errors.Join(errs...)
 }
 
 // gather reads the space's index in zone and the marker (and, for names
@@ -231,6 +266,7 @@ func (p *Provider) observe(ctx context.Context, space, name string, st *nameStat
 	if err != nil {
 		return err
 	}
+	st.Markers = markers
 	st.Owner, st.Holder = classify(markers, p.cfg.OwnerID, space)
 	if st.Owner != ours {
 		return nil

@@ -91,6 +91,9 @@ type rrset struct {
 	AAAA  []string // sorted
 	CNAME string   // canonical target
 	TTL   uint32
+	// shared, set only while grouping wanted names by zone, carries a
+	// shared name's wish through to its zone's sync.
+	shared *sharedWant
 }
 
 func (r rrset) empty() bool { return len(r.A) == 0 && len(r.AAAA) == 0 && r.CNAME == "" }
