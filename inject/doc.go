@@ -25,6 +25,19 @@
 //     NetworkPolicy opens only pods carrying it, and Pod refuses it on any
 //     pod it does not inject.
 //
+// # cni interception (Config.Interception = InterceptCNI)
+//
+// With the node's decco-cni plugin the sidecar serves TLS on every port's
+// own number, so none of the port takeover above happens: ports keep their
+// names and numbers, Services are left as written, and every pod of the
+// space gets a sidecar, pods that only dial out included. The sidecar runs
+// transparent TLS servers and a transparent mutual-TLS client (package
+// sidecar), the pod's intercept.Plan goes into decco.io/interception for
+// the plugin, and the app's HTTP and TCP probes are pointed at the
+// sidecar's app-health endpoint (restored on reinjection). Containers may
+// not declare the sidecar's ports (15001, 15006, 15007, 15020, 15021), and
+// gRPC probes are refused. See docs/design.md, "Carrying ports".
+//
 // # What Pod checks on every pod of a space
 //
 // Labeled or not, opted in or out: no host network, ports, processes, IPC

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -35,6 +36,11 @@ type Config struct {
 	SidecarUID int64
 	// PullPolicy of the sidecar image; empty leaves the cluster default.
 	PullPolicy corev1.PullPolicy
+	// Interception is how the sidecar gets the traffic; empty means
+	// InterceptPorts.
+	Interception Interception
+	// Ranges are the cluster's pod and Service ranges, for InterceptCNI.
+	Ranges intercept.Ranges
 }
 
 func (c Config) uid() int64 {
@@ -130,7 +136,7 @@ func inject(pod *corev1.Pod, sp space.Space, w space.Workload, cfg Config) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	if len(p.listeners) == 0 && len(p.egress) == 0 {
+	if len(p.listeners) == 0 && len(p.egress) == 0 && !p.cni {
 		if !previous {
 			return skip(pod, sp, SkippedNoPorts) // input itself when unchanged
 		}

@@ -374,7 +374,7 @@ func TestRefusals(t *testing.T) {
 		}, RuntimeClassMismatch, []string{`"runc"`, `"kata"`, space.AnnotationRuntimeClass, "remove runtimeClassName"}},
 		{"listener collides with declared", testSpace, func(p *corev1.Pod) {
 			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{ContainerPort: 18080})
-		}, PortConflict, []string{"port 8080 needs TLS listener port 18080", "list 8080 in decco.io/plaintext-ports or change it"}},
+		}, PortConflict, []string{"port 8080 needs TLS listener port 18080", "dataPlane.interception: cni", "change one of the ports"}},
 		{"listener collides with init port", testSpace, func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "i", Ports: []corev1.ContainerPort{{ContainerPort: 19090}}}}
 		}, PortConflict, []string{`container "i" declares that port`}},

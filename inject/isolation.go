@@ -100,6 +100,12 @@ func unconfined(sc *corev1.PodSecurityContext) bool {
 // checkInjectedLabel refuses decco.io/injected on a pod decco did not
 // inject: the listener policy opens the pods that carry it.
 func checkInjectedLabel(pod *corev1.Pod, d Decision) error {
+	injected := d == Injected || d == Reinjected || d == UpToDate
+	if _, set := pod.Annotations[space.AnnotationInterception]; set && !injected {
+		return refuse(pod, ReservedLabel,
+			"annotation %s is decco's: it tells the node which of the pod's traffic to hand to decco's sidecar; remove the annotation",
+			space.AnnotationInterception)
+	}
 	if _, set := pod.Labels[space.LabelInjected]; !set || d == Injected || d == Reinjected || d == UpToDate {
 		return nil
 	}

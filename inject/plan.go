@@ -28,11 +28,19 @@ type plan struct {
 	egress    []sidecar.Egress
 	args      []string
 	hash      string
+	// cni mode: the sidecar intercepts; interception is the encoded
+	// intercept.Plan for decco.io/interception.
+	cni          bool
+	interception string
+	plaintext    []int32
 }
 
 // makePlan works out listeners and tunnels for pod (with any previous
 // injection already removed) and checks them against the pod.
 func makePlan(pod *corev1.Pod, w space.Workload, sp space.Space, cfg Config) (*plan, error) {
+	if cfg.Interception == InterceptCNI {
+		return makeCNIPlan(pod, w, sp, cfg)
+	}
 	exposed, err := exposedPorts(pod, w)
 	if err != nil {
 		return nil, err
@@ -71,6 +79,9 @@ func (p *plan) digest() string {
 	field(strconv.FormatBool(p.cfg.NativeSidecar))
 	field(strconv.FormatInt(p.cfg.uid(), 10))
 	field(p.secret)
+	if p.cni { // ports-mode hashes stay what they were before cni mode existed
+		field(p.interception)
+	}
 	for _, a := range p.args {
 		field(a)
 	}
@@ -101,6 +112,9 @@ func writeResources(field func(string), kind string, rl corev1.ResourceList) {
 // skip a pod whose sidecar isn't what decco would run.
 func upToDate(pod *corev1.Pod, p *plan, sp space.Space) bool {
 	if pod.Annotations[space.AnnotationInjected] != p.hash || pod.Labels[space.LabelInjected] != "true" {
+		return false
+	}
+	if v, ok := pod.Annotations[space.AnnotationInterception]; ok != p.cni || v != p.interception {
 		return false
 	}
 	if sp.RuntimeClass != "" && runtimeClass(pod) != sp.RuntimeClass {
@@ -139,7 +153,11 @@ func hasVolume(pod *corev1.Pod, name, secret string) bool {
 
 // apply adds the planned injection to pod.
 func apply(pod *corev1.Pod, p *plan) {
-	takeOverPorts(pod, p.listeners)
+	if p.cni {
+		rewriteProbes(pod, p.plaintext)
+	} else {
+		takeOverPorts(pod, p.listeners)
+	}
 	c := sidecarContainer(p)
 	if p.cfg.NativeSidecar {
 		pod.Spec.InitContainers = slices.Insert(pod.Spec.InitContainers, 0, c)
@@ -151,6 +169,9 @@ func apply(pod *corev1.Pod, p *plan) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[space.AnnotationInjected] = p.hash
+	if p.cni {
+		pod.Annotations[space.AnnotationInterception] = p.interception
+	}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}

@@ -138,8 +138,8 @@ func listeners(pod *corev1.Pod, exposed []appPort, egress []sidecar.Egress, w sp
 		}
 		if what != "" {
 			return nil, refuse(pod, PortConflict,
-				"port %d needs TLS listener port %d, but %s; list %d in %s or change it",
-				app, lp, what, app, space.AnnotationPlaintextPorts)
+				"port %d needs TLS listener port %d, but %s; in this cluster's ports interception a listener takes p+10000, so change one of the ports, or have the platform run decco with cni interception (chart value dataPlane.interception: cni), where TLS is served on every port's own number",
+				app, lp, what)
 		}
 		taken[lp] = app
 		out = append(out, sidecar.Listener{Name: listenerName(ap.port), Port: lp, AppPort: app, VerifyClient: verifyClient(w, ap.port)})

@@ -4,15 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/inject/injecttest"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
@@ -39,6 +43,9 @@ func TestPropertyIdempotent(t *testing.T) {
 	for i := range propertyPods {
 		sp := injecttest.RandomSpace(r)
 		cfg := inject.Config{Image: "decco-sidecar:v1", NativeSidecar: r.IntN(2) == 0}
+		if r.IntN(2) == 0 {
+			cfg.Interception, cfg.Ranges = inject.InterceptCNI, testRanges
+		}
 		pod := injecttest.RandomPod(r)
 		pod.Name = fmt.Sprintf("pod-%d", i)
 		key := checkOne(t, pod, sp, cfg)
@@ -183,13 +190,17 @@ func checkExposure(t *testing.T, in, out *corev1.Pod) {
 	if err != nil {
 		t.Fatalf("%s: sidecar args %q: %v", in.Name, sc.Args, err)
 	}
-	listened := map[int32]bool{}
-	for _, l := range cfg.Listeners {
-		listened[l.AppPort] = true
-	}
 	w, err := space.WorkloadFromPod(in)
 	if err != nil {
 		t.Fatalf("%s: %v", in.Name, err)
+	}
+	if len(cfg.Inbound) > 0 {
+		checkInterception(t, in, out, w)
+		return
+	}
+	listened := map[int32]bool{}
+	for _, l := range cfg.Listeners {
+		listened[l.AppPort] = true
 	}
 	for _, c := range in.Spec.Containers {
 		for _, p := range c.Ports {
@@ -211,6 +222,44 @@ func checkExposure(t *testing.T, in, out *corev1.Pod) {
 				if name != "" && !hasPortName(c, name) {
 					t.Errorf("%s: container %s probe names missing port %q", in.Name, c.Name, name)
 				}
+			}
+		}
+	}
+}
+
+var testRanges = intercept.Ranges{
+	Pods:     []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
+	Services: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")},
+	Exclude:  []netip.Prefix{netip.MustParsePrefix("10.96.0.1/32")},
+}
+
+// checkInterception: in cni mode ports keep their names and numbers, the
+// plan excludes exactly the plaintext ports, and every probe of an
+// intercepted port goes to the sidecar's health port.
+func checkInterception(t *testing.T, in, out *corev1.Pod, w space.Workload) {
+	t.Helper()
+	plan, err := intercept.Parse(out.Annotations[space.AnnotationInterception])
+	if err != nil {
+		t.Fatalf("%s: %v", in.Name, err)
+	}
+	var plain []int32
+	for i, c := range in.Spec.Containers {
+		if !reflect.DeepEqual(c.Ports, out.Spec.Containers[i].Ports) {
+			t.Errorf("%s: container %s's ports changed in cni mode", in.Name, c.Name)
+		}
+		for _, p := range c.Ports {
+			if p.Protocol != corev1.ProtocolUDP && listed(w.PlaintextPorts, p) && !slices.Contains(plain, p.ContainerPort) {
+				plain = append(plain, p.ContainerPort)
+			}
+		}
+	}
+	if !slices.Equal(plain, plan.Inbound.Exclude) {
+		t.Errorf("%s: plan excludes %v, the pod's plaintext ports are %v", in.Name, plan.Inbound.Exclude, plain)
+	}
+	for _, c := range out.Spec.Containers {
+		for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+			if pr != nil && pr.TCPSocket != nil && pr.TCPSocket.Host == "" && !slices.Contains(plain, pr.TCPSocket.Port.IntVal) && pr.TCPSocket.Port.Type == intstr.Int {
+				t.Errorf("%s: container %s's TCP probe of intercepted port %s not rewritten", in.Name, c.Name, pr.TCPSocket.Port.String())
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/discovery"
+
+	"github.com/decco-dev/decco/intercept"
 )
 
 // Settings are the sidecar flags, as a user writes them. The manager and
@@ -26,6 +29,13 @@ type Settings struct {
 	// NativeSidecar is "auto" (decide from the apiserver's version),
 	// "true" or "false".
 	NativeSidecar string
+	// Interception is "ports" or "cni" (see Interception); in cni mode
+	// PodCIDRs and ServiceCIDRs are the ranges the app's connections are
+	// intercepted to, minus InterceptionExcludeCIDRs.
+	Interception             string
+	PodCIDRs                 []string
+	ServiceCIDRs             []string
+	InterceptionExcludeCIDRs []string
 }
 
 // Values of --native-sidecar.
@@ -36,7 +46,8 @@ const (
 )
 
 // SettingsFlags names every flag Settings.BindFlags registers.
-var SettingsFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar"}
+var SettingsFlags = []string{"sidecar-image", "sidecar-cpu-request", "sidecar-memory-request", "sidecar-memory-limit", "sidecar-uid", "native-sidecar",
+	"interception", "pod-cidrs", "service-cidrs", "interception-exclude-cidrs"}
 
 // DefaultSettings are the flags' defaults (the Helm chart's too).
 func DefaultSettings() Settings {
@@ -47,6 +58,7 @@ func DefaultSettings() Settings {
 		MemoryLimit:   "64Mi",
 		UID:           DefaultUID,
 		NativeSidecar: NativeAuto,
+		Interception:  string(InterceptPorts),
 	}
 }
 
@@ -59,6 +71,10 @@ func (s *Settings) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.MemoryLimit, "sidecar-memory-limit", s.MemoryLimit, "Memory limit of the injected sidecar.")
 	fs.Int64Var(&s.UID, "sidecar-uid", s.UID, "UID and GID the sidecar runs as; app containers may not use it.")
 	fs.StringVar(&s.NativeSidecar, "native-sidecar", s.NativeSidecar, "Inject a native sidecar (init container with restartPolicy Always): auto (from the apiserver version), true or false.")
+	fs.StringVar(&s.Interception, "interception", s.Interception, "How sidecars get the pods' traffic: ports (a TLS listener on port+10000, ports renamed, Services rewritten; nothing on the nodes) or cni (every port TLS on its own number, outbound mutual TLS; needs decco-cni on every node).")
+	fs.StringSliceVar(&s.PodCIDRs, "pod-cidrs", s.PodCIDRs, "The cluster's pod ranges (both families on dual-stack); with --interception=cni, pods' connections to them leave as mutual TLS.")
+	fs.StringSliceVar(&s.ServiceCIDRs, "service-cidrs", s.ServiceCIDRs, "The cluster's Service ranges; with --interception=cni, pods' connections to them leave as mutual TLS.")
+	fs.StringSliceVar(&s.InterceptionExcludeCIDRs, "interception-exclude-cidrs", s.InterceptionExcludeCIDRs, "Destinations inside the pod or Service ranges that don't speak decco's TLS and are reached directly: the kubernetes Service's address, and the apiserver's when it serves inside the pod range.")
 }
 
 // Validate checks the values, naming the flag and what it wants.
@@ -78,7 +94,47 @@ func (s Settings) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--native-sidecar=%q: want %s, %s or %s", s.NativeSidecar, NativeAuto, NativeTrue, NativeFalse))
 	}
+	if _, err := s.InterceptionRanges(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// InterceptionRanges parses the interception flags; the ranges are empty
+// in ports mode.
+func (s Settings) InterceptionRanges() (intercept.Ranges, error) {
+	mode, err := ParseInterception(s.Interception)
+	if err != nil {
+		return intercept.Ranges{}, fmt.Errorf("--interception: %w", err)
+	}
+	if mode != InterceptCNI {
+		return intercept.Ranges{}, nil
+	}
+	var r intercept.Ranges
+	var errs []error
+	for _, f := range []struct {
+		flag, chartKey string
+		values         []string
+		into           *[]netip.Prefix
+		required       bool
+	}{
+		{"--pod-cidrs", "podCIDRs", s.PodCIDRs, &r.Pods, true},
+		{"--service-cidrs", "serviceCIDRs", s.ServiceCIDRs, &r.Services, true},
+		{"--interception-exclude-cidrs", "excludeCIDRs", s.InterceptionExcludeCIDRs, &r.Exclude, false},
+	} {
+		if f.required && len(f.values) == 0 {
+			errs = append(errs, fmt.Errorf("--interception=cni needs %s: the cluster's ranges, whose connections leave as mutual TLS (chart value dataPlane.%s)", f.flag, f.chartKey))
+		}
+		for _, v := range f.values {
+			p, err := netip.ParsePrefix(v)
+			if err != nil || p.Masked() != p {
+				errs = append(errs, fmt.Errorf("%s: %q is not a network range such as 10.244.0.0/16 or fd00::/64", f.flag, v))
+				continue
+			}
+			*f.into = append(*f.into, p)
+		}
+	}
+	return r, errors.Join(errs...)
 }
 
 // Resources parses the resource flags; an empty one sets nothing.
@@ -115,7 +171,12 @@ func (s Settings) Config(native bool) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return Config{Image: s.Image, Resources: resources, NativeSidecar: native, SidecarUID: s.UID}, nil
+	ranges, err := s.InterceptionRanges()
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{Image: s.Image, Resources: resources, NativeSidecar: native, SidecarUID: s.UID,
+		Interception: Interception(s.Interception), Ranges: ranges}, nil
 }
 
 // Native decides the sidecar mode: "auto" asks the apiserver's version,

@@ -91,7 +91,9 @@ func removeInjection(pod *corev1.Pod) {
 		return v.Name == CertVolume || v.Name == TmpVolume
 	}))
 	delete(pod.Annotations, space.AnnotationInjected)
+	delete(pod.Annotations, space.AnnotationInterception)
 	delete(pod.Labels, space.LabelInjected)
+	restoreProbes(pod)
 	names := map[int32]string{} // listener port -> original app port name
 	for _, c := range old {
 		for _, p := range c.Ports {

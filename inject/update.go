@@ -24,8 +24,11 @@ func PodUpdate(old, pod *corev1.Pod, cfg Config) error {
 		"decco sets it on pods it injected, and the space's NetworkPolicy opens the pods carrying it; leave it as decco wrote it"); err != nil {
 		return err
 	}
-	if old.Annotations[space.AnnotationInjected] != pod.Annotations[space.AnnotationInjected] {
-		return refuse(pod, Immutable, "annotation %s records what decco injected and is decco's alone; leave it as decco wrote it", space.AnnotationInjected)
+	for _, k := range []string{space.AnnotationInjected, space.AnnotationInterception} {
+		// The plan is read again whenever the pod's sandbox is recreated.
+		if old.Annotations[k] != pod.Annotations[k] {
+			return refuse(pod, Immutable, "annotation %s records what decco injected and is decco's alone; leave it as decco wrote it", k)
+		}
 	}
 	if !equality.Semantic.DeepEqual(sidecarOf(old), sidecarOf(pod)) {
 		return refuse(pod, Immutable,

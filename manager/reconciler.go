@@ -15,6 +15,7 @@ import (
 
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/rfc2136"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/reconciler"
@@ -253,6 +254,7 @@ func setupReconciler(ctx context.Context, mgr ctrl.Manager, opts Options) error 
 	// --dns-owner-id names this cluster to external-dns too, on the
 	// endpoints of names several clusters publish (global names).
 	ro.DNSSetIdentifier = opts.RFC2136.OwnerID
+	ro.Interception = inject.Interception(opts.Sidecar.Interception)
 	return reconciler.Setup(mgr, ro)
 }
 

@@ -36,7 +36,23 @@ import (
 // named in the returned error; the ports of the other Services are still
 // returned, so one broken Service doesn't close the rest.
 func ListenerPorts(sp space.Space, services []corev1.Service, slices []discoveryv1.EndpointSlice) ([]intstr.IntOrString, error) {
-	resolved := resolvedPorts(sp.Name, slices)
+	return spacePorts(sp, services, resolvedPorts(sp.Name, slices, minListenerPort), serviceListenerPorts)
+}
+
+// TransparentPorts is ListenerPorts for cni interception, where the
+// sidecar serves TLS on the ports' own numbers (Services are not
+// rewritten): every TCP target port of the space's Services, numeric or
+// resolved from a name through the EndpointSlices, unless the Service
+// lists it in decco.io/plaintext-ports or it is the sidecar's health port.
+// On an injected pod every such port is a TLS listener, so plaintext never
+// reaches an app through it.
+func TransparentPorts(sp space.Space, services []corev1.Service, slices []discoveryv1.EndpointSlice) ([]intstr.IntOrString, error) {
+	return spacePorts(sp, services, resolvedPorts(sp.Name, slices, 1), serviceTransparentPorts)
+}
+
+type portsOf func(*corev1.Service, func(corev1.ServicePort) []intstr.IntOrString) ([]intstr.IntOrString, error)
+
+func spacePorts(sp space.Space, services []corev1.Service, resolved map[string]portNumbers, of portsOf) ([]intstr.IntOrString, error) {
 	var out []intstr.IntOrString
 	var errs []error
 	for i := range services {
@@ -44,7 +60,7 @@ func ListenerPorts(sp space.Space, services []corev1.Service, slices []discovery
 		if svc.Namespace != sp.Name || svc.Labels[space.LabelSpace] != sp.Name || svc.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
 		}
-		ports, err := serviceListenerPorts(svc, resolved[svc.Name].numbers)
+		ports, err := of(svc, resolved[svc.Name].numbers)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s/%s: its ports stay closed: %w", svc.Namespace, svc.Name, err))
 			continue
@@ -65,7 +81,7 @@ type portNumbers map[string][]int32
 // resolvedPorts reads the EndpointSlices kube-controller-manager keeps for
 // namespace ns's Services: Service name -> Service port name -> the TCP
 // numbers its named target resolved to on the selected pods.
-func resolvedPorts(ns string, slices []discoveryv1.EndpointSlice) map[string]portNumbers {
+func resolvedPorts(ns string, slices []discoveryv1.EndpointSlice, minPort int32) map[string]portNumbers {
 	out := map[string]portNumbers{}
 	for _, sl := range slices {
 		svc := sl.Labels[discoveryv1.LabelServiceName]
@@ -73,7 +89,7 @@ func resolvedPorts(ns string, slices []discoveryv1.EndpointSlice) map[string]por
 			continue
 		}
 		for _, p := range sl.Ports {
-			if p.Port == nil || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) || *p.Port < minListenerPort {
+			if p.Port == nil || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) || *p.Port < minPort {
 				continue
 			}
 			if out[svc] == nil {
@@ -155,4 +171,36 @@ func plaintext(refs []space.PortRef, p corev1.ServicePort, target string) bool {
 		}
 	}
 	return false
+}
+
+// serviceTransparentPorts applies TransparentPorts' rule to one Service.
+func serviceTransparentPorts(svc *corev1.Service, named func(corev1.ServicePort) []intstr.IntOrString) ([]intstr.IntOrString, error) {
+	exp, err := space.ExposureFromService(svc)
+	if err != nil {
+		return nil, err
+	}
+	var out []intstr.IntOrString
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP || inject.ReservedTarget(p.TargetPort) {
+			continue
+		}
+		if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
+			if !plaintext(exp.PlaintextPorts, p, p.TargetPort.StrVal) {
+				for _, n := range named(p) {
+					if !inject.ReservedTarget(n) {
+						out = append(out, n)
+					}
+				}
+			}
+			continue
+		}
+		target := p.TargetPort.IntVal
+		if target == 0 {
+			target = p.Port
+		}
+		if !plaintext(exp.PlaintextPorts, p, "") && !inject.ReservedTarget(intstr.FromInt32(target)) {
+			out = append(out, intstr.FromInt32(target))
+		}
+	}
+	return out, nil
 }

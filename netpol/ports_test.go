@@ -189,3 +189,22 @@ func TestListenerPorts(t *testing.T) {
 		})
 	}
 }
+
+// In cni mode the sidecar serves TLS on the target ports themselves:
+// numeric and resolved named targets are opened as they are, plaintext
+// ones and the sidecar's health port never.
+func TestTransparentPorts(t *testing.T) {
+	sp := space.Space{Name: "acme", Domain: "example.com"}
+	services := []corev1.Service{
+		svc("acme", "rabbitmq", nil, port("amqp", 5672, intstr.FromInt32(5672)), port("http-stats", 15672, intstr.FromString("stats"))),
+		svc("acme", "web", nil, port("http", 80, intstr.FromInt32(8080))),
+		svc("acme", "bare", nil, port("", 6379, intstr.IntOrString{})),
+		svc("acme", "metrics", map[string]string{space.AnnotationPlaintextPorts: "9121"}, port("metrics", 9121, intstr.FromInt32(9121))),
+		svc("acme", "sneaky", nil, port("h", 1, intstr.FromInt32(15021))),
+		svc("other", "elsewhere", nil, port("x", 1, intstr.FromInt32(1234))),
+	}
+	slices := []discoveryv1.EndpointSlice{slice("acme", "rabbitmq", map[string]int32{"http-stats": 15672})}
+	got, err := netpol.TransparentPorts(sp, services, slices)
+	require.NoError(t, err)
+	assert.Equal(t, []intstr.IntOrString{intstr.FromInt32(5672), intstr.FromInt32(15672), intstr.FromInt32(8080), intstr.FromInt32(6379)}, got)
+}

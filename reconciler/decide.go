@@ -16,6 +16,7 @@ import (
 
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/endpoint"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -138,8 +139,12 @@ func decide(in Input, o Options) Desired {
 			conflicts = append([]route.Conflict{*c}, conflicts...)
 		}
 	}
-	ports, portsErr := netpol.ListenerPorts(sp, in.Services, in.EndpointSlices)
-	exposed, _ := netpol.ListenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
+	listenerPorts := netpol.ListenerPorts
+	if o.Interception == inject.InterceptCNI {
+		listenerPorts = netpol.TransparentPorts
+	}
+	ports, portsErr := listenerPorts(sp, in.Services, in.EndpointSlices)
+	exposed, _ := listenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
 		Space:              sp,
@@ -176,12 +181,16 @@ func decide(in Input, o Options) Desired {
 	}
 	return Desired{Objects: objs, Conflicts: conflicts, Records: records, PortsErr: errors.Join(portsErr, in.EgressErr),
 		Claims: held(in, owners, over != nil), Routed: routed(exposable, conflicts), GlobalHeld: globalHeld,
-		Mismatches: mismatches(in)}
+		Mismatches: mismatches(in, o)}
 }
 
 // mismatches are the ports of the space's Services whose target some pod
-// they select doesn't declare.
-func mismatches(in Input) []space.PortMismatch {
+// they select doesn't declare. cni interception serves every TCP port over
+// TLS, declared or not, so there are none to report.
+func mismatches(in Input, o Options) []space.PortMismatch {
+	if o.Interception == inject.InterceptCNI {
+		return nil
+	}
 	var out []space.PortMismatch
 	for i := range in.Services {
 		out = append(out, space.PortMismatches(&in.Services[i], in.Pods)...)

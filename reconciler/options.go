@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/decco-dev/decco/dns"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
@@ -26,6 +27,10 @@ const ControllerName = "space"
 
 // Options configure the reconciler. The manager fills them from its flags.
 type Options struct {
+	// Interception is the cluster's interception mode (inject.Interception):
+	// in cni mode the NetworkPolicies open the Services' target ports
+	// themselves, which the sidecar serves over TLS.
+	Interception inject.Interception
 	// SystemNamespace is decco's own namespace: admitted into every
 	// space by the NetworkPolicies, never a space itself.
 	SystemNamespace string

@@ -23,7 +23,41 @@ const (
 	HealthPort int32 = 15021
 	// ReadyPath is the readiness endpoint on HealthPort.
 	ReadyPath = "/ready"
+
+	// Transparent mode (cni interception, package intercept): the ports
+	// the CNI plugin's rules redirect to. They sit beside HealthPort in
+	// the range Istio's sidecars use, which apps rarely declare.
+
+	// InboundPort is the transparent TLS server that requires a client
+	// certificate of the space.
+	InboundPort int32 = 15006
+	// InboundHTTPPort is the transparent TLS server for HTTP ports: no
+	// client certificate (the gateway can't present one).
+	InboundHTTPPort int32 = 15007
+	// OutboundPort is the transparent mutual-TLS client, on loopback.
+	OutboundPort int32 = 15001
+	// CheckPort, dialled on loopback by the sidecar itself, reaches
+	// HealthPort only once the CNI plugin's rules are in.
+	CheckPort int32 = 15020
 )
+
+// Inbound is a transparent TLS server: the CNI plugin redirects
+// connections to the pod's ports here, and stunnel hands each one to the
+// app on its original destination (the same port, which the app serves).
+type Inbound struct {
+	Port         int32
+	VerifyClient bool
+}
+
+// String is the --inbound flag value: port:verify|noverify.
+func (in Inbound) String() string { return fmt.Sprintf("%d:%s", in.Port, verifyWord(in.VerifyClient)) }
+
+func verifyWord(v bool) string {
+	if v {
+		return "verify"
+	}
+	return "noverify"
+}
 
 // Listener terminates TLS on Port and forwards plaintext to AppPort on
 // localhost.
@@ -52,6 +86,21 @@ type Config struct {
 	HealthPort int32
 	Listeners  []Listener
 	Egress     []Egress
+	// Inbound are transparent TLS servers (cni interception).
+	Inbound []Inbound
+	// OutboundPort, when set, runs the transparent mutual-TLS client on
+	// loopback (cni interception): the app's connections to the cluster
+	// arrive here and leave as TLS to their original destination, with
+	// the space's certificate, to a peer whose certificate chains to the
+	// space's CA.
+	OutboundPort int32
+	// CheckPort, when set, is dialled on loopback for readiness: the
+	// sidecar is ready only when that connection is redirected to its own
+	// health port, i.e. once the interception rules are in.
+	CheckPort int32
+	// IPv6 makes the listeners accept both families. Run sets it when the
+	// pod has IPv6; it is not an argument.
+	IPv6 bool
 	// LogLevel is debug, info, warn or error; empty means info. It is
 	// optional so that injectors which don't know it produce the same args.
 	LogLevel string
@@ -70,6 +119,15 @@ func (c Config) Args() []string {
 	for _, e := range c.Egress {
 		args = append(args, "--egress="+e.String())
 	}
+	for _, in := range c.Inbound {
+		args = append(args, "--inbound="+in.String())
+	}
+	if c.OutboundPort != 0 {
+		args = append(args, "--outbound="+strconv.Itoa(int(c.OutboundPort)))
+	}
+	if c.CheckPort != 0 {
+		args = append(args, "--check-port="+strconv.Itoa(int(c.CheckPort)))
+	}
 	if c.LogLevel != "" {
 		args = append(args, "--log-level="+c.LogLevel)
 	}
@@ -78,11 +136,7 @@ func (c Config) Args() []string {
 
 // String is the --listen flag value: name:port:appPort:verify|noverify.
 func (l Listener) String() string {
-	verify := "noverify"
-	if l.VerifyClient {
-		verify = "verify"
-	}
-	return fmt.Sprintf("%s:%d:%d:%s", l.Name, l.Port, l.AppPort, verify)
+	return fmt.Sprintf("%s:%d:%d:%s", l.Name, l.Port, l.AppPort, verifyWord(l.VerifyClient))
 }
 
 // String is the --egress flag value: localPort:host:port.
@@ -106,6 +160,19 @@ func ParseArgs(args []string) (Config, error) {
 	fs.Func("egress", "TLS egress tunnel localPort:host:port (repeatable)", func(v string) error {
 		e, err := parseEgress(v)
 		c.Egress = append(c.Egress, e)
+		return err
+	})
+	fs.Func("inbound", "transparent TLS server port:verify|noverify (repeatable)", func(v string) error {
+		in, err := parseInbound(v)
+		c.Inbound = append(c.Inbound, in)
+		return err
+	})
+	fs.Func("outbound", "transparent mutual-TLS client port, on loopback", func(v string) (err error) {
+		c.OutboundPort, err = checkPort("--outbound", v)
+		return err
+	})
+	fs.Func("check-port", "loopback port the interception rules redirect to the health port", func(v string) (err error) {
+		c.CheckPort, err = checkPort("--check-port", v)
 		return err
 	})
 	fs.StringVar(&c.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
@@ -157,6 +224,21 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	for _, in := range c.Inbound {
+		if err := claim(in.Port, "--inbound="+in.String()); err != nil {
+			return err
+		}
+	}
+	if c.OutboundPort != 0 {
+		if err := claim(c.OutboundPort, "--outbound"); err != nil {
+			return err
+		}
+	}
+	if c.CheckPort != 0 {
+		if err := claim(c.CheckPort, "--check-port"); err != nil {
+			return err
+		}
+	}
 	// An app port owned by the sidecar would make stunnel forward to itself.
 	for _, l := range c.Listeners {
 		if by, ok := used[l.AppPort]; ok {
@@ -204,6 +286,24 @@ func parseListener(v string) (Listener, error) {
 		return Listener{}, fmt.Errorf("--listen=%q: last field must be verify or noverify", v)
 	}
 	return l, nil
+}
+
+func parseInbound(v string) (Inbound, error) {
+	port, verify, ok := strings.Cut(v, ":")
+	if !ok {
+		return Inbound{}, fmt.Errorf("--inbound=%q: want port:verify|noverify", v)
+	}
+	p, err := checkPort("--inbound port", port)
+	if err != nil {
+		return Inbound{}, err
+	}
+	switch verify {
+	case "verify":
+		return Inbound{Port: p, VerifyClient: true}, nil
+	case "noverify":
+		return Inbound{Port: p}, nil
+	}
+	return Inbound{}, fmt.Errorf("--inbound=%q: last field must be verify or noverify", v)
 }
 
 func parseEgress(v string) (Egress, error) {

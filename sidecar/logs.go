@@ -74,11 +74,17 @@ func (w *logWriter) line(s string) {
 	prio, _ := strconv.Atoi(m[1])
 	id, msg := m[2], m[3]
 	level := syslogLevel(prio)
-	if w.isProbe(id, msg) {
+	if w.isProbe(id, msg) || msg == transparentCacheNoise {
 		level = slog.LevelDebug
 	}
 	w.log.Log(context.Background(), level, msg, "stunnel_id", id)
 }
+
+// transparentCacheNoise is what stunnel 5.68 logs, as an error, for every
+// connection of a "transparent = destination" client: it has no connect
+// address whose TLS sessions it could cache. The connection goes on
+// unharmed (a full handshake), so it is not an error to the reader.
+const transparentCacheNoise = "INTERNAL ERROR: Uninitialized client session cache"
 
 // isProbe tracks which stunnel connection ids belong to readiness probes.
 // The probe registers its source port right after connecting, which can be

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -23,6 +24,12 @@ func readinessChecks(c Config) []portCheck {
 	for _, e := range c.Egress {
 		checks = append(checks, portCheck{"egress " + EgressService(e), e.LocalPort})
 	}
+	for _, in := range c.Inbound {
+		checks = append(checks, portCheck{InboundService(in), in.Port})
+	}
+	if c.OutboundPort != 0 {
+		checks = append(checks, portCheck{OutboundService(c.OutboundPort, "ipv4"), c.OutboundPort})
+	}
 	return checks
 }
 
@@ -35,6 +42,9 @@ func (s *supervisor) readyHandler(w http.ResponseWriter, _ *http.Request) {
 		if err := s.probe(c.port); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: port %d: %v", c.what, c.port, err))
 		}
+	}
+	if s.cfg.CheckPort != 0 {
+		problems = append(problems, s.checkInterception()...)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -61,4 +71,49 @@ func (s *supervisor) probe(port int32) error {
 	// A plain close, not a reset: stunnel must still be able to log the
 	// peer address so the log forwarder can recognise the probe.
 	return conn.Close()
+}
+
+// interceptedPath answers the interception check with the sidecar's token.
+const interceptedPath = "/intercepted"
+
+func (s *supervisor) interceptedHandler(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, s.token)
+}
+
+// checkClient never reuses a connection: each check must go through the
+// redirect again.
+var checkClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+
+// checkInterception dials CheckPort on loopback, in each family the pod
+// has: only the CNI plugin's rule (for the sidecar's own user) leads
+// there, to this health server, which answers with a token no one else
+// knows. Without the rules nothing listens there, and the pod never
+// becomes ready: interception fails closed.
+func (s *supervisor) checkInterception() []string {
+	hosts := []string{"127.0.0.1"}
+	if s.cfg.IPv6 {
+		hosts = append(hosts, "::1")
+	}
+	var problems []string
+	for _, h := range hosts {
+		u := "http://" + net.JoinHostPort(h, strconv.Itoa(int(s.cfg.CheckPort))) + interceptedPath
+		if err := s.checkOnce(u); err != nil {
+			problems = append(problems, fmt.Sprintf("interception rules not in place (%s): %v; the node's decco-cni plugin must run for this pod (see docs/design.md)", u, err))
+		}
+	}
+	return problems
+}
+
+func (s *supervisor) checkOnce(u string) error {
+	resp, err := checkClient.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if string(body) != s.token {
+		return fmt.Errorf("answered by something other than this sidecar (%d)", resp.StatusCode)
+	}
+	return nil
 }

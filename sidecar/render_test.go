@@ -8,7 +8,8 @@ import (
 func TestRoundTrip(t *testing.T) {
 	c := Config{CertDir: CertDir, HealthPort: HealthPort, LogLevel: "warn",
 		Listeners: []Listener{{Name: "http", Port: 8443, AppPort: 8080}, {Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}},
-		Egress:    []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 443}}}
+		Egress:    []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 443}},
+		Inbound:   []Inbound{{Port: 15006, VerifyClient: true}, {Port: 15007}}, OutboundPort: 15002, CheckPort: 15020}
 	got, err := ParseArgs(c.Args())
 	if err != nil {
 		t.Fatalf("ParseArgs(%q): %v", c.Args(), err)
@@ -47,6 +48,10 @@ func TestParseArgsRejectsHostileValues(t *testing.T) {
 		"app port is own port": "--listen=http:8443:8443:verify",
 		"app port is health":   "--listen=http:8443:15021:verify",
 		"bad log level":        "--log-level=trace",
+		"inbound on health":    "--inbound=15021:verify",
+		"inbound bad verify":   "--inbound=15006:maybe",
+		"outbound on health":   "--outbound=15021",
+		"check port zero":      "--check-port=0",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if c, err := ParseArgs(append(append([]string{}, base...), arg)); err == nil {
@@ -86,6 +91,25 @@ func TestRenderStunnel(t *testing.T) {
 			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "checkHost = db.acme.example.com",
 			"cert = /var/run/decco/tls/tls.crt", "key = /var/run/decco/tls/tls.key", "sslVersionMin = TLSv1.2"},
 		notWant: []string{"requireCert"},
+	}, {
+		name: "transparent servers take both families and hand connections to their original destination",
+		cfg: Config{CertDir: dir, HealthPort: 15021, IPv6: true,
+			Inbound: []Inbound{{Port: 15006, VerifyClient: true}, {Port: 15007}}},
+		want: []string{"[inbound-15006]", "accept = :::15006", "transparent = destination",
+			"cert = /var/run/decco/tls/tls.crt", "CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "requireCert = yes",
+			"[inbound-15007]", "accept = :::15007", "transparent = destination", "sslVersionMin = TLSv1.2"},
+		notWant: []string{"client = yes", "connect ="},
+	}, {
+		name: "transparent server without IPv6 binds IPv4",
+		cfg:  Config{CertDir: dir, HealthPort: 15021, Inbound: []Inbound{{Port: 15006, VerifyClient: true}}},
+		want: []string{"[inbound-15006]", "accept = 0.0.0.0:15006"},
+	}, {
+		name: "transparent client on loopback only, mutual TLS to the space's CA",
+		cfg:  Config{CertDir: dir, HealthPort: 15021, IPv6: true, OutboundPort: 15001},
+		want: []string{"[outbound-15001-ipv4]", "client = yes", "accept = 127.0.0.1:15001", "transparent = destination",
+			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "cert = /var/run/decco/tls/tls.crt",
+			"[outbound-15001-ipv6]", "client = yes", "accept = ::1:15001", "transparent = destination"},
+		notWant: []string{"connect =", "checkHost"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,5 +187,16 @@ func TestLogWriterDemotesProbes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %s in:\n%s", want, out)
 		}
+	}
+}
+
+// stunnel's per-connection error for transparent clients is demoted: the
+// connection is fine, and an error a second would bury real ones.
+func TestLogWriterDemotesTransparentCacheNoise(t *testing.T) {
+	var buf strings.Builder
+	lw := newLogWriter(newTestLogger(&buf), &probeSet{})
+	_, _ = lw.Write([]byte("2026.12.02 06:17:17 LOG3[3]: INTERNAL ERROR: Uninitialized client session cache\n"))
+	if !strings.Contains(buf.String(), `"level":"DEBUG","msg":"INTERNAL ERROR: Uninitialized client session cache"`) {
+		t.Errorf("not demoted:\n%s", buf.String())
 	}
 }

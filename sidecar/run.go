@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,9 @@ func (o Options) withDefaults() Options {
 // change, and returns nil once a signal or ctx stopped it cleanly.
 func Run(ctx context.Context, c Config, o Options) error {
 	o = o.withDefaults()
+	if len(c.Inbound) > 0 || c.OutboundPort != 0 {
+		c.IPv6 = ipv6Available()
+	}
 	conf, err := RenderStunnel(c)
 	if err != nil {
 		return err
@@ -100,6 +104,7 @@ type supervisor struct {
 	confPath string
 	checks   []portCheck
 	probes   *probeSet
+	token    string             // answers CheckPort: proves the redirect reached us
 	cancel   context.CancelFunc // ends the run: stop was asked for
 
 	mu       sync.Mutex
@@ -110,7 +115,7 @@ type supervisor struct {
 
 func newSupervisor(c Config, o Options, confPath string, cancel context.CancelFunc) *supervisor {
 	return &supervisor{cfg: c, opts: o, log: o.Logger, confPath: confPath,
-		checks: readinessChecks(c), probes: &probeSet{}, cancel: cancel}
+		checks: readinessChecks(c), probes: &probeSet{}, cancel: cancel, token: rand.Text()}
 }
 
 func (s *supervisor) run(ctx context.Context) error {
@@ -271,6 +276,8 @@ func (s *supervisor) serveHealth(port int32) (func(), error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(ReadyPath, s.readyHandler)
+	mux.HandleFunc(interceptedPath, s.interceptedHandler)
+	mux.HandleFunc(AppHealthPrefix, appHealthHandler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -290,4 +297,15 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// ipv6Available reports whether the pod has IPv6 (a loopback address to
+// bind); where it is turned off, listeners take IPv4 only.
+func ipv6Available() bool {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }

@@ -68,6 +68,15 @@ func RenderStunnel(c Config) ([]byte, error) {
 	for _, e := range c.Egress {
 		w.egress(c.CertDir, e)
 	}
+	for _, in := range c.Inbound {
+		w.inbound(c.CertDir, in, c.IPv6)
+	}
+	if c.OutboundPort != 0 {
+		w.outbound(c.CertDir, c.OutboundPort, "127.0.0.1", "ipv4")
+		if c.IPv6 {
+			w.outbound(c.CertDir, c.OutboundPort, "::1", "ipv6")
+		}
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -125,14 +134,62 @@ func (w *confWriter) listener(dir string, l Listener) {
 	w.set("accept", strconv.Itoa(int(l.Port))) // all IPv4 interfaces
 	w.set("connect", hostPort("127.0.0.1", l.AppPort))
 	w.identity(dir)
-	if l.VerifyClient {
-		// verify = 2: a client certificate is required and must chain to
-		// the space's CA; another space's certificate is refused.
-		w.set("CAfile", filepath.Join(dir, CAFile))
-		w.set("verifyChain", "yes")
-		w.set("requireCert", "yes")
-	}
+	w.verifyClient(dir, l.VerifyClient)
 	w.policy()
+}
+
+// InboundService and OutboundService name the transparent sections.
+func InboundService(in Inbound) string { return fmt.Sprintf("inbound-%d", in.Port) }
+
+// OutboundService names the transparent client's section for a family.
+func OutboundService(port int32, family string) string {
+	return fmt.Sprintf("outbound-%d-%s", port, family)
+}
+
+// inbound is a transparent TLS server: "transparent = destination" reads
+// the address the connection had before the CNI plugin's REDIRECT
+// (SO_ORIGINAL_DST) and connects there, to the app on its own port. The
+// sidecar's user is exempt from the outbound redirect, so that connection
+// is not intercepted again. With IPv6 one socket on [::] takes both
+// families (stunnel reads the original destination of either).
+func (w *confWriter) inbound(dir string, in Inbound, ipv6 bool) {
+	w.section(InboundService(in))
+	if ipv6 {
+		w.set("accept", hostPort("::", in.Port))
+	} else {
+		w.set("accept", hostPort("0.0.0.0", in.Port))
+	}
+	w.set("transparent", "destination")
+	w.identity(dir)
+	w.verifyClient(dir, in.VerifyClient)
+	w.policy()
+}
+
+// outbound is the transparent mutual-TLS client, on loopback only (it
+// would otherwise relay for anyone who reaches the pod). The peer must
+// present a certificate of the space's CA; no name is checked, since the
+// original destination is an address, and every holder of the space's
+// CA is a pod of the space.
+func (w *confWriter) outbound(dir string, port int32, loopback, family string) {
+	w.section(OutboundService(port, family))
+	w.set("client", "yes")
+	w.set("accept", hostPort(loopback, port))
+	w.set("transparent", "destination")
+	w.set("CAfile", filepath.Join(dir, CAFile))
+	w.set("verifyChain", "yes")
+	w.identity(dir)
+	w.policy()
+}
+
+// verifyClient: verify = 2, a client certificate is required and must
+// chain to the space's CA; another space's certificate is refused.
+func (w *confWriter) verifyClient(dir string, verify bool) {
+	if !verify {
+		return
+	}
+	w.set("CAfile", filepath.Join(dir, CAFile))
+	w.set("verifyChain", "yes")
+	w.set("requireCert", "yes")
 }
 
 func (w *confWriter) egress(dir string, e Egress) {

@@ -63,6 +63,10 @@ const (
 	// "port=originalTarget" pairs, so running the rewrite again changes
 	// nothing (see ParseRewrittenPorts).
 	AnnotationRewrittenPorts = Prefix + "rewritten-ports"
+	// AnnotationInterception records, on a Pod injected in cni mode, the
+	// interception plan the node's decco-cni plugin installs in the pod's
+	// network namespace (package intercept reads and writes the value).
+	AnnotationInterception = Prefix + "interception"
 )
 
 // LabelInjected marks, on a Pod, that decco injected its TLS sidecar

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -136,6 +137,16 @@ func sidecarConfig(pod *corev1.Pod) (inject.Config, bool) {
 			cfg := inject.Config{Image: c.Image, Resources: c.Resources, NativeSidecar: native}
 			if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
 				cfg.SidecarUID = *c.SecurityContext.RunAsUser
+			}
+			// cni mode: the plan carries the ranges (pods and Services
+			// together, which is all the plan and its hash keep).
+			if v, ok := pod.Annotations[space.AnnotationInterception]; ok {
+				plan, err := intercept.Parse(v)
+				if err != nil {
+					return inject.Config{}, false
+				}
+				cfg.Interception = inject.InterceptCNI
+				cfg.Ranges = intercept.Ranges{Pods: plan.Outbound.CIDRs, Exclude: plan.Outbound.ExcludeCIDRs}
 			}
 			return cfg, true
 		}

@@ -21,6 +21,10 @@ import (
 type serviceMutator struct {
 	spaces     *spaceLookup
 	mismatches mismatchLookup
+	// transparent: cni interception serves TLS on the target ports
+	// themselves, so Services are left as written (decco's keys a user
+	// wrote are still dropped).
+	transparent bool
 }
 
 func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -49,7 +53,10 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	out, _, err := inject.Service(inject.TrustedService(svc, old))
+	out := inject.TrustedService(svc, old)
+	if !h.transparent {
+		out, _, err = inject.Service(out)
+	}
 	if err != nil {
 		resp := admission.Denied(err.Error())
 		return observe(ctx, "Service", resp, "", string(inject.PortConflict))

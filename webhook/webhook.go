@@ -75,10 +75,17 @@ func Handlers(reader client.Reader, opts Options) map[string]http.Handler {
 	serve := func(kind string, h admission.Handler, decode func([]byte) (metav1.TypeMeta, *admissionv1.AdmissionRequest, error)) http.Handler {
 		return &reviewServer{kind: kind, maxBytes: opts.MaxRequestBytes, handler: h, decode: decode}
 	}
+	mismatches := mismatchLookup{live: opts.LiveReader}
+	transparent := opts.Inject.Interception == inject.InterceptCNI
+	if transparent {
+		// cni interception serves every TCP port over TLS, declared or
+		// not: a port no pod declares is no mismatch.
+		mismatches = mismatchLookup{}
+	}
 	return map[string]http.Handler{
 		PodPath:       serve("Pod", &podInjector{spaces: spaces, cfg: opts.Inject}, decodeTyped[corev1.Pod]),
-		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, mismatches: mismatchLookup{live: opts.LiveReader}}, decodeTyped[corev1.Service]),
-		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject, mismatches: mismatchLookup{live: opts.LiveReader}}, decodeReview),
+		ServicePath:   serve("Service", &serviceMutator{spaces: spaces, mismatches: mismatches, transparent: transparent}, decodeTyped[corev1.Service]),
+		WorkloadPath:  serve("workload", &workloadValidator{spaces: spaces, cfg: opts.Inject, mismatches: mismatches}, decodeReview),
 		PodUpdatePath: serve("PodUpdate", &podUpdateValidator{cfg: opts.Inject}, decodeReview),
 		NamespacePath: serve("Namespace", &namespaceGuard{reviewer: opts.Reviewer, system: opts.SystemNamespace}, decodeReview),
 	}

@@ -3,12 +3,14 @@ package injecttest
 import (
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -23,6 +25,15 @@ func RandomConfig(r *rand.Rand) inject.Config {
 	}
 	if r.IntN(2) == 0 {
 		cfg.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse([]string{"10m", "50m"}[r.IntN(2)])}
+	}
+	if r.IntN(3) == 0 {
+		// cni interception, over one of two clusters' ranges.
+		cfg.Interception = inject.InterceptCNI
+		cfg.Ranges = []intercept.Ranges{
+			{Pods: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Services: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")},
+				Exclude: []netip.Prefix{netip.MustParsePrefix("10.96.0.1/32")}},
+			{Pods: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00:10::/56")}, Services: []netip.Prefix{netip.MustParsePrefix("fd00:96::/112")}},
+		}[r.IntN(2)]
 	}
 	return cfg
 }

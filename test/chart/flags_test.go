@@ -111,6 +111,10 @@ const rfc2136Values = `dns: {provider: rfc2136, ownerID: cluster-a, rfc2136: {se
 // flagValues map every value that becomes a flag. Each case changes the
 // value from its default and expects the flag to follow.
 var flagValues = []flagValue{
+	{path: "dataPlane.interception", value: "cni", also: "dataPlane: {podCIDRs: [10.244.0.0/16], serviceCIDRs: [10.96.0.0/12]}", flag: "interception", want: "cni"},
+	{path: "dataPlane.podCIDRs", value: "[10.244.0.0/16, \"fd00::/64\"]", also: "dataPlane: {interception: cni, serviceCIDRs: [10.96.0.0/12]}", flag: "pod-cidrs", want: "[10.244.0.0/16,fd00::/64]"},
+	{path: "dataPlane.serviceCIDRs", value: "[10.96.0.0/12]", also: "dataPlane: {interception: cni, podCIDRs: [10.244.0.0/16]}", flag: "service-cidrs", want: "[10.96.0.0/12]"},
+	{path: "dataPlane.excludeCIDRs", value: "[10.96.0.1/32]", also: "dataPlane: {interception: cni, podCIDRs: [10.244.0.0/16], serviceCIDRs: [10.96.0.0/12]}", flag: "interception-exclude-cidrs", want: "[10.96.0.1/32]"},
 	{path: "webhook.enabled", value: "false", flag: "enable-webhook", want: "false"},
 	{path: "webhook.port", value: "10443", flag: "webhook-port", want: "10443"},
 	{path: "webhook.maxRequestBytes", value: "1048576", flag: "max-request-bytes", want: "1048576"},

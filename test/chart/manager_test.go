@@ -182,7 +182,13 @@ func runRenderedManager(t *testing.T, set valueSet) {
 		},
 	}
 	require.NoError(t, cluster.Client.Create(ctx, svc))
-	assert.Equal(t, intstr.FromInt32(inject.ListenerPort(5000)), svc.Spec.Ports[0].TargetPort, "the Service was not rewritten")
+	if m.flag("interception") == string(inject.InterceptCNI) {
+		// The sidecar serves TLS on the port's own number: Services stay as written.
+		assert.Equal(t, intstr.FromInt32(5000), svc.Spec.Ports[0].TargetPort, "the Service was rewritten in cni mode")
+		assert.Contains(t, pod.Annotations, space.AnnotationInterception, "cni mode records the interception plan")
+	} else {
+		assert.Equal(t, intstr.FromInt32(inject.ListenerPort(5000)), svc.Spec.Ports[0].TargetPort, "the Service was not rewritten")
+	}
 
 	// A workload whose pod template names another space: refused at apply.
 	deploy := &appsv1.Deployment{

@@ -80,6 +80,11 @@ sidecar:
   resources: {requests: {cpu: 20m, memory: 32Mi}, limits: {memory: 128Mi}}
   uid: 70000
   native: "false"
+dataPlane:
+  interception: cni
+  podCIDRs: [10.244.0.0/16, "fd00:10:244::/56"]
+  serviceCIDRs: [10.96.0.0/12]
+  excludeCIDRs: [10.96.0.1/32]
 routing:
   mode: ingress
   ingress: {namespace: ingress-nginx, className: nginx, sniClassName: k8sniff}

@@ -222,7 +222,7 @@ func applyChart(t *testing.T, dp dataplane, ns, file string) chartResult {
 		if obj.GetKind() == "NetworkPolicy" {
 			var np networkingv1.NetworkPolicy
 			fromUnstructured(t, obj, &np)
-			if hole := plaintextHole(&np, pods); hole != "" {
+			if hole := plaintextHole(dp, &np, pods); hole != "" {
 				res.holes = append(res.holes, hole)
 			}
 		}
@@ -232,9 +232,10 @@ func applyChart(t *testing.T, dp dataplane, ns, file string) chartResult {
 }
 
 // plaintextHole says which ports a chart's NetworkPolicy opens to other
-// pods that land on an app container rather than decco's listener (a
-// NetworkPolicy adds to decco's: it can only open more); "" when none.
-func plaintextHole(np *networkingv1.NetworkPolicy, pods []corev1.Pod) string {
+// pods that land on an app container rather than on TLS (decco's listener,
+// or the cni data plane's interception) (a NetworkPolicy adds to decco's:
+// it can only open more); "" when none.
+func plaintextHole(dp dataplane, np *networkingv1.NetworkPolicy, pods []corev1.Pod) string {
 	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 	if err != nil {
 		return ""
@@ -253,8 +254,11 @@ func plaintextHole(np *networkingv1.NetworkPolicy, pods []corev1.Pod) string {
 				if p.Port == nil || p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
 					continue
 				}
-				c, cp, ok := space.TargetedBy(pod, corev1.ServicePort{TargetPort: *p.Port})
-				if ok && c != inject.SidecarName && !slices.Contains(open, fmt.Sprint(cp.ContainerPort)) {
+				_, cp, ok := space.TargetedBy(pod, corev1.ServicePort{TargetPort: *p.Port})
+				if !ok {
+					continue
+				}
+				if tls, _ := dp.direct(pod, cp.ContainerPort); !tls && !slices.Contains(open, fmt.Sprint(cp.ContainerPort)) {
 					open = append(open, fmt.Sprint(cp.ContainerPort))
 				}
 			}
@@ -490,7 +494,10 @@ func dryRunPod(ctx context.Context, c client.Client, ns, name string, tmpl corev
 func service(t *testing.T, dp dataplane, ns, name string, pods []corev1.Pod) serviceResult {
 	var svc corev1.Service
 	require.NoError(t, cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &svc))
-	res := serviceResult{name: name, mismatches: space.PortMismatches(&svc, pods), headless: svc.Spec.ClusterIP == corev1.ClusterIPNone}
+	res := serviceResult{name: name, headless: svc.Spec.ClusterIP == corev1.ClusterIPNone}
+	if dp.mismatches {
+		res.mismatches = space.PortMismatches(&svc, pods)
+	}
 	selected := selectedBy(&svc, pods)
 	res.selected = len(selected)
 	if res.headless && len(selected) > 0 {
@@ -505,7 +512,7 @@ func service(t *testing.T, dp dataplane, ns, name string, pods []corev1.Pod) ser
 		}
 	}
 	for _, p := range svc.Spec.Ports {
-		where := landing(p, selected)
+		where := dp.land(p, selected)
 		switch {
 		case p.Protocol == corev1.ProtocolUDP:
 			res.udp++

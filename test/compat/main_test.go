@@ -12,13 +12,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/manager"
 	"github.com/decco-dev/decco/reconciler"
 	"github.com/decco-dev/decco/space"
@@ -39,12 +42,44 @@ type dataplane struct {
 	// on port (as peers of a StatefulSet dial each other through a
 	// headless Service's DNS names) reaches TLS, and where it lands.
 	direct func(pod *corev1.Pod, port int32) (tls bool, where string)
+	// land says where a Service port lands on the pods it selects.
+	land func(p corev1.ServicePort, pods []corev1.Pod) string
+	// mismatches reports Service targets no pod declares, which only
+	// the ports data plane leaves without TLS.
+	mismatches bool
 }
 
-// dataplanes are the data planes a table can be made for. The transparent
-// ("cni") data plane joins this list when it lands.
+// dataplanes are the data planes a table can be made for.
 var dataplanes = map[string]dataplane{
-	"ports": {name: "ports", doc: "docs/compatibility.md", tune: func(*manager.Options) {}, direct: listenerByNumber},
+	"ports": {name: "ports", doc: "docs/compatibility.md", tune: func(*manager.Options) {}, direct: listenerByNumber, land: landing, mismatches: true},
+	"cni":   {name: "cni", doc: "docs/compatibility-cni.md", tune: transparentInterception, direct: intercepted, land: landingIntercepted},
+}
+
+// transparentInterception runs the manager in cni mode over envtest's
+// Service range and a pod range no pod here uses (the table is made
+// without a node; test/e2e/cninode runs the same mode on one).
+func transparentInterception(o *manager.Options) {
+	o.Sidecar.Interception = string(inject.InterceptCNI)
+	o.Sidecar.PodCIDRs = []string{"10.244.0.0/16"}
+	o.Sidecar.ServiceCIDRs = []string{"10.0.0.0/24"}
+	o.Sidecar.InterceptionExcludeCIDRs = []string{"10.0.0.1/32"}
+}
+
+// intercepted is where the cni data plane takes a connection to a pod's
+// address: every TCP port of an injected pod is redirected to the
+// sidecar's TLS server, declared or not, except its plaintext ports.
+func intercepted(pod *corev1.Pod, port int32) (bool, string) {
+	if _, ok := pod.Annotations[space.AnnotationInterception]; !ok {
+		return false, "no sidecar: not intercepted"
+	}
+	plan, err := intercept.Parse(pod.Annotations[space.AnnotationInterception])
+	if err != nil {
+		return false, "unreadable interception plan"
+	}
+	if slices.Contains(plan.Inbound.Exclude, port) {
+		return false, "a plaintext port (decco.io/plaintext-ports)"
+	}
+	return true, "TLS (intercepted on its own number)"
 }
 
 // listenerByNumber is where the ports data plane takes a connection to a
@@ -106,4 +141,58 @@ func (w *withManager) Run() int {
 	}
 	defer mgr.Stop()
 	return w.m.Run()
+}
+
+// landingIntercepted is landing for the cni data plane: a Service port
+// lands on its target's number, which the interception serves over TLS
+// on every injected pod, declared or not.
+func landingIntercepted(p corev1.ServicePort, pods []corev1.Pod) string {
+	if p.Protocol == corev1.ProtocolUDP {
+		return "UDP, not carried by decco"
+	}
+	if len(pods) == 0 {
+		return "no pod selected"
+	}
+	plain, unresolved := 0, 0
+	var port int32
+	for i := range pods {
+		n, ok := targetNumber(&pods[i], p)
+		if !ok {
+			unresolved++
+			continue
+		}
+		port = n
+		if tls, _ := intercepted(&pods[i], n); !tls {
+			plain++
+		}
+	}
+	switch {
+	case unresolved == len(pods):
+		return "no pod declares the named target"
+	case plain == 0 && unresolved == 0:
+		return fmt.Sprintf("TLS on port %d (intercepted)", port)
+	case plain == len(pods):
+		return fmt.Sprintf("plaintext app port %d", port)
+	}
+	return fmt.Sprintf("TLS on some pods, not on %d of %d", plain+unresolved, len(pods))
+}
+
+// targetNumber is the port number a Service port's target means on pod:
+// a number as written (the Service's port when absent), a name resolved
+// against the pod's containers.
+func targetNumber(pod *corev1.Pod, p corev1.ServicePort) (int32, bool) {
+	if p.TargetPort.Type == intstr.Int {
+		if p.TargetPort.IntVal == 0 {
+			return p.Port, true
+		}
+		return p.TargetPort.IntVal, true
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == p.TargetPort.StrVal {
+				return cp.ContainerPort, true
+			}
+		}
+	}
+	return 0, false
 }

@@ -43,7 +43,14 @@ func (n Network) DNSIP() netip.Addr {
 
 // paths are the files and sockets of one node, all under its directory.
 type paths struct {
-	Dir, CNIBin                  string
+	Dir, CNIBin string
+	// DeccoCNIBin holds decco-cni, built from this checkout.
+	DeccoCNIBin string
+	// PlainCNIConf holds the network without decco-cni, for the runtime
+	// handler RuntimeWithoutDeccoCNI; WithDeccoCNI says which one a
+	// rendering of cniTemplate is.
+	PlainCNIConf                 string
+	WithDeccoCNI                 bool
 	ContainerdRoot, State        string
 	Socket, CNIConf, RegistryDir string
 	KubeletRoot, PodLogs         string
@@ -88,13 +95,22 @@ state = "{{.State}}"
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ["{{.CNIBin}}"]
+    bin_dirs = ["{{.CNIBin}}", "{{.DeccoCNIBin}}"]
     conf_dir = "{{.CNIConf}}"
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "{{.Runc}}"
+        Root = "{{.Dir}}/runc"
+        SystemdCgroup = false
+    # The same runtime on a network without decco-cni: what a node that
+    # lacks the plugin gives a pod (fail-closed tests).
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{{.RuntimeWithoutDeccoCNI}}]
+      runtime_type = "io.containerd.runc.v2"
+      cni_conf_dir = "{{.PlainCNIConf}}"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{{.RuntimeWithoutDeccoCNI}}.options]
         BinaryName = "{{.Runc}}"
         Root = "{{.Dir}}/runc"
         SystemdCgroup = false
@@ -128,7 +144,11 @@ var cniTemplate = template.Must(template.New("cni").Parse(`{
         "ranges": [[{"subnet": "{{.Network.PodCIDR}}", "gateway": "{{.NodeIP}}"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
-    }
+    }{{if .WithDeccoCNI}},
+    {
+      "type": "decco-cni",
+      "capabilities": {"io.kubernetes.cri.pod-annotations": true}
+    }{{end}}
   ]
 }
 `))
@@ -165,6 +185,13 @@ evictionHard:
 syncFrequency: 5s
 fileCheckFrequency: 5s
 `))
+
+// RuntimeWithoutDeccoCNI is a runtime handler whose pods get the node's
+// network without decco-cni; a RuntimeClass naming it puts a pod there.
+const RuntimeWithoutDeccoCNI = "no-decco-cni"
+
+// RuntimeWithoutDeccoCNI lets templates name the handler.
+func (paths) RuntimeWithoutDeccoCNI() string { return RuntimeWithoutDeccoCNI }
 
 func render(t *template.Template, p paths) []byte {
 	var buf bytes.Buffer

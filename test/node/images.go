@@ -52,6 +52,11 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
+	// Chained after the bridge in the node's conflist; it leaves pods
+	// without an interception plan alone, so ports-mode pods run as before.
+	if err := goBuild(ctx, "./cmd/decco-cni", filepath.Join(n.paths.DeccoCNIBin, "decco-cni")); err != nil {
+		return err
+	}
 	cache, err := controlplane.CacheDir()
 	if err != nil {
 		return err

@@ -173,6 +173,8 @@ func (n *Node) layout() (paths, error) {
 	p := paths{
 		Dir:              n.Dir,
 		CNIBin:           cniBinDir,
+		DeccoCNIBin:      filepath.Join(n.Dir, "cni", "bin"),
+		PlainCNIConf:     filepath.Join(n.Dir, "cni", "net.d-plain"),
 		ContainerdRoot:   filepath.Join(n.Dir, "containerd", "root"),
 		State:            filepath.Join(n.Dir, "containerd", "state"),
 		Socket:           filepath.Join(n.Dir, "containerd", "containerd.sock"),
@@ -190,16 +192,17 @@ func (n *Node) layout() (paths, error) {
 		ProxyHealthPort:  ports[1],
 		ProxyMetricsPort: ports[2],
 	}
-	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam")} {
+	for _, d := range []string{p.ContainerdRoot, p.State, p.CNIConf, filepath.Join(p.RegistryDir, "_default"), p.KubeletRoot, p.PodLogs, filepath.Join(n.Dir, "opt"), filepath.Join(n.Dir, "cni", "ipam"), filepath.Join(n.Dir, "cni", "bin"), filepath.Join(n.Dir, "cni", "net.d-plain")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return p, err
 		}
 	}
 	files := map[string][]byte{
-		filepath.Join(n.Dir, "containerd.toml"):                render(containerdTemplate, p),
-		filepath.Join(p.RegistryDir, "_default", "hosts.toml"): []byte(refusingRegistry),
-		filepath.Join(p.CNIConf, "10-decco-node.conflist"):     render(cniTemplate, p),
-		filepath.Join(n.Dir, "kubelet.yaml"):                   render(kubeletTemplate, p),
+		filepath.Join(n.Dir, "containerd.toml"):                 render(containerdTemplate, p),
+		filepath.Join(p.RegistryDir, "_default", "hosts.toml"):  []byte(refusingRegistry),
+		filepath.Join(p.CNIConf, "10-decco-node.conflist"):      render(cniTemplate, withDeccoCNI(p, true)),
+		filepath.Join(p.PlainCNIConf, "10-decco-node.conflist"): render(cniTemplate, withDeccoCNI(p, false)),
+		filepath.Join(n.Dir, "kubelet.yaml"):                    render(kubeletTemplate, p),
 		// Pods with dnsPolicy Default get the node's resolv.conf: the
 		// cluster's DNS, never the machine's own resolver.
 		p.ResolvConf: []byte("nameserver " + n.Network.DNSIP().String() + "\n"),
@@ -445,4 +448,9 @@ func httpOK(url string) error {
 		return errors.New(url + " answered " + strconv.Itoa(resp.StatusCode))
 	}
 	return nil
+}
+
+func withDeccoCNI(p paths, on bool) paths {
+	p.WithDeccoCNI = on
+	return p
 }

@@ -95,6 +95,7 @@ which would print 2097152 as 2.097152e+06.
   (printf "--sidecar-memory-limit=%v" $v.sidecar.resources.limits.memory)
   (printf "--sidecar-uid=%d" ($v.sidecar.uid | int64))
   (printf "--native-sidecar=%s" $v.sidecar.native)
+  (printf "--interception=%s" $v.dataPlane.interception)
   (printf "--reconciler-workers=%d" ($v.reconciler.workers | int64))
   (printf "--cluster-domain=%s" $v.reconciler.clusterDomain)
   (printf "--workload-cert-duration=%s" $v.reconciler.workloadCertDuration)
@@ -108,6 +109,11 @@ which would print 2097152 as 2.097152e+06.
   (printf "--http-issuer=%s" $v.httpIssuer)
   (printf "--route-mode=%s" $v.routing.mode)
 -}}
+{{- if eq $v.dataPlane.interception "cni" -}}
+{{- $args = append $args (printf "--pod-cidrs=%s" (join "," $v.dataPlane.podCIDRs)) -}}
+{{- $args = append $args (printf "--service-cidrs=%s" (join "," $v.dataPlane.serviceCIDRs)) -}}
+{{- with $v.dataPlane.excludeCIDRs }}{{ $args = append $args (printf "--interception-exclude-cidrs=%s" (join "," .)) }}{{ end -}}
+{{- end -}}
 {{- if eq $v.routing.mode "gateway" -}}
 {{- $args = concat $args (list
   (printf "--gateway=%s/%s" (include "decco.routeNamespace" .) $v.routing.gateway.name)

@@ -5,7 +5,8 @@
 //
 //	testapp pause
 //	testapp http  -listen :8080
-//	testapp tcp   -listen :3306
+//	testapp tcp   -listen :3306[,:33060...]
+//	testapp member -listen :7000 -health :7001 -peers host:port,... -payload text
 //	testapp agent -listen :9000    GET /connect?addr=host:port[&send=x][&timeout=1s]
 //	testapp dial  -addr host:port -expect text
 package main
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -36,6 +38,9 @@ func main() {
 	addr := fs.String("addr", "", "address to dial")
 	expect := fs.String("expect", "", "text the peer must send first")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long dial keeps trying")
+	health := fs.String("health", "", "member: address serving /healthy")
+	peers := fs.String("peers", "", "member: comma-separated host:port of the other members (or the primary)")
+	payload := fs.String("payload", "", "member: text sent to every peer")
 	_ = fs.Parse(args)
 	var err error
 	switch cmd {
@@ -44,7 +49,9 @@ func main() {
 	case "http":
 		err = http.ListenAndServe(*listen, http.HandlerFunc(hello))
 	case "tcp":
-		err = serveTCP(*listen)
+		err = serveAll(strings.Split(*listen, ","))
+	case "member":
+		err = member(*listen, *health, *peers, *payload)
 	case "agent":
 		err = http.ListenAndServe(*listen, http.HandlerFunc(connect))
 	case "dial":
@@ -76,6 +83,15 @@ func hello(w http.ResponseWriter, r *http.Request) {
 
 // greeting is what the TCP server sends first, as MySQL's server does.
 func greeting() string { return "greeting from " + hostname() }
+
+// serveAll serves serveTCP on each address, as brokers serve several ports.
+func serveAll(addrs []string) error {
+	errs := make(chan error, len(addrs))
+	for _, a := range addrs {
+		go func() { errs <- serveTCP(a) }()
+	}
+	return <-errs
+}
 
 // serveTCP greets each connection, then echoes lines back.
 func serveTCP(listen string) error {
@@ -156,4 +172,87 @@ func firstLine(addr string) (string, error) {
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
+}
+
+// member behaves like a clustered server (a Redis replica syncing from its
+// primary, a Kafka or Elasticsearch node dialing its peers by pod DNS name
+// on the app port): it answers every line on listen with "ack <name>
+// <line>", dials each peer every second sending payload, and serves
+// /healthy on health, 200 only while every peer answered within the last
+// 10 seconds. Its readiness probe is that endpoint, so a Ready member is a
+// member that reaches all of its peers.
+func member(listen, health, peerList, payload string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				fmt.Fprintf(c, "ack %s %s\n", hostname(), strings.TrimSpace(line))
+			}()
+		}
+	}()
+	var peers []string
+	if peerList != "" {
+		peers = strings.Split(peerList, ",")
+	}
+	var mu sync.Mutex
+	last := map[string]time.Time{}
+	lastErr := map[string]error{}
+	for _, p := range peers {
+		go func() {
+			for {
+				err := exchange(p, payload+" from "+hostname())
+				mu.Lock()
+				if err == nil {
+					last[p] = time.Now()
+				}
+				lastErr[p] = err
+				mu.Unlock()
+				time.Sleep(time.Second)
+			}
+		}()
+	}
+	return http.ListenAndServe(health, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var missing []string
+		for _, p := range peers {
+			if time.Since(last[p]) > 10*time.Second {
+				missing = append(missing, fmt.Sprintf("%s: %v", p, lastErr[p]))
+			}
+		}
+		if len(missing) > 0 {
+			http.Error(w, "unreachable peers: "+strings.Join(missing, "; "), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "%d peers reached\n", len(peers))
+	}))
+}
+
+// exchange sends one line to a peer and checks its acknowledgement.
+func exchange(addr, line string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintln(c, line)
+	ack, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no acknowledgement: %w", err)
+	}
+	if !strings.HasPrefix(ack, "ack ") {
+		return fmt.Errorf("answered %q", ack)
+	}
+	return nil
 }

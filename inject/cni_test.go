@@ -1,0 +1,196 @@
+package inject
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/decco-dev/decco/intercept"
+	"github.com/decco-dev/decco/sidecar"
+	"github.com/decco-dev/decco/space"
+)
+
+var cniCfg = func() Config {
+	c := testCfg
+	c.Interception = InterceptCNI
+	c.Ranges = intercept.Ranges{
+		Pods:     []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/56")},
+		Services: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")},
+		Exclude:  []netip.Prefix{netip.MustParsePrefix("10.96.0.1/32")},
+	}
+	return c
+}()
+
+func ports(pp ...corev1.ContainerPort) []corev1.ContainerPort { return pp }
+
+func tcp(name string, n int32) corev1.ContainerPort {
+	return corev1.ContainerPort{Name: name, ContainerPort: n, Protocol: corev1.ProtocolTCP}
+}
+
+// TestCNIMode: the workloads ports mode can't carry are injected as
+// written, with the plan the CNI plugin applies.
+func TestCNIMode(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		ports       []corev1.ContainerPort
+		annotations map[string]string
+		httpPorts   []int32
+		exclude     []int32
+		inbound     []string
+	}{
+		{"RabbitMQ with management (5672 and 15672 = 5672+10000)", ports(tcp("amqp", 5672), tcp("http-stats", 15672)), nil,
+			[]int32{15672}, nil, []string{"--inbound=15006:verify", "--inbound=15007:noverify"}},
+		{"redis-cluster (6379 and its bus 16379)", ports(tcp("tcp-redis", 6379), tcp("tcp-redis-bus", 16379)), nil,
+			nil, nil, []string{"--inbound=15006:verify"}},
+		{"no declared ports: every port still TLS", nil, nil, nil, nil, []string{"--inbound=15006:verify"}},
+		{"plaintext metrics port left out of interception", ports(tcp("redis", 6379), tcp("metrics", 9121)),
+			map[string]string{space.AnnotationPlaintextPorts: "metrics"}, nil, []int32{9121}, []string{"--inbound=15006:verify"}},
+		{"verify-client decides for every port", ports(tcp("http", 8080)),
+			map[string]string{space.AnnotationVerifyClient: "false"}, nil, nil, []string{"--inbound=15006:noverify"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := basePod()
+			pod.Spec.Containers[0].Ports = tc.ports
+			pod.Spec.Containers[0].ReadinessProbe, pod.Spec.Containers[0].LivenessProbe = nil, nil
+			pod.Annotations = tc.annotations
+			res := mustInject(t, pod, testSpace, cniCfg)
+			require.Equal(t, Injected, res.Decision)
+			out := res.Pod
+			assert.Equal(t, tc.ports, out.Spec.Containers[0].Ports, "ports keep their numbers and names")
+			sc, native := findSidecar(t, out)
+			assert.True(t, native)
+			for _, a := range tc.inbound {
+				assert.Contains(t, sc.Args, a)
+			}
+			assert.Contains(t, sc.Args, "--outbound=15001")
+			assert.Contains(t, sc.Args, "--check-port=15020")
+			require.Len(t, sc.Ports, 1, "the sidecar declares only its health port")
+			plan, err := intercept.Parse(out.Annotations[space.AnnotationInterception])
+			require.NoError(t, err)
+			assert.Equal(t, tc.httpPorts, plan.Inbound.HTTPPorts)
+			assert.Equal(t, tc.exclude, plan.Inbound.Exclude)
+			assert.Equal(t, int64(DefaultUID), plan.SidecarUID)
+			assert.Equal(t, []string{"10.244.0.0/16", "fd00:10:244::/56", "10.96.0.0/12"}, prefixStrings(plan.Outbound.CIDRs))
+			assert.Equal(t, []string{"10.96.0.1/32"}, prefixStrings(plan.Outbound.ExcludeCIDRs))
+
+			again := mustInject(t, out, testSpace, cniCfg)
+			assert.Equal(t, UpToDate, again.Decision)
+			assert.Same(t, out, again.Pod)
+		})
+	}
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// A pod that only dials out (a Job, a worker) gets a sidecar without any
+// annotation: its connections to the space leave as mutual TLS.
+func TestCNIClientOnlyPod(t *testing.T) {
+	pod := basePod()
+	pod.Spec.Containers[0].Ports = nil
+	pod.Spec.Containers[0].ReadinessProbe, pod.Spec.Containers[0].LivenessProbe = nil, nil
+	assert.Equal(t, SkippedNoPorts, mustInject(t, pod, testSpace, testCfg).Decision, "ports mode has nothing to do")
+	assert.Equal(t, Injected, mustInject(t, pod, testSpace, cniCfg).Decision)
+}
+
+// The kubelet's probes reach the sidecar's health port, which repeats them
+// on loopback; probes of plaintext ports and of other hosts are left alone.
+func TestCNIProbes(t *testing.T) {
+	pod := basePod() // readiness httpGet by name "http", liveness tcpSocket 9090
+	c := &pod.Spec.Containers[0]
+	c.StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/started", Port: intstr.FromInt32(8080), Scheme: corev1.URISchemeHTTPS,
+		HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Probe", Value: "1"}}}}}
+	out := mustInject(t, pod, testSpace, cniCfg).Pod
+	oc := out.Spec.Containers[0]
+	health := intstr.FromInt32(sidecar.HealthPort)
+	assert.Equal(t, &corev1.HTTPGetAction{Path: "/app-health/http/8080/ready", Port: health, Scheme: corev1.URISchemeHTTP}, oc.ReadinessProbe.HTTPGet)
+	assert.Nil(t, oc.LivenessProbe.TCPSocket)
+	assert.Equal(t, &corev1.HTTPGetAction{Path: "/app-health/tcp/9090", Port: health, Scheme: corev1.URISchemeHTTP}, oc.LivenessProbe.HTTPGet)
+	assert.Equal(t, "/app-health/https/8080/started", oc.StartupProbe.HTTPGet.Path)
+	assert.Equal(t, []corev1.HTTPHeader{{Name: "X-Probe", Value: "1"}}, oc.StartupProbe.HTTPGet.HTTPHeaders)
+
+	// Back to ports mode: the probes are the app's again (by number).
+	back := mustInject(t, out, testSpace, testCfg)
+	require.Equal(t, Reinjected, back.Decision)
+	bc := back.Pod.Spec.Containers[0]
+	assert.Equal(t, intstr.FromInt32(9090), bc.LivenessProbe.TCPSocket.Port)
+	assert.Equal(t, "/ready", bc.ReadinessProbe.HTTPGet.Path)
+	assert.Equal(t, intstr.FromInt32(8080), bc.ReadinessProbe.HTTPGet.Port)
+	_, has := back.Pod.Annotations[space.AnnotationInterception]
+	assert.False(t, has, "ports mode carries no interception plan")
+
+	pod = basePod()
+	pod.Annotations = map[string]string{space.AnnotationPlaintextPorts: "9090"}
+	out = mustInject(t, pod, testSpace, cniCfg).Pod
+	assert.Equal(t, intstr.FromInt32(9090), out.Spec.Containers[0].LivenessProbe.TCPSocket.Port, "a plaintext port is probed directly")
+}
+
+func TestCNIRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		edit   func(*corev1.Pod)
+		reason Reason
+		substr []string
+	}{
+		{"a container declares a sidecar port", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, tcp("", 15006))
+		}, PortConflict, []string{`container "app" declares port 15006`, "change the container's port"}},
+		{"an egress local port is a sidecar port", func(p *corev1.Pod) {
+			p.Annotations = map[string]string{space.AnnotationEgress: "15001=db.team-a.svc:5432"}
+		}, PortConflict, []string{"local port 15001", "pick another local port"}},
+		{"gRPC probe", func(p *corev1.Pod) {
+			p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}}
+		}, ProbeUnsupported, []string{"gRPC probe on port 9090", "exec probe"}},
+		{"decco's plan on a pod that opts out", func(p *corev1.Pod) {
+			p.Annotations = map[string]string{space.AnnotationInject: "false", space.AnnotationInterception: "{}"}
+		}, ReservedLabel, []string{space.AnnotationInterception, "remove the annotation"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := basePod()
+			tc.edit(pod)
+			_, err := Pod(pod, testSpace, cniCfg)
+			r, ok := IsRefusal(err)
+			require.True(t, ok, "want a refusal, got %v", err)
+			assert.Equal(t, tc.reason, r.Reason)
+			for _, s := range tc.substr {
+				assert.Contains(t, r.Message, s)
+			}
+		})
+	}
+}
+
+// A plan a user wrote on a pod decco injects is replaced by decco's.
+func TestCNIUserPlanReplaced(t *testing.T) {
+	pod := basePod()
+	pod.Annotations = map[string]string{space.AnnotationInterception: `{"v":1,"inbound":{"exclude":[8080]}}`}
+	out := mustInject(t, pod, testSpace, cniCfg).Pod
+	assert.False(t, strings.Contains(out.Annotations[space.AnnotationInterception], `"exclude":[8080]`), out.Annotations[space.AnnotationInterception])
+	clean := basePod()
+	assert.True(t, reflect.DeepEqual(mustInject(t, clean, testSpace, cniCfg).Pod.Annotations, out.Annotations))
+}
+
+// The plan is read again whenever the pod's sandbox is recreated, so a
+// running pod's plan can't be edited.
+func TestCNIPlanImmutable(t *testing.T) {
+	injected := mustInject(t, basePod(), testSpace, cniCfg).Pod
+	edited := injected.DeepCopy()
+	edited.Annotations[space.AnnotationInterception] = strings.Replace(edited.Annotations[space.AnnotationInterception], `"httpPorts":[8080]`, `"exclude":[8080]`, 1)
+	err := PodUpdate(injected, edited, cniCfg)
+	r, ok := IsRefusal(err)
+	require.True(t, ok, "want a refusal, got %v", err)
+	assert.Equal(t, Immutable, r.Reason)
+	assert.Contains(t, r.Message, space.AnnotationInterception)
+	require.NoError(t, PodUpdate(injected, injected.DeepCopy(), cniCfg))
+}
