@@ -2,12 +2,15 @@ package inject
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/decco-dev/decco/intercept"
 )
 
 func TestSupportsNativeSidecars(t *testing.T) {
@@ -36,6 +39,11 @@ func TestSettingsValidate(t *testing.T) {
 		{"bad memory limit", func(s *Settings) { s.MemoryLimit = "x" }, "--sidecar-memory-limit"},
 		{"root", func(s *Settings) { s.UID = 0 }, "--sidecar-uid"},
 		{"mode", func(s *Settings) { s.NativeSidecar = "yes" }, "--native-sidecar"},
+		{"interception", func(s *Settings) { s.Interception = "iptables" }, "--interception"},
+		{"cni without ranges", func(s *Settings) { s.Interception = "cni" }, "--pod-cidrs"},
+		{"cni with a bad range", func(s *Settings) {
+			s.Interception, s.PodCIDRs, s.ServiceCIDRs = "cni", []string{"10.244.0.1/16"}, []string{"10.0.0.0/24"}
+		}, "--pod-cidrs"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := DefaultSettings()
@@ -59,10 +67,22 @@ func TestSettingsConfig(t *testing.T) {
 		Resources:     cfg.Resources,
 		NativeSidecar: true,
 		SidecarUID:    DefaultUID,
+		Interception:  InterceptPorts,
 	}, cfg)
 	assert.Equal(t, resource.MustParse("10m"), cfg.Resources.Requests["cpu"])
 	assert.Equal(t, resource.MustParse("16Mi"), cfg.Resources.Requests["memory"])
 	assert.NotContains(t, cfg.Resources.Limits, "memory", "an empty flag sets no limit")
+
+	s.Interception, s.PodCIDRs, s.ServiceCIDRs = "cni", []string{"10.244.0.0/16", "fd00:10:244::/64"}, []string{"10.0.0.0/24"}
+	s.InterceptionExcludeCIDRs = []string{"10.0.0.1/32"}
+	cfg, err = s.Config(true)
+	require.NoError(t, err)
+	assert.Equal(t, InterceptCNI, cfg.Interception)
+	assert.Equal(t, intercept.Ranges{
+		Pods:     []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/64")},
+		Services: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")},
+		Exclude:  []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")},
+	}, cfg.Ranges)
 }
 
 // serverVersion answers ServerVersion as an apiserver would.
