@@ -184,9 +184,11 @@ func workloadCertificate(sp space.Space, opts Options) *cmapi.Certificate {
 	})
 }
 
+// httpCertificate is what the gateway presents for the space's HTTPS
+// hosts: its own, and its global name, which its routes answer too.
 func httpCertificate(sp space.Space, issuer cmmeta.IssuerReference) *cmapi.Certificate {
 	return certificate(sp, HTTPCertificateName, cmapi.CertificateSpec{
-		DNSNames:   []string{sp.Host()},
+		DNSNames:   sp.Hosts(),
 		Usages:     []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageDigitalSignature},
 		SecretName: sp.HTTPTLSSecret(),
 		IssuerRef:  issuer,

@@ -246,6 +246,12 @@ func TestHTTPCertificate(t *testing.T) {
 	assert.Equal(t, []string{"shop.example.com"}, h.Spec.DNSNames)
 	assert.Contains(t, h.Spec.Usages, cmapi.UsageServerAuth)
 	assert.NotContains(t, h.Spec.Usages, cmapi.UsageClientAuth, "the gateway's certificate is not a client identity")
+
+	region := shop
+	region.GlobalName, region.CASecretRef = "shop.example.net", "shop-ca"
+	h = certs(pki.Objects(region, pki.Options{}))[pki.HTTPCertificateName]
+	require.NotNil(t, h)
+	assert.Equal(t, []string{"shop.example.com", "shop.example.net"}, h.Spec.DNSNames, "the gateway answers the global name with it too")
 }
 
 // The space CA's name constraints admit every name decco puts on a

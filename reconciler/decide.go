@@ -114,6 +114,7 @@ func decide(in Input, o Options) Desired {
 	owners := claims(in.Peers)
 	nested := nesting(in, owners)
 	exposable, over := withinLimits(in, o)
+	globalHeld := sp.GlobalName != "" && (owners[sp.GlobalName] == "" || owners[sp.GlobalName] == sp.Name)
 	routes, conflicts := route.Objects(route.Input{
 		Space:           sp,
 		Services:        exposable,
@@ -124,12 +125,12 @@ func decide(in Input, o Options) Desired {
 		IngressClass:    o.IngressClass,
 		SNIIngressClass: o.SNIIngressClass,
 		Claimed:         owners,
+		GlobalName:      heldGlobalName(sp, globalHeld),
 	})
 	if owner := owners[sp.Host()]; owner != "" && owner != sp.Name && nested == nil {
 		conflicts = append(conflicts, route.Conflict{Hostname: sp.Host(), Owner: owner, Reason: route.ReasonHostnameTaken,
 			Message: fmt.Sprintf("the space's own hostname %q already belongs to space %q; move the space to another domain", sp.Host(), owner)})
 	}
-	globalHeld := sp.GlobalName != "" && (owners[sp.GlobalName] == "" || owners[sp.GlobalName] == sp.Name)
 	if owner := owners[sp.GlobalName]; sp.GlobalName != "" && !globalHeld {
 		conflicts = append(conflicts, route.Conflict{Hostname: sp.GlobalName, Owner: owner, Reason: route.ReasonHostnameTaken,
 			Message: fmt.Sprintf("the global name %q already belongs to space %q in this cluster; one space per cluster is a region of a global name, so set %s on one of them only", sp.GlobalName, owner, space.AnnotationGlobalName)})
@@ -222,6 +223,15 @@ func dnsEndpoint(in Input, o Options, records []dns.Record, globalHeld bool) *en
 		return nil
 	}
 	return ep
+}
+
+// heldGlobalName is the space's global name if it holds it here, which
+// its routes then answer too.
+func heldGlobalName(sp space.Space, held bool) string {
+	if !held {
+		return ""
+	}
+	return sp.GlobalName
 }
 
 // globalEndpointRecord is the space's address at its global name in its

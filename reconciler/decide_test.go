@@ -258,6 +258,28 @@ func TestDecideRefusesTakenHostname(t *testing.T) {
 	assert.True(t, hasObject(want.Objects, "NetworkPolicy", "decco-isolation"), "the space is still fenced")
 }
 
+// A region's routes answer its global name while it holds it in this
+// cluster, and only then: a space that claimed the name first keeps it.
+func TestDecideRoutesTheHeldGlobalName(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", GlobalName: "shop.example.net", CASecretRef: "shop-ca"}
+	hostnames := func(want Desired) []gatewayv1.Hostname {
+		for _, o := range want.Objects {
+			if r, ok := o.(*gatewayv1.TLSRoute); ok {
+				return r.Spec.Hostnames
+			}
+		}
+		t.Fatal("no TLSRoute")
+		return nil
+	}
+	in := input(sp, service("shop", "db", "", 0))
+	assert.Equal(t, []gatewayv1.Hostname{"db.shop.example.com", "db.shop.example.net"}, hostnames(decide(in, options(route.ModeGatewayAPI))))
+
+	in.Peers = append(in.Peers, Peer{Name: "first", Created: t0.Add(-time.Hour), Held: space.Claims{"shop.example.net": t0.Add(-time.Hour)}})
+	want := decide(in, options(route.ModeGatewayAPI))
+	assert.Equal(t, []gatewayv1.Hostname{"db.shop.example.com"}, hostnames(want), "another space holds the name here")
+	assert.False(t, want.GlobalHeld)
+}
+
 func hasObject(objs []client.Object, kind, name string) bool {
 	for _, o := range objs {
 		gvk, err := apiutil.GVKForObject(o, scheme)

@@ -34,10 +34,10 @@ func gatewayObjects(in Input, exps []exposure) []client.Object {
 		if e.http() {
 			hasHTTP = true
 			// The hop to the pod is TLS too: the sidecar is its only way in.
-			objs = append(objs, httpRoute(in.Space, e, parent), backendTLSPolicy(in.Space, e))
+			objs = append(objs, httpRoute(in, e, parent), backendTLSPolicy(in.Space, e))
 		} else {
 			hasTCP = true
-			objs = append(objs, tlsRoute(in.Space, e, parent))
+			objs = append(objs, tlsRoute(in, e, parent))
 		}
 	}
 	if !hasHTTP && !hasTCP {
@@ -60,8 +60,9 @@ func parentKind(mode Mode) string {
 
 // listeners are the space's own listeners: HTTPS for <space>.<domain> with
 // the space's certificate when it has HTTP routes, TLS passthrough for
-// *.<space>.<domain> when it has TCP routes. Both admit routes from the
-// space's namespace only.
+// *.<space>.<domain> when it has TCP routes, and the same two for its
+// global name while it holds one. All admit routes from the space's
+// namespace only.
 func listeners(in Input, hasHTTP, hasTCP bool) []gatewayv1.Listener {
 	sp := in.Space
 	port := gatewayv1.PortNumber(in.Port)
@@ -70,33 +71,51 @@ func listeners(in Input, hasHTTP, hasTCP bool) []gatewayv1.Listener {
 	}
 	var out []gatewayv1.Listener
 	if hasHTTP {
-		out = append(out, gatewayv1.Listener{
-			Name:     ListenerHTTPS,
-			Hostname: ptr.To(gatewayv1.Hostname(sp.Host())),
-			Port:     port,
-			Protocol: gatewayv1.HTTPSProtocolType,
-			TLS: &gatewayv1.ListenerTLSConfig{
-				Mode: ptr.To(gatewayv1.TLSModeTerminate),
-				CertificateRefs: []gatewayv1.SecretObjectReference{{
-					Group: ptr.To(gatewayv1.Group("")),
-					Kind:  ptr.To(gatewayv1.Kind("Secret")),
-					Name:  gatewayv1.ObjectName(sp.HTTPTLSSecret()),
-				}},
-			},
-			AllowedRoutes: sameNamespaceRoutes(KindHTTPRoute),
-		})
+		out = append(out, httpsListener(sp, ListenerHTTPS, sp.Host(), port))
+		if in.GlobalName != "" {
+			out = append(out, httpsListener(sp, ListenerHTTPSGlobal, in.GlobalName, port))
+		}
 	}
 	if hasTCP {
-		out = append(out, gatewayv1.Listener{
-			Name:          ListenerTLS,
-			Hostname:      ptr.To(gatewayv1.Hostname("*." + sp.Host())),
-			Port:          port,
-			Protocol:      gatewayv1.TLSProtocolType,
-			TLS:           &gatewayv1.ListenerTLSConfig{Mode: ptr.To(gatewayv1.TLSModePassthrough)},
-			AllowedRoutes: sameNamespaceRoutes(KindTLSRoute),
-		})
+		out = append(out, passthroughListener(ListenerTLS, "*."+sp.Host(), port))
+		if in.GlobalName != "" {
+			out = append(out, passthroughListener(ListenerTLSGlobal, "*."+in.GlobalName, port))
+		}
 	}
 	return out
+}
+
+// httpsListener terminates TLS for host with the space's HTTP certificate
+// (which names the global name too).
+func httpsListener(sp space.Space, name, host string, port gatewayv1.PortNumber) gatewayv1.Listener {
+	return gatewayv1.Listener{
+		Name:     gatewayv1.SectionName(name),
+		Hostname: ptr.To(gatewayv1.Hostname(host)),
+		Port:     port,
+		Protocol: gatewayv1.HTTPSProtocolType,
+		TLS: &gatewayv1.ListenerTLSConfig{
+			Mode: ptr.To(gatewayv1.TLSModeTerminate),
+			CertificateRefs: []gatewayv1.SecretObjectReference{{
+				Group: ptr.To(gatewayv1.Group("")),
+				Kind:  ptr.To(gatewayv1.Kind("Secret")),
+				Name:  gatewayv1.ObjectName(sp.HTTPTLSSecret()),
+			}},
+		},
+		AllowedRoutes: sameNamespaceRoutes(KindHTTPRoute),
+	}
+}
+
+// passthroughListener passes TLS for hosts matching wildcard through,
+// unopened, to the sidecars.
+func passthroughListener(name, wildcard string, port gatewayv1.PortNumber) gatewayv1.Listener {
+	return gatewayv1.Listener{
+		Name:          gatewayv1.SectionName(name),
+		Hostname:      ptr.To(gatewayv1.Hostname(wildcard)),
+		Port:          port,
+		Protocol:      gatewayv1.TLSProtocolType,
+		TLS:           &gatewayv1.ListenerTLSConfig{Mode: ptr.To(gatewayv1.TLSModePassthrough)},
+		AllowedRoutes: sameNamespaceRoutes(KindTLSRoute),
+	}
 }
 
 // listenerSet attaches the space's listeners to the shared Gateway.
@@ -141,14 +160,15 @@ func sameNamespaceRoutes(kind string) *gatewayv1.AllowedRoutes {
 	}
 }
 
-// httpRoute sends <space>.<domain><path>... to the Service.
-func httpRoute(sp space.Space, e exposure, parent string) *gatewayv1.HTTPRoute {
+// httpRoute sends <space>.<domain><path>... (and <global name><path>...)
+// to the Service.
+func httpRoute(in Input, e exposure, parent string) *gatewayv1.HTTPRoute {
 	return &gatewayv1.HTTPRoute{
 		TypeMeta:   typeMeta(KindHTTPRoute),
-		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
+		ObjectMeta: in.Space.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.HTTPRouteSpec{
-			CommonRouteSpec: commonRouteSpec(parent, ListenerHTTPS),
-			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
+			CommonRouteSpec: commonRouteSpec(parent, sections(in, ListenerHTTPS, ListenerHTTPSGlobal)...),
+			Hostnames:       gatewayHostnames(e.hostnames(in.GlobalName)),
 			Rules: []gatewayv1.HTTPRouteRule{{
 				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{
 					Type:  ptr.To(gatewayv1.PathMatchPathPrefix),
@@ -161,14 +181,15 @@ func httpRoute(sp space.Space, e exposure, parent string) *gatewayv1.HTTPRoute {
 }
 
 // tlsRoute passes TLS connections whose SNI is <service>.<space>.<domain>
-// through, unopened, to the Service's TLS listener.
-func tlsRoute(sp space.Space, e exposure, parent string) *gatewayv1.TLSRoute {
+// (or <service>.<global name>) through, unopened, to the Service's TLS
+// listener.
+func tlsRoute(in Input, e exposure, parent string) *gatewayv1.TLSRoute {
 	return &gatewayv1.TLSRoute{
 		TypeMeta:   typeMeta(KindTLSRoute),
-		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
+		ObjectMeta: in.Space.ObjectMeta(objectName(e.service)),
 		Spec: gatewayv1.TLSRouteSpec{
-			CommonRouteSpec: commonRouteSpec(parent, ListenerTLS),
-			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(e.host)},
+			CommonRouteSpec: commonRouteSpec(parent, sections(in, ListenerTLS, ListenerTLSGlobal)...),
+			Hostnames:       gatewayHostnames(e.hostnames(in.GlobalName)),
 			Rules:           []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{backendRef(e)}}},
 		},
 	}
@@ -195,16 +216,37 @@ func backendTLSPolicy(sp space.Space, e exposure) *gatewayv1.BackendTLSPolicy {
 	}
 }
 
-// commonRouteSpec attaches a route to one listener of the space's own
+// commonRouteSpec attaches a route to listeners of the space's own
 // ListenerSet or Gateway (parent), never to the shared Gateway directly.
 // Both are named "decco" in the space's namespace.
-func commonRouteSpec(parent, section string) gatewayv1.CommonRouteSpec {
-	return gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
-		Group:       ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
-		Kind:        ptr.To(gatewayv1.Kind(parent)),
-		Name:        ListenerSetName,
-		SectionName: ptr.To(gatewayv1.SectionName(section)),
-	}}}
+func commonRouteSpec(parent string, sections ...string) gatewayv1.CommonRouteSpec {
+	refs := make([]gatewayv1.ParentReference, 0, len(sections))
+	for _, section := range sections {
+		refs = append(refs, gatewayv1.ParentReference{
+			Group:       ptr.To(gatewayv1.Group(gatewayv1.GroupName)),
+			Kind:        ptr.To(gatewayv1.Kind(parent)),
+			Name:        ListenerSetName,
+			SectionName: ptr.To(gatewayv1.SectionName(section)),
+		})
+	}
+	return gatewayv1.CommonRouteSpec{ParentRefs: refs}
+}
+
+// sections are the listeners a route attaches to: own, and global while
+// the space holds its global name.
+func sections(in Input, own, global string) []string {
+	if in.GlobalName == "" {
+		return []string{own}
+	}
+	return []string{own, global}
+}
+
+func gatewayHostnames(hosts []string) []gatewayv1.Hostname {
+	out := make([]gatewayv1.Hostname, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, gatewayv1.Hostname(h))
+	}
+	return out
 }
 
 func backendRef(e exposure) gatewayv1.BackendRef {

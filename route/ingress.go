@@ -7,8 +7,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/decco-dev/decco/space"
 )
 
 // KindIngress is the kind Ingress mode writes.
@@ -59,8 +57,8 @@ func ingressObjects(in Input, exps []exposure) ([]client.Object, []Conflict) {
 // TLS with the space's HTTP certificate.
 func httpIngress(in Input, e exposure) *networkingv1.Ingress {
 	sp := in.Space
-	ing := ingress(sp, e, in.IngressClass, e.path)
-	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{e.host}, SecretName: sp.HTTPTLSSecret()}}
+	ing := ingress(in, e, in.IngressClass, e.path)
+	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: e.hostnames(in.GlobalName), SecretName: sp.HTTPTLSSecret()}}
 	// The hop to the pod is TLS too: the sidecar is its only way in.
 	ing.Annotations = map[string]string{
 		AnnotationNginxBackendProtocol: "HTTPS",
@@ -76,28 +74,31 @@ func httpIngress(in Input, e exposure) *networkingv1.Ingress {
 // <service>.<space>.<domain> to the Service. It has no TLS section: the
 // router never terminates TLS, the sidecar does.
 func sniIngress(in Input, e exposure) *networkingv1.Ingress {
-	ing := ingress(in.Space, e, in.SNIIngressClass, "/")
+	ing := ingress(in, e, in.SNIIngressClass, "/")
 	ing.Annotations = map[string]string{AnnotationNginxSSLPassthrough: "true"}
 	return ing
 }
 
-// ingress is one host rule with one prefix path to the exposure's Service.
-func ingress(sp space.Space, e exposure, class, path string) *networkingv1.Ingress {
+// ingress is one host rule per name the exposure answers, each with one
+// prefix path to the exposure's Service.
+func ingress(in Input, e exposure, class, path string) *networkingv1.Ingress {
 	backend := networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
 		Name: e.service,
 		Port: networkingv1.ServiceBackendPort{Number: e.port.Port},
 	}}
+	var rules []networkingv1.IngressRule
+	for _, host := range e.hostnames(in.GlobalName) {
+		rules = append(rules, networkingv1.IngressRule{
+			Host: host,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: path, PathType: ptr.To(networkingv1.PathTypePrefix), Backend: backend}},
+			}},
+		})
+	}
 	ing := &networkingv1.Ingress{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: KindIngress},
-		ObjectMeta: sp.ObjectMeta(objectName(e.service)),
-		Spec: networkingv1.IngressSpec{
-			Rules: []networkingv1.IngressRule{{
-				Host: e.host,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
-					Paths: []networkingv1.HTTPIngressPath{{Path: path, PathType: ptr.To(networkingv1.PathTypePrefix), Backend: backend}},
-				}},
-			}},
-		},
+		ObjectMeta: in.Space.ObjectMeta(objectName(e.service)),
+		Spec:       networkingv1.IngressSpec{Rules: rules},
 	}
 	if class != "" {
 		ing.Spec.IngressClassName = ptr.To(class)

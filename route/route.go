@@ -48,6 +48,11 @@ const (
 const (
 	ListenerHTTPS = "https"
 	ListenerTLS   = "tls"
+	// ListenerHTTPSGlobal and ListenerTLSGlobal answer the space's global
+	// name (a customer-wide name several regions serve) as ListenerHTTPS
+	// and ListenerTLS answer its own.
+	ListenerHTTPSGlobal = "https-global"
+	ListenerTLSGlobal   = "tls-global"
 )
 
 // CABundleConfigMap is the ConfigMap, in the space namespace, holding the
@@ -93,6 +98,11 @@ type Input struct {
 	// Claimed maps every hostname held by some space to that space; a
 	// hostname held by another space is refused.
 	Claimed map[string]string
+	// GlobalName is the space's global name while it holds that name in
+	// this cluster ("" otherwise): its listeners and routes answer it
+	// beside the space's own names, so clients that DNS sends to this
+	// region's gateway under the global name reach the space.
+	GlobalName string
 }
 
 // Reasons for a Conflict, machine readable (CamelCase, as in conditions).
@@ -140,6 +150,19 @@ type exposure struct {
 }
 
 func (e exposure) http() bool { return e.path != "" }
+
+// hostnames are the names the exposure answers: its own, and under a
+// global name the same place in it (the global name for HTTP,
+// <service>.<global name> for TCP).
+func (e exposure) hostnames(global string) []string {
+	if global == "" {
+		return []string{e.host}
+	}
+	if e.http() {
+		return []string{e.host, global}
+	}
+	return []string{e.host, e.service + "." + global}
+}
 
 // Objects builds every route object for in.Space, sorted by kind then name,
 // and the exposures it refused. Each object carries namespace, name, the

@@ -22,9 +22,11 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns/rfc2136"
 	"github.com/decco-dev/decco/reconciler"
+	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/sidecar/sidecartest"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/controlplane"
@@ -329,6 +331,32 @@ func TestRegions(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("each region's gateway answers the global name", func(t *testing.T) {
+		// DNS sends the name's clients to either region's gateway: the
+		// space's listeners and routes there, as the apiserver stores
+		// them, name it beside the region's own.
+		for _, r := range []*region{eastR, westR} {
+			deccotest.WaitFor(t, time.Minute, r.space+"'s TLSRoute by both names", func() error {
+				var rt gatewayv1.TLSRoute
+				if err := r.client().Get(context.Background(), client.ObjectKey{Namespace: r.space, Name: "decco-db"}, &rt); err != nil {
+					return err
+				}
+				want := []gatewayv1.Hostname{gatewayv1.Hostname("db." + r.space + "." + zone), gatewayv1.Hostname("db." + globalName)}
+				if !slices.Equal(rt.Spec.Hostnames, want) || len(rt.Spec.ParentRefs) != 2 {
+					return fmt.Errorf("hostnames %v, parents %d", rt.Spec.Hostnames, len(rt.Spec.ParentRefs))
+				}
+				return nil
+			})
+			var ls gatewayv1.ListenerSet
+			require.NoError(t, r.client().Get(context.Background(), client.ObjectKey{Namespace: r.space, Name: route.ListenerSetName}, &ls))
+			hosts := map[string]string{}
+			for _, l := range ls.Spec.Listeners {
+				hosts[string(l.Name)] = string(*l.Hostname)
+			}
+			assert.Equal(t, map[string]string{route.ListenerTLS: "*." + r.space + "." + zone, route.ListenerTLSGlobal: "*." + globalName}, hosts)
+		}
 	})
 
 	t.Run("an unready region is withdrawn and restored", func(t *testing.T) {
