@@ -28,6 +28,7 @@ import (
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/gateway"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // The gateway is started once, by the first test that needs it: building
@@ -92,9 +93,9 @@ const shopPath = "/shop"
 func newTenant(t *testing.T, prefix string) *tenant {
 	t.Helper()
 	ctx := context.Background()
-	ns := newSpace(t, prefix)
-	web := app(ns, "web", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}, "http", "-listen=:8080")
-	db := app(ns, "db", nil, []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306}}, "tcp", "-listen=:3306")
+	ns := suite.NewSpace(t, prefix, nil)
+	web := nodetest.App(ns, "web", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}, "http", "-listen=:8080")
+	db := nodetest.App(ns, "db", nil, []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306}}, "tcp", "-listen=:3306")
 	webSvc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Labels: map[string]string{space.LabelSpace: ns},
 			Annotations: map[string]string{space.AnnotationHTTPPath: shopPath}},
@@ -106,14 +107,14 @@ func newTenant(t *testing.T, prefix string) *tenant {
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "db"},
 			Ports: []corev1.ServicePort{{Name: "mysql", Port: 3306, TargetPort: intstr.FromInt32(3306)}}},
 	}
-	for _, obj := range []client.Object{deployment(ns, "web", web), deployment(ns, "db", db), webSvc, dbSvc} {
+	for _, obj := range []client.Object{nodetest.Deployment(ns, "web", web), nodetest.Deployment(ns, "db", db), webSvc, dbSvc} {
 		require.NoError(t, k8s.Create(ctx, obj))
 	}
 	var nsObj corev1.Namespace
 	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: ns}, &nsObj))
 	sp, err := space.FromNamespace(&nsObj)
 	require.NoError(t, err)
-	tn := &tenant{sp: sp, web: readyPod(t, ns, "web").Name, db: readyPod(t, ns, "db").Name}
+	tn := &tenant{sp: sp, web: suite.ReadyPod(t, ns, "web").Name, db: suite.ReadyPod(t, ns, "db").Name}
 
 	var workload corev1.Secret
 	deccotest.WaitFor(t, 60*time.Second, "the space's workload certificate", func() error {

@@ -27,6 +27,7 @@ import (
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // TestRotationWithRealKubelet renews a space's workload certificate the
@@ -39,11 +40,11 @@ import (
 // connection opened before the renewal must keep carrying data after it.
 func TestRotationWithRealKubelet(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "rotate")
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "mysql", app(ns, "mysql", nil,
+	ns := suite.NewSpace(t, "rotate", nil)
+	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "mysql", nodetest.App(ns, "mysql", nil,
 		[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "mysql", mysqlPort)))
-	server := readyPod(t, ns, "mysql")
+	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "mysql", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
+	server := suite.ReadyPod(t, ns, "mysql")
 	listener := net.JoinHostPort(server.Status.PodIP, strconv.Itoa(int(listenerPort(t, server, "mysql"))))
 	mounted := mountedSecretFile(t, server, space.DefaultWorkloadCertSecret, "tls.crt")
 

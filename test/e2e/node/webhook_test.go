@@ -17,6 +17,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // TestWebhookSurvivesManagerPodDeletion deletes a manager pod while pods
@@ -25,11 +26,11 @@ import (
 // admission answered while kube-proxy moves the webhook Service's traffic.
 func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "churn")
+	ns := suite.NewSpace(t, "churn", nil)
 	admit := func(ctx context.Context) error {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "churn-", Namespace: ns, Labels: map[string]string{space.LabelSpace: ns}},
-			Spec: restricted(corev1.PodSpec{Containers: []corev1.Container{{
+			Spec: nodetest.Restricted(corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "app", Image: node.AppImage,
 				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
 			}}}),
