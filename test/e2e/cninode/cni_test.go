@@ -72,8 +72,8 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	headless := nodetest.Service(ns, "members", nodetest.ServicePort("peer", 7000, 7000))
 	headless.Spec.ClusterIP = corev1.ClusterIPNone
 	headless.Spec.PublishNotReadyAddresses = true // members find each other before they are Ready
-	require.NoError(t, k8s.Create(ctx, headless))
-	require.NoError(t, k8s.Create(ctx, &appsv1.StatefulSet{
+	require.NoError(t, suite.Client.Create(ctx, headless))
+	require.NoError(t, suite.Client.Create(ctx, &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "members", Namespace: ns},
 		Spec: appsv1.StatefulSetSpec{
 			ServiceName: "members", Replicas: new(int32(3)),
@@ -83,19 +83,19 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 		},
 	}))
 	// A primary and a replica syncing from it through its Service.
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "primary", member(ns, "primary", payload, nil, nodetest.TCPPort("redis", 7000)))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "primary", nodetest.ServicePort("redis", 6379, 7000))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "replica", member(ns, "replica", payload, []string{fmt.Sprintf("primary.%s.svc:6379", ns)}))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "primary", member(ns, "primary", payload, nil, nodetest.TCPPort("redis", 7000)))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "primary", nodetest.ServicePort("redis", 6379, 7000))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "replica", member(ns, "replica", payload, []string{fmt.Sprintf("primary.%s.svc:6379", ns)}))))
 	// A MySQL-style server and a client-only Job.
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306"))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("mysql", 3306, 3306))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("mysql", 3306, 3306))))
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: ns},
 		Spec: batchv1.JobSpec{BackoffLimit: new(int32),
 			Template: nodetest.App(ns, "migrate", nil, nil, "dial", fmt.Sprintf("-addr=db.%s.svc:3306", ns), "-expect=greeting from")},
 	}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
-	require.NoError(t, k8s.Create(ctx, job))
+	require.NoError(t, suite.Client.Create(ctx, job))
 
 	start := time.Now()
 	members := suite.ReadyPods(t, ns, "members", 3, 3*time.Minute)
@@ -128,7 +128,7 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var pods corev1.PodList
-		require.NoError(t, k8s.List(ctx, &pods, client.InNamespace(ns)))
+		require.NoError(t, suite.Client.List(ctx, &pods, client.InNamespace(ns)))
 		for _, p := range pods.Items {
 			if a := p.Labels["app"]; (a == "members" || a == "replica") && !nodetest.PodReady(&p) {
 				t.Fatalf("%s became unready: %s", p.Name, nodetest.PodStates([]corev1.Pod{p}))
@@ -151,15 +151,15 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 func TestPortsThatCollideOrAreUndeclared(t *testing.T) {
 	ctx := context.Background()
 	ns := suite.NewSpace(t, "brokers", nil)
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "rabbitmq", nodetest.App(ns, "rabbitmq", nil,
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "rabbitmq", nodetest.App(ns, "rabbitmq", nil,
 		[]corev1.ContainerPort{nodetest.TCPPort("amqp", 5672), nodetest.TCPPort("http-stats", 15672)}, "tcp", "-listen=:5672,:15672"))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "rabbitmq", nodetest.ServicePort("amqp", 5672, 5672), nodetest.ServicePort("http-stats", 15672, 15672))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "redis", nodetest.App(ns, "redis", nil,
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "rabbitmq", nodetest.ServicePort("amqp", 5672, 5672), nodetest.ServicePort("http-stats", 15672, 15672))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "redis", nodetest.App(ns, "redis", nil,
 		[]corev1.ContainerPort{nodetest.TCPPort("tcp-redis", 6379), nodetest.TCPPort("tcp-redis-bus", 16379)}, "tcp", "-listen=:6379,:16379"))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "redis", nodetest.ServicePort("tcp-redis", 6379, 6379), nodetest.ServicePort("tcp-redis-bus", 16379, 16379))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "bare", nodetest.App(ns, "bare", nil, nil, "tcp", "-listen=:8080"))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "bare", nodetest.ServicePort("http", 80, 8080))))
-	require.NoError(t, k8s.Create(ctx, agent(ns)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "redis", nodetest.ServicePort("tcp-redis", 6379, 6379), nodetest.ServicePort("tcp-redis-bus", 16379, 16379))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "bare", nodetest.App(ns, "bare", nil, nil, "tcp", "-listen=:8080"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "bare", nodetest.ServicePort("http", 80, 8080))))
+	require.NoError(t, suite.Client.Create(ctx, agent(ns)))
 
 	peer := *suite.ReadyPod(t, ns, "agent")
 	for _, name := range []string{"rabbitmq", "redis", "bare"} {
@@ -167,7 +167,7 @@ func TestPortsThatCollideOrAreUndeclared(t *testing.T) {
 		require.Len(t, p.Spec.InitContainers, 1, "%s runs decco's sidecar", name)
 		assert.Contains(t, p.Annotations, space.AnnotationInterception)
 		var svc corev1.Service
-		require.NoError(t, k8s.Get(ctx, types(ns, name), &svc))
+		require.NoError(t, suite.Client.Get(ctx, types(ns, name), &svc))
 		assert.NotContains(t, svc.Annotations, space.AnnotationRewrittenPorts, "Services are not rewritten in cni mode")
 		for _, sp := range svc.Spec.Ports {
 			assert.NotEqual(t, inject.ListenerPort(sp.Port), sp.TargetPort.IntVal, "Services are not rewritten in cni mode")
@@ -199,17 +199,17 @@ func TestFailsClosedWithoutThePlugin(t *testing.T) {
 	ctx := context.Background()
 	ns := suite.NewSpace(t, "closed", nil)
 	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "without-decco-cni-" + rand.String(4)}, Handler: node.RuntimeWithoutDeccoCNI}
-	require.NoError(t, k8s.Create(ctx, rc))
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), rc) })
+	require.NoError(t, suite.Client.Create(ctx, rc))
+	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), rc) })
 	tmpl := nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306")
 	tmpl.Spec.RuntimeClassName = &rc.Name
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "db", tmpl)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", tmpl)))
 
 	var pod corev1.Pod
 	var why string
 	deccotest.WaitFor(t, 90*time.Second, "the sidecar to report the missing rules, and the kubelet its failed startup probe", func() error {
 		var pods corev1.PodList
-		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
+		if err := suite.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
 			return err
 		}
 		if len(pods.Items) != 1 || pods.Items[0].Status.PodIP == "" {
@@ -226,12 +226,12 @@ func TestFailsClosedWithoutThePlugin(t *testing.T) {
 			return fmt.Errorf("the sidecar's /ready answered %d: %s", resp.StatusCode, why)
 		}
 		var events corev1.EventList
-		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		if err := suite.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		for _, e := range events.Items {
 			if e.Reason == "Unhealthy" && e.InvolvedObject.Name == pod.Name && strings.Contains(e.Message, "Startup probe failed") {
-				return k8s.Get(ctx, client.ObjectKeyFromObject(&pod), &pod)
+				return suite.Client.Get(ctx, client.ObjectKeyFromObject(&pod), &pod)
 			}
 		}
 		return errors.New("no failed startup probe recorded yet")

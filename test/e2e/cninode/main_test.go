@@ -11,42 +11,28 @@
 package cninode
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/node"
 	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
-var (
-	cluster *controlplane.Cluster
-	k8s     client.Client
-	theNode *node.Node
-	suite   nodetest.Suite
-)
+// suite is the node and its cluster, once decco is installed.
+var suite = nodetest.Suite{ProbeTimeout: 2 * time.Second}
 
-func TestMain(m *testing.M) {
-	os.Exit(node.RunTests(nodetest.WithDecco(m, &theNode, installDecco), &cluster, &theNode, controlplane.Options{WithCertManager: true}))
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, chart)) }
 
 const systemNamespace = "decco-system"
 
-// installDecco points the suite at the cluster and installs the chart
-// with cni interception over the node's ranges. The kubernetes Service's
-// address and the node's (where the apiserver serves, inside the pod range
-// here) don't speak decco's TLS.
-func installDecco(ctx context.Context) error {
-	k8s = cluster.Client
-	suite = nodetest.Suite{Client: k8s, Node: theNode, ProbeTimeout: 2 * time.Second}
-	net := theNode.Network
-	kubernetesSvc := net.ServiceCIDR.Addr().Next()
-	return suite.InstallDecco(ctx, cluster.Kubeconfig, nodetest.Chart{
+// chart installs decco with cni interception over the node's ranges. The
+// kubernetes Service's address and the node's (where the apiserver serves,
+// inside the pod range here) don't speak decco's TLS.
+func chart(n *node.Node) nodetest.Chart {
+	net := n.Network
+	return nodetest.Chart{
 		Namespace: systemNamespace,
 		Mode:      "with cni interception",
 		Values: fmt.Sprintf(`dataPlane:
@@ -54,6 +40,6 @@ func installDecco(ctx context.Context) error {
   podCIDRs: [%s]
   serviceCIDRs: [%s]
   excludeCIDRs: [%s/32, %s/32]
-`, net.PodCIDR, net.ServiceCIDR, kubernetesSvc, net.NodeIP()),
-	})
+`, net.PodCIDR, net.ServiceCIDR, net.ServiceCIDR.Addr().Next(), net.NodeIP()),
+	}
 }

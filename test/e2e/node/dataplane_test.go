@@ -36,11 +36,11 @@ const (
 func TestTCPServiceOverMutualTLS(t *testing.T) {
 	ctx := context.Background()
 	ns := suite.NewSpace(t, "acme", nil)
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "mysql", nodetest.App(ns, "mysql", nil,
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "mysql", nodetest.App(ns, "mysql", nil,
 		[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-	require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "mysql", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "mysql", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
 	egress := map[string]string{space.AnnotationEgress: fmt.Sprintf("%d=mysql.%s.svc:%d", egressPort, ns, mysqlPort)}
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
 
 	server := suite.ReadyPod(t, ns, "mysql")
 	clientPod := suite.ReadyPod(t, ns, "client")
@@ -69,7 +69,7 @@ func TestTCPServiceOverMutualTLS(t *testing.T) {
 		},
 	}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
-	require.NoError(t, k8s.Create(ctx, job))
+	require.NoError(t, suite.Client.Create(ctx, job))
 	suite.WaitJob(t, job)
 }
 
@@ -85,12 +85,12 @@ func TestNamedPortReachesTheListener(t *testing.T) {
 	ctx := context.Background()
 	ns := suite.NewSpace(t, "named", nil)
 	const appPort = 5000
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "api", nodetest.App(ns, "api", nil,
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "api", nodetest.App(ns, "api", nil,
 		[]corev1.ContainerPort{{Name: "api", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort)))))
 	svc := nodetest.Service(ns, "api", nodetest.ServicePort("main", 443, 443))
 	svc.Spec.Ports[0].TargetPort = intstr.FromString("api")
-	require.NoError(t, k8s.Create(ctx, svc))
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	require.NoError(t, suite.Client.Create(ctx, svc))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
 	server := suite.ReadyPod(t, ns, "api")
 	peer := suite.ReadyPod(t, ns, "peer")
 
@@ -115,9 +115,9 @@ func TestStatefulSetPodsByStableName(t *testing.T) {
 	const appPort = 6379
 	svc := nodetest.Service(ns, "cache", nodetest.ServicePort("main", appPort, appPort))
 	svc.Spec.ClusterIP = corev1.ClusterIPNone
-	require.NoError(t, k8s.Create(ctx, svc))
+	require.NoError(t, suite.Client.Create(ctx, svc))
 	tmpl := nodetest.App(ns, "cache", nil, []corev1.ContainerPort{{Name: "redis", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort))
-	require.NoError(t, k8s.Create(ctx, &appsv1.StatefulSet{
+	require.NoError(t, suite.Client.Create(ctx, &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns},
 		Spec: appsv1.StatefulSetSpec{
 			ServiceName: "cache",
@@ -126,11 +126,11 @@ func TestStatefulSetPodsByStableName(t *testing.T) {
 			Template:    tmpl,
 		},
 	}))
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
 	peer := suite.ReadyPod(t, ns, "peer")
 	deccotest.WaitFor(t, 2*time.Minute, "both replicas Ready", func() error {
 		var pods corev1.PodList
-		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "cache"}); err != nil {
+		if err := suite.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "cache"}); err != nil {
 			return err
 		}
 		ready := 0

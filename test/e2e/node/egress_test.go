@@ -32,16 +32,16 @@ func TestDeclaredEgressWithRealPackets(t *testing.T) {
 	src := suite.NewSpace(t, "src", map[string]string{space.AnnotationEgressPolicy: space.EgressDeclared})
 	open := suite.NewSpace(t, "open", nil)
 	server := func(ns string) *corev1.Pod {
-		require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil,
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil,
 			[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-		require.NoError(t, k8s.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
 		return suite.ReadyPod(t, ns, "db")
 	}
 	dstDB, otherDB, selfDB := server(dst), server(other), server(src)
 	agent := func(ns string) *corev1.Pod {
 		egress := map[string]string{space.AnnotationEgress: fmt.Sprintf("%d=db.%s.svc:%d,%d=db.%s.svc:%d",
 			egressPort, ns, mysqlPort, egressPort+1, dst, mysqlPort)}
-		require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
 		return suite.ReadyPod(t, ns, "client")
 	}
 	client, openClient := agent(src), agent(open)
@@ -65,7 +65,7 @@ func TestDeclaredEgressWithRealPackets(t *testing.T) {
 		_, err := suite.Probe(from, addr)
 		return err == nil
 	}
-	dns := theNode.Network.DNSIP().String() + ":53"
+	dns := suite.Node.Network.DNSIP().String() + ":53"
 	assert.True(t, reach(client, dns), "cluster DNS (TCP 53 on the kube-dns Service)")
 	deccotest.WaitFor(t, 30*time.Second, "the declared destination's listener", func() error {
 		_, err := suite.Probe(client, listener(dstDB))

@@ -135,7 +135,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		ensureNamespace(t, ctx, l.ns[role])
 	}
 	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "other-"}}
-	require.NoError(t, k8s.Create(ctx, other))
+	require.NoError(t, suite.Client.Create(ctx, other))
 	l.ns["other"] = other.Name
 
 	for _, role := range []string{"a1", "a2", "b1", "open1"} {
@@ -145,12 +145,12 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		}
 		ns := suite.NewSpace(t, role, annotations)
 		l.ns[role] = ns
-		require.NoError(t, k8s.Create(ctx, nodetest.Deployment(ns, "web", webTemplate(ns))))
-		require.NoError(t, k8s.Create(ctx, webService(ns, role == "a1")))
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "web", webTemplate(ns))))
+		require.NoError(t, suite.Client.Create(ctx, webService(ns, role == "a1")))
 	}
 	stray := nodetest.App(l.ns["a1"], "stray", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: strayPort}}, "http", fmt.Sprintf("-listen=:%d", strayPort))
 	delete(stray.Labels, space.LabelSpace)
-	require.NoError(t, k8s.Create(ctx, nodetest.Deployment(l.ns["a1"], "stray", stray)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(l.ns["a1"], "stray", stray)))
 	for _, role := range roles {
 		// Agents declare no port, so in a space they are injected (a
 		// sidecar, no listener) and their port 9000 stays outside every
@@ -161,8 +161,8 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 			delete(tmpl.Labels, space.LabelSpace)
 		}
 		agent := nodetest.Deployment(l.ns[role], agentName, tmpl)
-		require.NoError(t, k8s.Create(ctx, agent))
-		t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
+		require.NoError(t, suite.Client.Create(ctx, agent))
+		t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), agent) })
 	}
 
 	for _, role := range roles {
@@ -216,7 +216,7 @@ func webService(ns string, named bool) *corev1.Service {
 
 func ensureNamespace(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	err := suite.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	if !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err, "creating namespace %s", name)
 	}
@@ -323,10 +323,10 @@ func cyclonusMatrix(t *testing.T, ctx context.Context, l isolationLayout) map[st
 	var policies []*networkingv1.NetworkPolicy
 	for _, role := range roles {
 		var n corev1.Namespace
-		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: l.ns[role]}, &n))
+		require.NoError(t, suite.Client.Get(ctx, client.ObjectKey{Name: l.ns[role]}, &n))
 		nsLabels[l.ns[role]] = n.Labels
 		var list networkingv1.NetworkPolicyList
-		require.NoError(t, k8s.List(ctx, &list, client.InNamespace(l.ns[role])))
+		require.NoError(t, suite.Client.List(ctx, &list, client.InNamespace(l.ns[role])))
 		for i := range list.Items {
 			policies = append(policies, &list.Items[i])
 		}

@@ -6,30 +6,20 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/decco-dev/decco/test/controlplane"
 	"github.com/decco-dev/decco/test/gateway"
 	"github.com/decco-dev/decco/test/node"
 	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
-var (
-	cluster *controlplane.Cluster
-	k8s     client.Client
-	theNode *node.Node
-	suite   nodetest.Suite
-)
+// suite is the node and its cluster, once decco is installed.
+var suite = nodetest.Suite{ProbeTimeout: time.Second}
 
-func TestMain(m *testing.M) {
-	os.Exit(node.RunTests(nodetest.WithDecco(m, &theNode, installDecco), &cluster, &theNode, controlplane.Options{WithCertManager: true}))
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, chart)) }
 
 // systemNamespace is where the chart installs decco.
 const systemNamespace = "decco-system"
@@ -40,15 +30,12 @@ const systemNamespace = "decco-system"
 // so that the isolation matrix tells the two roles apart.
 const gatewayNamespace = "decco-gateway"
 
-// installDecco points the suite at the cluster and installs decco with its
-// Helm chart. Routes are in gateway-per-space mode for the gateway the
-// node runs, Traefik, which has no ListenerSet.
-func installDecco(ctx context.Context) error {
-	k8s = cluster.Client
-	suite = nodetest.Suite{Client: k8s, Node: theNode, ProbeTimeout: time.Second}
-	return suite.InstallDecco(ctx, cluster.Kubeconfig, nodetest.Chart{
+// chart installs decco with routes in gateway-per-space mode for the
+// gateway the node runs, Traefik, which has no ListenerSet.
+func chart(*node.Node) nodetest.Chart {
+	return nodetest.Chart{
 		Namespace: systemNamespace,
 		Values: fmt.Sprintf("routing: {mode: gateway-per-space, gateway: {namespace: %s, className: %s, port: %d}}\n",
 			gatewayNamespace, gateway.GatewayClass, gateway.Port),
-	})
+	}
 }

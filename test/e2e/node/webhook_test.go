@@ -35,7 +35,7 @@ func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
 			}}}),
 		}
-		if err := k8s.Create(ctx, pod, client.DryRunAll); err != nil {
+		if err := suite.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 			return err
 		}
 		if !deccotest.Injected(pod) {
@@ -75,17 +75,17 @@ func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 		return nil
 	})
 	var pods corev1.PodList
-	require.NoError(t, k8s.List(ctx, &pods, client.InNamespace(systemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}))
+	require.NoError(t, suite.Client.List(ctx, &pods, client.InNamespace(systemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}))
 	require.Len(t, pods.Items, 2)
 	victim := pods.Items[0]
-	require.NoError(t, k8s.Delete(ctx, &victim))
+	require.NoError(t, suite.Client.Delete(ctx, &victim))
 	deccotest.WaitFor(t, 2*time.Minute, "the deleted manager pod to be gone and replaced", func() error {
 		var gone corev1.Pod
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(&victim), &gone); err == nil {
+		if err := suite.Client.Get(ctx, client.ObjectKeyFromObject(&victim), &gone); err == nil {
 			return errors.New(victim.Name + " still terminating")
 		}
 		var d appsv1.Deployment
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "decco"}, &d); err != nil {
+		if err := suite.Client.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "decco"}, &d); err != nil {
 			return err
 		}
 		if d.Status.ReadyReplicas < 2 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,14 +16,27 @@ import (
 	"github.com/decco-dev/decco/test/node"
 )
 
-// WithDecco is a runner for node.RunTests: once the node has joined
-// (*theNode set), it calls setUp, which points the suite at the cluster
-// and installs decco, then runs m. Under -short, or on a machine that
-// can't host a node, *theNode stays nil and m runs alone (its tests skip).
-func WithDecco(m controlplane.Runner, theNode **node.Node, setUp func(context.Context) error) controlplane.Runner {
-	return &withDecco{m: m, node: theNode, setUp: setUp}
+// Main is a node suite's TestMain body: it starts the node and a control
+// plane with cert-manager (node.RunTests), points s at them, installs decco
+// with the chart the suite describes for that node, and runs m. Under
+// -short, or on a machine that can't host a node, nothing starts, s stays
+// empty and m runs alone (its tests skip, see node.Require). Use it as
+//
+//	var suite = nodetest.Suite{ProbeTimeout: time.Second}
+//	func TestMain(m *testing.M) { os.Exit(suite.Main(m, chart)) }
+func (s *Suite) Main(m *testing.M, chart func(*node.Node) Chart) int {
+	var (
+		cluster *controlplane.Cluster
+		n       *node.Node
+	)
+	up := func(ctx context.Context) error {
+		s.Client, s.Node = cluster.Client, n
+		return s.InstallDecco(ctx, cluster.Kubeconfig, chart(n))
+	}
+	return node.RunTests(&withDecco{m: m, node: &n, setUp: up}, &cluster, &n, controlplane.Options{WithCertManager: true})
 }
 
+// withDecco runs setUp once the node has joined (*node set), then m.
 type withDecco struct {
 	m     controlplane.Runner
 	node  **node.Node
