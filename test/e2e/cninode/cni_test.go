@@ -27,6 +27,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // memberProbe is the members' readiness: /healthy on their health port,
@@ -42,7 +43,7 @@ func member(ns, name, payload string, peers []string, ports ...corev1.ContainerP
 	if len(peers) > 0 {
 		args = append(args, "-peers="+strings.Join(peers, ","))
 	}
-	t := app(ns, name, nil, append(ports, tcpPort("health", 7001)), args...)
+	t := nodetest.App(ns, name, nil, append(ports, nodetest.TCPPort("health", 7001)), args...)
 	t.Spec.Containers[0].ReadinessProbe = memberProbe()
 	return t
 }
@@ -57,7 +58,7 @@ func member(ns, name, payload string, peers []string, ports ...corev1.ContainerP
 // port is handed to the TLS listener, and the app never sees it.
 func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "cluster")
+	ns := suite.NewSpace(t, "cluster", nil)
 	payload := "decco-payload-" + rand.String(12)
 	control := "decco-control-" + rand.String(12)
 	capt := startCapture(t, payload, control)
@@ -68,40 +69,40 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	for i := range 3 {
 		peers = append(peers, fmt.Sprintf("members-%d.members.%s.svc.cluster.local:7000", i, ns))
 	}
-	headless := service(ns, "members", svcPort("peer", 7000, 7000))
+	headless := nodetest.Service(ns, "members", nodetest.ServicePort("peer", 7000, 7000))
 	headless.Spec.ClusterIP = corev1.ClusterIPNone
 	headless.Spec.PublishNotReadyAddresses = true // members find each other before they are Ready
-	require.NoError(t, k8s.Create(ctx, headless))
-	require.NoError(t, k8s.Create(ctx, &appsv1.StatefulSet{
+	require.NoError(t, suite.Client.Create(ctx, headless))
+	require.NoError(t, suite.Client.Create(ctx, &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "members", Namespace: ns},
 		Spec: appsv1.StatefulSetSpec{
 			ServiceName: "members", Replicas: new(int32(3)),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			Selector:            &metav1.LabelSelector{MatchLabels: map[string]string{"app": "members"}},
-			Template:            member(ns, "members", payload, peers, tcpPort("peer", 7000)),
+			Template:            member(ns, "members", payload, peers, nodetest.TCPPort("peer", 7000)),
 		},
 	}))
 	// A primary and a replica syncing from it through its Service.
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "primary", member(ns, "primary", payload, nil, tcpPort("redis", 7000)))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "primary", svcPort("redis", 6379, 7000))))
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "replica", member(ns, "replica", payload, []string{fmt.Sprintf("primary.%s.svc:6379", ns)}))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "primary", member(ns, "primary", payload, nil, nodetest.TCPPort("redis", 7000)))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "primary", nodetest.ServicePort("redis", 6379, 7000))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "replica", member(ns, "replica", payload, []string{fmt.Sprintf("primary.%s.svc:6379", ns)}))))
 	// A MySQL-style server and a client-only Job.
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "db", app(ns, "db", nil, []corev1.ContainerPort{tcpPort("mysql", 3306)}, "tcp", "-listen=:3306"))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "db", svcPort("mysql", 3306, 3306))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("mysql", 3306, 3306))))
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: ns},
 		Spec: batchv1.JobSpec{BackoffLimit: new(int32),
-			Template: app(ns, "migrate", nil, nil, "dial", fmt.Sprintf("-addr=db.%s.svc:3306", ns), "-expect=greeting from")},
+			Template: nodetest.App(ns, "migrate", nil, nil, "dial", fmt.Sprintf("-addr=db.%s.svc:3306", ns), "-expect=greeting from")},
 	}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
-	require.NoError(t, k8s.Create(ctx, job))
+	require.NoError(t, suite.Client.Create(ctx, job))
 
 	start := time.Now()
-	members := readyPods(t, ns, "members", 3, 3*time.Minute)
+	members := suite.ReadyPods(t, ns, "members", 3, 3*time.Minute)
 	t.Logf("3 members Ready (each reaching all 3 by pod DNS name) %s after creation", time.Since(start).Round(100*time.Millisecond))
-	readyPods(t, ns, "replica", 1, time.Minute)
-	db := readyPods(t, ns, "db", 1, time.Minute)[0]
-	waitJob(t, job)
+	suite.ReadyPods(t, ns, "replica", 1, time.Minute)
+	db := suite.ReadyPods(t, ns, "db", 1, time.Minute)[0]
+	suite.WaitJob(t, job)
 	t.Logf("replica synced and the client-only Job completed %s after creation", time.Since(start).Round(100*time.Millisecond))
 
 	for _, p := range members {
@@ -127,10 +128,10 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var pods corev1.PodList
-		require.NoError(t, k8s.List(ctx, &pods, client.InNamespace(ns)))
+		require.NoError(t, suite.Client.List(ctx, &pods, client.InNamespace(ns)))
 		for _, p := range pods.Items {
-			if a := p.Labels["app"]; (a == "members" || a == "replica") && !podReady(&p) {
-				t.Fatalf("%s became unready: %s", p.Name, podStates([]corev1.Pod{p}))
+			if a := p.Labels["app"]; (a == "members" || a == "replica") && !nodetest.PodReady(&p) {
+				t.Fatalf("%s became unready: %s", p.Name, nodetest.PodStates([]corev1.Pod{p}))
 			}
 		}
 		time.Sleep(time.Second)
@@ -149,24 +150,24 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 // declares no port behind a Service with targetPort 8080.
 func TestPortsThatCollideOrAreUndeclared(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "brokers")
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "rabbitmq", app(ns, "rabbitmq", nil,
-		[]corev1.ContainerPort{tcpPort("amqp", 5672), tcpPort("http-stats", 15672)}, "tcp", "-listen=:5672,:15672"))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "rabbitmq", svcPort("amqp", 5672, 5672), svcPort("http-stats", 15672, 15672))))
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "redis", app(ns, "redis", nil,
-		[]corev1.ContainerPort{tcpPort("tcp-redis", 6379), tcpPort("tcp-redis-bus", 16379)}, "tcp", "-listen=:6379,:16379"))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "redis", svcPort("tcp-redis", 6379, 6379), svcPort("tcp-redis-bus", 16379, 16379))))
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "bare", app(ns, "bare", nil, nil, "tcp", "-listen=:8080"))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "bare", svcPort("http", 80, 8080))))
-	require.NoError(t, k8s.Create(ctx, agent(ns)))
+	ns := suite.NewSpace(t, "brokers", nil)
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "rabbitmq", nodetest.App(ns, "rabbitmq", nil,
+		[]corev1.ContainerPort{nodetest.TCPPort("amqp", 5672), nodetest.TCPPort("http-stats", 15672)}, "tcp", "-listen=:5672,:15672"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "rabbitmq", nodetest.ServicePort("amqp", 5672, 5672), nodetest.ServicePort("http-stats", 15672, 15672))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "redis", nodetest.App(ns, "redis", nil,
+		[]corev1.ContainerPort{nodetest.TCPPort("tcp-redis", 6379), nodetest.TCPPort("tcp-redis-bus", 16379)}, "tcp", "-listen=:6379,:16379"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "redis", nodetest.ServicePort("tcp-redis", 6379, 6379), nodetest.ServicePort("tcp-redis-bus", 16379, 16379))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "bare", nodetest.App(ns, "bare", nil, nil, "tcp", "-listen=:8080"))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "bare", nodetest.ServicePort("http", 80, 8080))))
+	require.NoError(t, suite.Client.Create(ctx, agent(ns)))
 
-	peer := readyPods(t, ns, "agent", 1, 90*time.Second)[0]
+	peer := *suite.ReadyPod(t, ns, "agent")
 	for _, name := range []string{"rabbitmq", "redis", "bare"} {
-		p := readyPods(t, ns, name, 1, 90*time.Second)[0]
+		p := *suite.ReadyPod(t, ns, name)
 		require.Len(t, p.Spec.InitContainers, 1, "%s runs decco's sidecar", name)
 		assert.Contains(t, p.Annotations, space.AnnotationInterception)
 		var svc corev1.Service
-		require.NoError(t, k8s.Get(ctx, types(ns, name), &svc))
+		require.NoError(t, suite.Client.Get(ctx, types(ns, name), &svc))
 		assert.NotContains(t, svc.Annotations, space.AnnotationRewrittenPorts, "Services are not rewritten in cni mode")
 		for _, sp := range svc.Spec.Ports {
 			assert.NotEqual(t, inject.ListenerPort(sp.Port), sp.TargetPort.IntVal, "Services are not rewritten in cni mode")
@@ -175,7 +176,7 @@ func TestPortsThatCollideOrAreUndeclared(t *testing.T) {
 	for _, addr := range []string{"rabbitmq:5672", "rabbitmq:15672", "redis:6379", "redis:16379", "bare:80"} {
 		target := strings.Replace(addr, ":", "."+ns+".svc:", 1)
 		deccotest.WaitFor(t, 30*time.Second, "the agent reaching "+target+" over mutual TLS", func() error {
-			line, err := probe(&peer, target)
+			line, err := suite.Probe(&peer, target)
 			if err != nil {
 				return err
 			}
@@ -196,23 +197,23 @@ func types(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace
 // so no plaintext port is ever served.
 func TestFailsClosedWithoutThePlugin(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "closed")
+	ns := suite.NewSpace(t, "closed", nil)
 	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "without-decco-cni-" + rand.String(4)}, Handler: node.RuntimeWithoutDeccoCNI}
-	require.NoError(t, k8s.Create(ctx, rc))
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), rc) })
-	tmpl := app(ns, "db", nil, []corev1.ContainerPort{tcpPort("mysql", 3306)}, "tcp", "-listen=:3306")
+	require.NoError(t, suite.Client.Create(ctx, rc))
+	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), rc) })
+	tmpl := nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306")
 	tmpl.Spec.RuntimeClassName = &rc.Name
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "db", tmpl)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", tmpl)))
 
 	var pod corev1.Pod
 	var why string
 	deccotest.WaitFor(t, 90*time.Second, "the sidecar to report the missing rules, and the kubelet its failed startup probe", func() error {
 		var pods corev1.PodList
-		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
+		if err := suite.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
 			return err
 		}
 		if len(pods.Items) != 1 || pods.Items[0].Status.PodIP == "" {
-			return fmt.Errorf("no pod with an address yet: %s", podStates(pods.Items))
+			return fmt.Errorf("no pod with an address yet: %s", nodetest.PodStates(pods.Items))
 		}
 		pod = pods.Items[0]
 		resp, err := http.Get("http://" + net.JoinHostPort(pod.Status.PodIP, "15021") + "/ready")
@@ -225,12 +226,12 @@ func TestFailsClosedWithoutThePlugin(t *testing.T) {
 			return fmt.Errorf("the sidecar's /ready answered %d: %s", resp.StatusCode, why)
 		}
 		var events corev1.EventList
-		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		if err := suite.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		for _, e := range events.Items {
 			if e.Reason == "Unhealthy" && e.InvolvedObject.Name == pod.Name && strings.Contains(e.Message, "Startup probe failed") {
-				return k8s.Get(ctx, client.ObjectKeyFromObject(&pod), &pod)
+				return suite.Client.Get(ctx, client.ObjectKeyFromObject(&pod), &pod)
 			}
 		}
 		return errors.New("no failed startup probe recorded yet")
@@ -241,7 +242,7 @@ func TestFailsClosedWithoutThePlugin(t *testing.T) {
 		assert.Nil(t, s.State.Running, "app container %s must not run", s.Name)
 		assert.Zero(t, s.RestartCount)
 	}
-	assert.False(t, podReady(&pod))
+	assert.False(t, nodetest.PodReady(&pod))
 	_, err := net.DialTimeout("tcp", net.JoinHostPort(pod.Status.PodIP, "3306"), time.Second)
 	assert.Error(t, err, "nothing serves the app's port")
 }

@@ -2,12 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,188 +13,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
-	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
-
-// newSpace creates a space namespace named after prefix.
-func newSpace(t *testing.T, prefix string) string {
-	t.Helper()
-	return newSpaceWith(t, prefix, nil)
-}
-
-// newSpaceWith creates a space namespace named after prefix, with
-// annotations besides its domain. The namespace is created a space in one
-// request, as a manifest applies it: the webhook must never see it
-// half-made (its cache could still hold the namespace without the label
-// when the first pod arrives).
-func newSpaceWith(t *testing.T, prefix string, annotations map[string]string) string {
-	t.Helper()
-	node.Require(t)
-	name := prefix + "-" + rand.String(5)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name:        name,
-		Labels:      map[string]string{space.LabelSpace: name},
-		Annotations: map[string]string{space.AnnotationDomain: "example.com"},
-	}}
-	maps.Copy(ns.Annotations, annotations)
-	require.NoError(t, k8s.Create(context.Background(), ns))
-	return ns.Name
-}
-
-// app is a pod template running testapp with args, in space ns.
-func app(ns, name string, annotations map[string]string, ports []corev1.ContainerPort, args ...string) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{
-			Labels:      map[string]string{"app": name, space.LabelSpace: ns},
-			Annotations: annotations,
-		},
-		Spec: restricted(corev1.PodSpec{
-			Containers: []corev1.Container{{
-				Name:            "app",
-				Image:           node.AppImage,
-				ImagePullPolicy: corev1.PullNever,
-				Args:            args,
-				Ports:           ports,
-			}},
-		}),
-	}
-}
-
-// appUID is the apps' user: not root, and not the sidecar's UID, which
-// decco reserves so that only the sidecar can read the space's key.
-const appUID = 10001
-
-// restricted makes spec pass Pod Security "restricted", the level decco
-// sets on every space by default.
-func restricted(spec corev1.PodSpec) corev1.PodSpec {
-	spec.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot:   new(true),
-		RunAsUser:      new(int64(appUID)),
-		RunAsGroup:     new(int64(appUID)),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	for i := range spec.Containers {
-		spec.Containers[i].SecurityContext = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: new(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
-	}
-	return spec
-}
-
-func deployment(ns, name string, tmpl corev1.PodTemplateSpec) *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: tmpl,
-		},
-	}
-}
-
-func service(ns, name string, port int32) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{space.LabelSpace: ns}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "main", Port: port, TargetPort: intstr.FromInt32(port)}},
-		},
-	}
-}
-
-// readyPod waits until the Deployment's pod has every container, the
-// sidecar included, ready, and returns it.
-func readyPod(t *testing.T, ns, app string) *corev1.Pod {
-	t.Helper()
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpPods(t, ns, app)
-		}
-	})
-	var ready *corev1.Pod
-	deccotest.WaitFor(t, 90*time.Second, "pod "+app+" to be Ready", func() error {
-		var pods corev1.PodList
-		if err := k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
-			return err
-		}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if podReady(p) {
-				ready = p
-				return nil
-			}
-		}
-		return fmt.Errorf("%d pods, none Ready: %s", len(pods.Items), podStates(pods.Items))
-	})
-	return ready
-}
-
-// dumpPods logs what the containers of app's pods wrote, read from the
-// node's log directory.
-func dumpPods(t *testing.T, ns, app string) {
-	var pods corev1.PodList
-	if err := k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
-		return
-	}
-	for _, p := range pods.Items {
-		for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-			t.Logf("--- %s/%s %s:\n%s", ns, p.Name, c.Name, theNode.ContainerLog(ns, p.Name, c.Name))
-		}
-	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
-}
-
-func podStates(pods []corev1.Pod) string {
-	var parts []string
-	for _, p := range pods {
-		var cs []string
-		for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-			state := "?"
-			switch {
-			case s.State.Running != nil:
-				state = fmt.Sprintf("running(ready=%t)", s.Ready)
-			case s.State.Waiting != nil:
-				state = "waiting:" + s.State.Waiting.Reason + " " + s.State.Waiting.Message
-			case s.State.Terminated != nil:
-				state = fmt.Sprintf("terminated:%s(%d)", s.State.Terminated.Reason, s.State.Terminated.ExitCode)
-			}
-			cs = append(cs, s.Name+"="+state)
-		}
-		parts = append(parts, fmt.Sprintf("%s %s [%s]", p.Name, p.Status.Phase, strings.Join(cs, ", ")))
-	}
-	return strings.Join(parts, "; ")
-}
-
-// probe asks the testapp agent in pod to connect to addr, from inside the
-// pod's network namespace. It returns the first line the peer sent, or an
-// error if the connection failed.
-func probe(pod *corev1.Pod, addr string) (string, error) {
-	q := url.Values{"addr": {addr}, "timeout": {"1s"}}
-	resp, err := http.Get("http://" + pod.Status.PodIP + ":9000/connect?" + q.Encode())
-	if err != nil {
-		return "", fmt.Errorf("asking the agent in %s: %w", pod.Name, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", errors.New(strings.TrimSpace(string(body)))
-	}
-	return string(body), nil
-}
 
 const (
 	mysqlPort  = 3306
@@ -215,20 +35,20 @@ const (
 // and a Job using the same tunnel runs to completion.
 func TestTCPServiceOverMutualTLS(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "acme")
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "mysql", app(ns, "mysql", nil,
+	ns := suite.NewSpace(t, "acme", nil)
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "mysql", nodetest.App(ns, "mysql", nil,
 		[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "mysql", mysqlPort)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "mysql", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
 	egress := map[string]string{space.AnnotationEgress: fmt.Sprintf("%d=mysql.%s.svc:%d", egressPort, ns, mysqlPort)}
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "client", app(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
 
-	server := readyPod(t, ns, "mysql")
-	clientPod := readyPod(t, ns, "client")
+	server := suite.ReadyPod(t, ns, "mysql")
+	clientPod := suite.ReadyPod(t, ns, "client")
 	require.Len(t, server.Spec.InitContainers, 1, "the server runs decco's sidecar")
 	require.Len(t, clientPod.Spec.InitContainers, 1, "the client runs decco's sidecar")
 
 	deccotest.WaitFor(t, 30*time.Second, "the MySQL-style greeting through the egress tunnel", func() error {
-		line, err := probe(clientPod, fmt.Sprintf("127.0.0.1:%d", egressPort))
+		line, err := suite.Probe(clientPod, fmt.Sprintf("127.0.0.1:%d", egressPort))
 		if err != nil {
 			return err
 		}
@@ -238,32 +58,19 @@ func TestTCPServiceOverMutualTLS(t *testing.T) {
 		return nil
 	})
 
-	_, err := probe(clientPod, fmt.Sprintf("%s:%d", server.Status.PodIP, mysqlPort))
+	_, err := suite.Probe(clientPod, fmt.Sprintf("%s:%d", server.Status.PodIP, mysqlPort))
 	require.Error(t, err, "the server's plaintext port must be closed to other pods")
 
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: ns},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: new(int32),
-			Template:     app(ns, "migrate", egress, nil, "dial", fmt.Sprintf("-addr=127.0.0.1:%d", egressPort), "-expect=greeting from"),
+			Template:     nodetest.App(ns, "migrate", egress, nil, "dial", fmt.Sprintf("-addr=127.0.0.1:%d", egressPort), "-expect=greeting from"),
 		},
 	}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
-	require.NoError(t, k8s.Create(ctx, job))
-	deccotest.WaitFor(t, 90*time.Second, "the Job to complete", func() error {
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
-			return err
-		}
-		for _, c := range job.Status.Conditions {
-			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-				return nil
-			}
-			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				return fmt.Errorf("job failed: %s", c.Message)
-			}
-		}
-		return errors.New("not complete yet")
-	})
+	require.NoError(t, suite.Client.Create(ctx, job))
+	suite.WaitJob(t, job)
 }
 
 // TestNamedPortReachesTheListener is a Service whose target port is a
@@ -276,24 +83,24 @@ func TestTCPServiceOverMutualTLS(t *testing.T) {
 // the peer: this test failed on its last assertion.)
 func TestNamedPortReachesTheListener(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "named")
+	ns := suite.NewSpace(t, "named", nil)
 	const appPort = 5000
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "api", app(ns, "api", nil,
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "api", nodetest.App(ns, "api", nil,
 		[]corev1.ContainerPort{{Name: "api", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort)))))
-	svc := service(ns, "api", 443)
+	svc := nodetest.Service(ns, "api", nodetest.ServicePort("main", 443, 443))
 	svc.Spec.Ports[0].TargetPort = intstr.FromString("api")
-	require.NoError(t, k8s.Create(ctx, svc))
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "peer", app(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
-	server := readyPod(t, ns, "api")
-	peer := readyPod(t, ns, "peer")
+	require.NoError(t, suite.Client.Create(ctx, svc))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	server := suite.ReadyPod(t, ns, "api")
+	peer := suite.ReadyPod(t, ns, "peer")
 
 	// The listener asks for a client certificate, so the peer's agent
 	// gets no greeting: a connection that opens is all it reports.
 	deccotest.WaitFor(t, 30*time.Second, "the listener through the Service, by its named port", func() error {
-		_, err := probe(peer, fmt.Sprintf("api.%s.svc:443", ns))
+		_, err := suite.Probe(peer, fmt.Sprintf("api.%s.svc:443", ns))
 		return err
 	})
-	_, err := probe(peer, fmt.Sprintf("%s:%d", server.Status.PodIP, appPort))
+	_, err := suite.Probe(peer, fmt.Sprintf("%s:%d", server.Status.PodIP, appPort))
 	require.Error(t, err, "the app's plaintext port must stay closed")
 }
 
@@ -304,13 +111,13 @@ func TestNamedPortReachesTheListener(t *testing.T) {
 // stays closed.
 func TestStatefulSetPodsByStableName(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "sts")
+	ns := suite.NewSpace(t, "sts", nil)
 	const appPort = 6379
-	svc := service(ns, "cache", appPort)
+	svc := nodetest.Service(ns, "cache", nodetest.ServicePort("main", appPort, appPort))
 	svc.Spec.ClusterIP = corev1.ClusterIPNone
-	require.NoError(t, k8s.Create(ctx, svc))
-	tmpl := app(ns, "cache", nil, []corev1.ContainerPort{{Name: "redis", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort))
-	require.NoError(t, k8s.Create(ctx, &appsv1.StatefulSet{
+	require.NoError(t, suite.Client.Create(ctx, svc))
+	tmpl := nodetest.App(ns, "cache", nil, []corev1.ContainerPort{{Name: "redis", ContainerPort: appPort}}, "tcp", fmt.Sprintf("-listen=:%d", appPort))
+	require.NoError(t, suite.Client.Create(ctx, &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns},
 		Spec: appsv1.StatefulSetSpec{
 			ServiceName: "cache",
@@ -319,29 +126,29 @@ func TestStatefulSetPodsByStableName(t *testing.T) {
 			Template:    tmpl,
 		},
 	}))
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "peer", app(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
-	peer := readyPod(t, ns, "peer")
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "peer", nodetest.App(ns, "peer", nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+	peer := suite.ReadyPod(t, ns, "peer")
 	deccotest.WaitFor(t, 2*time.Minute, "both replicas Ready", func() error {
 		var pods corev1.PodList
-		if err := k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "cache"}); err != nil {
+		if err := suite.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "cache"}); err != nil {
 			return err
 		}
 		ready := 0
 		for i := range pods.Items {
-			if podReady(&pods.Items[i]) && len(pods.Items[i].Spec.InitContainers) == 1 {
+			if nodetest.PodReady(&pods.Items[i]) && len(pods.Items[i].Spec.InitContainers) == 1 {
 				ready++
 			}
 		}
 		if ready != 2 {
-			return fmt.Errorf("%d of 2 Ready with the sidecar: %s", ready, podStates(pods.Items))
+			return fmt.Errorf("%d of 2 Ready with the sidecar: %s", ready, nodetest.PodStates(pods.Items))
 		}
 		return nil
 	})
 	stable := fmt.Sprintf("cache-0.cache.%s.svc.cluster.local", ns)
 	deccotest.WaitFor(t, 30*time.Second, "replica 0's listener by its stable name", func() error {
-		_, err := probe(peer, fmt.Sprintf("%s:%d", stable, inject.ListenerPort(appPort)))
+		_, err := suite.Probe(peer, fmt.Sprintf("%s:%d", stable, inject.ListenerPort(appPort)))
 		return err
 	})
-	_, err := probe(peer, fmt.Sprintf("%s:%d", stable, appPort))
+	_, err := suite.Probe(peer, fmt.Sprintf("%s:%d", stable, appPort))
 	require.Error(t, err, "replica 0's app port must stay closed to its peers")
 }

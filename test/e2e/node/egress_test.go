@@ -14,6 +14,7 @@ import (
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // TestDeclaredEgressWithRealPackets is decco.io/egress-policy: declared
@@ -26,22 +27,22 @@ import (
 // reaches it.
 func TestDeclaredEgressWithRealPackets(t *testing.T) {
 	ctx := context.Background()
-	dst := newSpace(t, "dst")
-	other := newSpace(t, "other")
-	src := newSpaceWith(t, "src", map[string]string{space.AnnotationEgressPolicy: space.EgressDeclared})
-	open := newSpace(t, "open")
+	dst := suite.NewSpace(t, "dst", nil)
+	other := suite.NewSpace(t, "other", nil)
+	src := suite.NewSpace(t, "src", map[string]string{space.AnnotationEgressPolicy: space.EgressDeclared})
+	open := suite.NewSpace(t, "open", nil)
 	server := func(ns string) *corev1.Pod {
-		require.NoError(t, k8s.Create(ctx, deployment(ns, "db", app(ns, "db", nil,
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db", nodetest.App(ns, "db", nil,
 			[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-		require.NoError(t, k8s.Create(ctx, service(ns, "db", mysqlPort)))
-		return readyPod(t, ns, "db")
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "db", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
+		return suite.ReadyPod(t, ns, "db")
 	}
 	dstDB, otherDB, selfDB := server(dst), server(other), server(src)
 	agent := func(ns string) *corev1.Pod {
 		egress := map[string]string{space.AnnotationEgress: fmt.Sprintf("%d=db.%s.svc:%d,%d=db.%s.svc:%d",
 			egressPort, ns, mysqlPort, egressPort+1, dst, mysqlPort)}
-		require.NoError(t, k8s.Create(ctx, deployment(ns, "client", app(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
-		return readyPod(t, ns, "client")
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "client", nodetest.App(ns, "client", egress, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort)))))
+		return suite.ReadyPod(t, ns, "client")
 	}
 	client, openClient := agent(src), agent(open)
 	listener := func(p *corev1.Pod) string {
@@ -51,7 +52,7 @@ func TestDeclaredEgressWithRealPackets(t *testing.T) {
 	// The policy follows the client's egress entries once the reconciler
 	// has seen the pod.
 	deccotest.WaitFor(t, time.Minute, "the MySQL-style greeting through the tunnel to its own space", func() error {
-		line, err := probe(client, fmt.Sprintf("127.0.0.1:%d", egressPort))
+		line, err := suite.Probe(client, fmt.Sprintf("127.0.0.1:%d", egressPort))
 		if err != nil {
 			return err
 		}
@@ -61,13 +62,13 @@ func TestDeclaredEgressWithRealPackets(t *testing.T) {
 		return nil
 	})
 	reach := func(from *corev1.Pod, addr string) bool {
-		_, err := probe(from, addr)
+		_, err := suite.Probe(from, addr)
 		return err == nil
 	}
-	dns := theNode.Network.DNSIP().String() + ":53"
+	dns := suite.Node.Network.DNSIP().String() + ":53"
 	assert.True(t, reach(client, dns), "cluster DNS (TCP 53 on the kube-dns Service)")
 	deccotest.WaitFor(t, 30*time.Second, "the declared destination's listener", func() error {
-		_, err := probe(client, listener(dstDB))
+		_, err := suite.Probe(client, listener(dstDB))
 		return err
 	})
 	assert.False(t, reach(client, listener(otherDB)), "another space's listener, not declared")

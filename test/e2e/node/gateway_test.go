@@ -28,6 +28,7 @@ import (
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/gateway"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // The gateway is started once, by the first test that needs it: building
@@ -43,7 +44,7 @@ func startGateway(t *testing.T) *gateway.Gateway {
 	node.Require(t)
 	gatewayOnce.Do(func() {
 		start := time.Now()
-		theGateway, gatewayStartup = gateway.Start(context.Background(), k8s, theNode, gatewayNamespace, os.Stderr)
+		theGateway, gatewayStartup = gateway.Start(context.Background(), suite.Client, suite.Node, gatewayNamespace, os.Stderr)
 		fmt.Fprintf(os.Stderr, "gateway: Traefik %s Ready in %s, image built and imported\n", gateway.TraefikVersion, time.Since(start).Round(100*time.Millisecond))
 	})
 	require.NoError(t, gatewayStartup, "starting the gateway")
@@ -60,17 +61,17 @@ func startGateway(t *testing.T) *gateway.Gateway {
 func dumpGateway(t *testing.T) {
 	ctx := context.Background()
 	var pods corev1.PodList
-	_ = k8s.List(ctx, &pods, client.InNamespace(gatewayNamespace))
+	_ = suite.Client.List(ctx, &pods, client.InNamespace(gatewayNamespace))
 	for _, p := range pods.Items {
-		t.Logf("--- %s/%s:\n%s", gatewayNamespace, p.Name, theNode.ContainerLog(gatewayNamespace, p.Name, "traefik"))
+		t.Logf("--- %s/%s:\n%s", gatewayNamespace, p.Name, suite.Node.ContainerLog(gatewayNamespace, p.Name, "traefik"))
 	}
 	var gws gatewayv1.GatewayList
-	_ = k8s.List(ctx, &gws)
+	_ = suite.Client.List(ctx, &gws)
 	for _, g := range gws.Items {
 		t.Logf("Gateway %s/%s status: %+v", g.Namespace, g.Name, g.Status)
 	}
 	var hrs gatewayv1.HTTPRouteList
-	_ = k8s.List(ctx, &hrs)
+	_ = suite.Client.List(ctx, &hrs)
 	for _, r := range hrs.Items {
 		t.Logf("HTTPRoute %s/%s status: %+v", r.Namespace, r.Name, r.Status)
 	}
@@ -92,9 +93,9 @@ const shopPath = "/shop"
 func newTenant(t *testing.T, prefix string) *tenant {
 	t.Helper()
 	ctx := context.Background()
-	ns := newSpace(t, prefix)
-	web := app(ns, "web", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}, "http", "-listen=:8080")
-	db := app(ns, "db", nil, []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306}}, "tcp", "-listen=:3306")
+	ns := suite.NewSpace(t, prefix, nil)
+	web := nodetest.App(ns, "web", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}, "http", "-listen=:8080")
+	db := nodetest.App(ns, "db", nil, []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306}}, "tcp", "-listen=:3306")
 	webSvc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Labels: map[string]string{space.LabelSpace: ns},
 			Annotations: map[string]string{space.AnnotationHTTPPath: shopPath}},
@@ -106,18 +107,18 @@ func newTenant(t *testing.T, prefix string) *tenant {
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "db"},
 			Ports: []corev1.ServicePort{{Name: "mysql", Port: 3306, TargetPort: intstr.FromInt32(3306)}}},
 	}
-	for _, obj := range []client.Object{deployment(ns, "web", web), deployment(ns, "db", db), webSvc, dbSvc} {
-		require.NoError(t, k8s.Create(ctx, obj))
+	for _, obj := range []client.Object{nodetest.Deployment(ns, "web", web), nodetest.Deployment(ns, "db", db), webSvc, dbSvc} {
+		require.NoError(t, suite.Client.Create(ctx, obj))
 	}
 	var nsObj corev1.Namespace
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: ns}, &nsObj))
+	require.NoError(t, suite.Client.Get(ctx, client.ObjectKey{Name: ns}, &nsObj))
 	sp, err := space.FromNamespace(&nsObj)
 	require.NoError(t, err)
-	tn := &tenant{sp: sp, web: readyPod(t, ns, "web").Name, db: readyPod(t, ns, "db").Name}
+	tn := &tenant{sp: sp, web: suite.ReadyPod(t, ns, "web").Name, db: suite.ReadyPod(t, ns, "db").Name}
 
 	var workload corev1.Secret
 	deccotest.WaitFor(t, 60*time.Second, "the space's workload certificate", func() error {
-		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: sp.WorkloadCertSecret()}, &workload)
+		return suite.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: sp.WorkloadCertSecret()}, &workload)
 	})
 	tn.caPool = x509.NewCertPool()
 	require.True(t, tn.caPool.AppendCertsFromPEM(workload.Data["ca.crt"]), "the workload Secret's ca.crt")
@@ -241,7 +242,7 @@ func TestGatewayRoutesByPathAndSNI(t *testing.T) {
 	for _, tn := range []*tenant{a, b} {
 		var g gatewayv1.Gateway
 		deccotest.WaitFor(t, 30*time.Second, "the space's own Gateway", func() error {
-			return k8s.Get(context.Background(), client.ObjectKey{Namespace: tn.sp.Name, Name: route.GatewayName}, &g)
+			return suite.Client.Get(context.Background(), client.ObjectKey{Namespace: tn.sp.Name, Name: route.GatewayName}, &g)
 		})
 		require.Equal(t, gateway.GatewayClass, string(g.Spec.GatewayClassName))
 	}
@@ -258,13 +259,13 @@ func TestIngressRoutesByPathAndSNI(t *testing.T) {
 	ctx := context.Background()
 	for _, tn := range []*tenant{a, b} {
 		var svcs corev1.ServiceList
-		require.NoError(t, k8s.List(ctx, &svcs, client.InNamespace(tn.sp.Name)))
+		require.NoError(t, suite.Client.List(ctx, &svcs, client.InNamespace(tn.sp.Name)))
 		objs, conflicts := route.Objects(route.Input{Space: tn.sp, Services: svcs.Items, Mode: route.ModeIngress,
 			IngressClass: gateway.HTTPIngressClass, SNIIngressClass: gateway.SNIIngressClass})
 		require.Empty(t, conflicts)
 		require.Len(t, objs, 2, "an HTTP and an SNI Ingress")
 		for _, obj := range objs {
-			require.NoError(t, k8s.Create(ctx, obj))
+			require.NoError(t, suite.Client.Create(ctx, obj))
 		}
 	}
 	assertRoutes(t, gw.Addr[gateway.Ingress], a, b)

@@ -29,6 +29,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // The isolation layout mirrors netpol/reachability_test.go: spaces a1 and
@@ -134,7 +135,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		ensureNamespace(t, ctx, l.ns[role])
 	}
 	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "other-"}}
-	require.NoError(t, k8s.Create(ctx, other))
+	require.NoError(t, suite.Client.Create(ctx, other))
 	l.ns["other"] = other.Name
 
 	for _, role := range []string{"a1", "a2", "b1", "open1"} {
@@ -142,36 +143,36 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 		if projects[role] != "" {
 			annotations = map[string]string{space.AnnotationProject: projects[role]}
 		}
-		ns := newSpaceWith(t, role, annotations)
+		ns := suite.NewSpace(t, role, annotations)
 		l.ns[role] = ns
-		require.NoError(t, k8s.Create(ctx, deployment(ns, "web", webTemplate(ns))))
-		require.NoError(t, k8s.Create(ctx, webService(ns, role == "a1")))
+		require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "web", webTemplate(ns))))
+		require.NoError(t, suite.Client.Create(ctx, webService(ns, role == "a1")))
 	}
-	stray := app(l.ns["a1"], "stray", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: strayPort}}, "http", fmt.Sprintf("-listen=:%d", strayPort))
+	stray := nodetest.App(l.ns["a1"], "stray", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: strayPort}}, "http", fmt.Sprintf("-listen=:%d", strayPort))
 	delete(stray.Labels, space.LabelSpace)
-	require.NoError(t, k8s.Create(ctx, deployment(l.ns["a1"], "stray", stray)))
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(l.ns["a1"], "stray", stray)))
 	for _, role := range roles {
 		// Agents declare no port, so in a space they are injected (a
 		// sidecar, no listener) and their port 9000 stays outside every
 		// listener policy; the host reaches it because the policy engine
 		// admits the node.
-		tmpl := app(l.ns[role], agentName, nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort))
+		tmpl := nodetest.App(l.ns[role], agentName, nil, nil, "agent", fmt.Sprintf("-listen=:%d", agentPort))
 		if _, isSpace := projects[role]; !isSpace {
 			delete(tmpl.Labels, space.LabelSpace)
 		}
-		agent := deployment(l.ns[role], agentName, tmpl)
-		require.NoError(t, k8s.Create(ctx, agent))
-		t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
+		agent := nodetest.Deployment(l.ns[role], agentName, tmpl)
+		require.NoError(t, suite.Client.Create(ctx, agent))
+		t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), agent) })
 	}
 
 	for _, role := range roles {
 		if _, isSpace := projects[role]; isSpace {
-			l.servers = append(l.servers, endpointOf(role, "web", readyPod(t, l.ns[role], "web")))
+			l.servers = append(l.servers, endpointOf(role, "web", suite.ReadyPod(t, l.ns[role], "web")))
 		}
 	}
-	l.servers = append(l.servers, endpointOf("a1", "stray", readyPod(t, l.ns["a1"], "stray")))
+	l.servers = append(l.servers, endpointOf("a1", "stray", suite.ReadyPod(t, l.ns["a1"], "stray")))
 	for _, role := range roles {
-		a := endpointOf(role, "agent", readyPod(t, l.ns[role], agentName))
+		a := endpointOf(role, "agent", suite.ReadyPod(t, l.ns[role], agentName))
 		a.ports = append(a.ports, corev1.ContainerPort{ContainerPort: agentPort, Protocol: corev1.ProtocolTCP})
 		l.agents[role] = a
 	}
@@ -181,7 +182,7 @@ func startIsolationLayout(t *testing.T, ctx context.Context) isolationLayout {
 // webTemplate is a space's server pod: three app containers, one per
 // port, the metrics port left plaintext.
 func webTemplate(ns string) corev1.PodTemplateSpec {
-	tmpl := app(ns, "web", map[string]string{space.AnnotationPlaintextPorts: "metrics"},
+	tmpl := nodetest.App(ns, "web", map[string]string{space.AnnotationPlaintextPorts: "metrics"},
 		[]corev1.ContainerPort{{Name: "http", ContainerPort: webHTTPPort}}, "http", fmt.Sprintf("-listen=:%d", webHTTPPort))
 	for name, port := range map[string]int32{"mysql": webMySQLPort, "metrics": webMetricsPort} {
 		c := tmpl.Spec.Containers[0]
@@ -201,7 +202,7 @@ func webTemplate(ns string) corev1.PodTemplateSpec {
 // port resolved it opens every port): decco's policy must name the
 // listeners by number either way.
 func webService(ns string, named bool) *corev1.Service {
-	s := service(ns, "web", 80)
+	s := nodetest.Service(ns, "web", nodetest.ServicePort("main", 80, 80))
 	s.Spec.Ports = []corev1.ServicePort{
 		{Name: "http", Port: 80, TargetPort: intstr.FromInt32(webHTTPPort)},
 		{Name: "mysql", Port: webMySQLPort, TargetPort: intstr.FromInt32(webMySQLPort)},
@@ -215,7 +216,7 @@ func webService(ns string, named bool) *corev1.Service {
 
 func ensureNamespace(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	err := suite.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	if !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err, "creating namespace %s", name)
 	}
@@ -322,10 +323,10 @@ func cyclonusMatrix(t *testing.T, ctx context.Context, l isolationLayout) map[st
 	var policies []*networkingv1.NetworkPolicy
 	for _, role := range roles {
 		var n corev1.Namespace
-		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: l.ns[role]}, &n))
+		require.NoError(t, suite.Client.Get(ctx, client.ObjectKey{Name: l.ns[role]}, &n))
 		nsLabels[l.ns[role]] = n.Labels
 		var list networkingv1.NetworkPolicyList
-		require.NoError(t, k8s.List(ctx, &list, client.InNamespace(l.ns[role])))
+		require.NoError(t, suite.Client.List(ctx, &list, client.InNamespace(l.ns[role])))
 		for i := range list.Items {
 			policies = append(policies, &list.Items[i])
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // TestRotationWithRealKubelet renews a space's workload certificate the
@@ -39,11 +40,11 @@ import (
 // connection opened before the renewal must keep carrying data after it.
 func TestRotationWithRealKubelet(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "rotate")
-	require.NoError(t, k8s.Create(ctx, deployment(ns, "mysql", app(ns, "mysql", nil,
+	ns := suite.NewSpace(t, "rotate", nil)
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "mysql", nodetest.App(ns, "mysql", nil,
 		[]corev1.ContainerPort{{Name: "mysql", ContainerPort: mysqlPort}}, "tcp", fmt.Sprintf("-listen=:%d", mysqlPort)))))
-	require.NoError(t, k8s.Create(ctx, service(ns, "mysql", mysqlPort)))
-	server := readyPod(t, ns, "mysql")
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Service(ns, "mysql", nodetest.ServicePort("main", mysqlPort, mysqlPort))))
+	server := suite.ReadyPod(t, ns, "mysql")
 	listener := net.JoinHostPort(server.Status.PodIP, strconv.Itoa(int(listenerPort(t, server, "mysql"))))
 	mounted := mountedSecretFile(t, server, space.DefaultWorkloadCertSecret, "tls.crt")
 
@@ -56,7 +57,7 @@ func TestRotationWithRealKubelet(t *testing.T) {
 		if err := certificateSettled(ctx, ns); err != nil {
 			return err
 		}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: space.DefaultWorkloadCertSecret}, &secret); err != nil {
+		if err := suite.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: space.DefaultWorkloadCertSecret}, &secret); err != nil {
 			return err
 		}
 		var err error
@@ -89,7 +90,7 @@ func TestRotationWithRealKubelet(t *testing.T) {
 		now := time.Now()
 		if inSecret.IsZero() {
 			var s corev1.Secret
-			if err := k8s.Get(ctx, client.ObjectKeyFromObject(&secret), &s); err != nil {
+			if err := suite.Client.Get(ctx, client.ObjectKeyFromObject(&secret), &s); err != nil {
 				return err
 			}
 			if got, err := pemSerial(s.Data["tls.crt"]); err == nil && got != before {
@@ -133,7 +134,7 @@ func TestRotationWithRealKubelet(t *testing.T) {
 func renew(t *testing.T, ctx context.Context, ns, name string) {
 	t.Helper()
 	var crt cmapi.Certificate
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &crt))
+	require.NoError(t, suite.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &crt))
 	now := metav1.Now()
 	crt.Status.Conditions = append(slices.DeleteFunc(crt.Status.Conditions, func(c cmapi.CertificateCondition) bool {
 		return c.Type == cmapi.CertificateConditionIssuing
@@ -142,7 +143,7 @@ func renew(t *testing.T, ctx context.Context, ns, name string) {
 		Message: "Certificate re-issuance manually triggered by decco's rotation test", LastTransitionTime: &now,
 		ObservedGeneration: crt.Generation,
 	})
-	require.NoError(t, k8s.Status().Update(ctx, &crt), "triggering a renewal as cmctl renew does")
+	require.NoError(t, suite.Client.Status().Update(ctx, &crt), "triggering a renewal as cmctl renew does")
 }
 
 // certificateCondition is crt's condition of type ct, or nil.
@@ -159,7 +160,7 @@ func certificateCondition(crt *cmapi.Certificate, ct cmapi.CertificateConditionT
 // being reissued, and issued for the current spec.
 func certificateSettled(ctx context.Context, ns string) error {
 	var crt cmapi.Certificate
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: pki.WorkloadCertificateName}, &crt); err != nil {
+	if err := suite.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: pki.WorkloadCertificateName}, &crt); err != nil {
 		return err
 	}
 	if c := certificateCondition(&crt, cmapi.CertificateConditionIssuing); c != nil && c.Status == cmmeta.ConditionTrue {
@@ -193,7 +194,7 @@ func mountedSecretFile(t *testing.T, p *corev1.Pod, secretName, file string) str
 	t.Helper()
 	for _, v := range p.Spec.Volumes {
 		if v.Secret != nil && v.Secret.SecretName == secretName {
-			return filepath.Join(theNode.Dir, "kubelet", "pods", string(p.UID), "volumes", "kubernetes.io~secret", v.Name, file)
+			return filepath.Join(suite.Node.Dir, "kubelet", "pods", string(p.UID), "volumes", "kubernetes.io~secret", v.Name, file)
 		}
 	}
 	require.FailNow(t, "no Secret volume", "pod %s mounts no Secret %s", p.Name, secretName)

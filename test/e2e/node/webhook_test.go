@@ -17,6 +17,7 @@ import (
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node"
+	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
 // TestWebhookSurvivesManagerPodDeletion deletes a manager pod while pods
@@ -25,16 +26,16 @@ import (
 // admission answered while kube-proxy moves the webhook Service's traffic.
 func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 	ctx := context.Background()
-	ns := newSpace(t, "churn")
+	ns := suite.NewSpace(t, "churn", nil)
 	admit := func(ctx context.Context) error {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "churn-", Namespace: ns, Labels: map[string]string{space.LabelSpace: ns}},
-			Spec: restricted(corev1.PodSpec{Containers: []corev1.Container{{
+			Spec: nodetest.Restricted(corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "app", Image: node.AppImage,
 				Ports: []corev1.ContainerPort{{Name: "tcp", ContainerPort: 5000}},
 			}}}),
 		}
-		if err := k8s.Create(ctx, pod, client.DryRunAll); err != nil {
+		if err := suite.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 			return err
 		}
 		if !deccotest.Injected(pod) {
@@ -74,17 +75,17 @@ func TestWebhookSurvivesManagerPodDeletion(t *testing.T) {
 		return nil
 	})
 	var pods corev1.PodList
-	require.NoError(t, k8s.List(ctx, &pods, client.InNamespace(systemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}))
+	require.NoError(t, suite.Client.List(ctx, &pods, client.InNamespace(systemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}))
 	require.Len(t, pods.Items, 2)
 	victim := pods.Items[0]
-	require.NoError(t, k8s.Delete(ctx, &victim))
+	require.NoError(t, suite.Client.Delete(ctx, &victim))
 	deccotest.WaitFor(t, 2*time.Minute, "the deleted manager pod to be gone and replaced", func() error {
 		var gone corev1.Pod
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(&victim), &gone); err == nil {
+		if err := suite.Client.Get(ctx, client.ObjectKeyFromObject(&victim), &gone); err == nil {
 			return errors.New(victim.Name + " still terminating")
 		}
 		var d appsv1.Deployment
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "decco"}, &d); err != nil {
+		if err := suite.Client.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "decco"}, &d); err != nil {
 			return err
 		}
 		if d.Status.ReadyReplicas < 2 {
