@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/decco-dev/decco/space"
 )
 
 // Reason says why a pod was refused, as a stable machine-readable string.
@@ -78,15 +80,7 @@ func refuse(pod *corev1.Pod, reason Reason, format string, args ...any) *Refusal
 	return &Refusal{Reason: reason, Message: "pod " + podName(pod) + ": " + fmt.Sprintf(format, args...)}
 }
 
-// podName is namespace/name, or namespace/generateName* for pods the
-// apiserver has not named yet (every Deployment pod at admission).
-func podName(pod *corev1.Pod) string {
-	n := pod.Name
-	if n == "" && pod.GenerateName != "" {
-		n = pod.GenerateName + "*"
-	}
-	if pod.Namespace != "" {
-		n = pod.Namespace + "/" + n
-	}
-	return strconv.Quote(n)
-}
+// podName is the pod as messages name it, quoted (see space.ObjectName:
+// namespace/generateName* for pods the apiserver has not named yet, as
+// every Deployment pod at admission).
+func podName(pod *corev1.Pod) string { return strconv.Quote(space.ObjectName(pod)) }
