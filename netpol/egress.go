@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -49,7 +50,7 @@ type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
 // the gateway, so it leads to the gateway's namespace on the entry's port.
 // Entries that lead nowhere (no such Service or port, no gateway) are
 // named in the error and open nothing.
-func ResolveEgress(entries []space.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) ([]Destination, error) {
+func ResolveEgress(entries []sidecar.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) ([]Destination, error) {
 	var out []Destination
 	var errs []error
 	for _, e := range entries {
@@ -63,7 +64,7 @@ func ResolveEgress(entries []space.Egress, clusterDomain, gatewayNamespace strin
 	return out, errors.Join(errs...)
 }
 
-func resolve(e space.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) (Destination, error) {
+func resolve(e sidecar.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) (Destination, error) {
 	name := strings.TrimSuffix(e.Host, "."+clusterDomain)
 	if !strings.HasSuffix(name, ".svc") {
 		if gatewayNamespace == "" {

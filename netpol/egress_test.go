@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/decco-dev/decco/netpol"
+	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -19,7 +20,7 @@ import (
 // the reconciler collects them: a1 declares a tunnel to open1's web
 // Service (in-cluster name, Service port 80) and one to a public name of
 // its own, served through the gateway.
-var egressEntries = map[string][]space.Egress{
+var egressEntries = map[string][]sidecar.Egress{
 	"a1": {
 		{LocalPort: 10080, Host: "web.open1.svc.cluster.local", Port: 80},
 		{LocalPort: 10443, Host: "api.a1.example.com", Port: 443},
@@ -34,7 +35,7 @@ func TestResolveEgress(t *testing.T) {
 		}
 		return nil, false
 	}
-	got, err := netpol.ResolveEgress([]space.Egress{
+	got, err := netpol.ResolveEgress([]sidecar.Egress{
 		{Host: "web.open1.svc", Port: 80},
 		{Host: "web.open1.svc.cluster.local", Port: 80},
 		{Host: "db.shop.example.com", Port: 3306},
@@ -55,7 +56,7 @@ func TestResolveEgress(t *testing.T) {
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err = netpol.ResolveEgress([]space.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", "", lookup)
+	_, err = netpol.ResolveEgress([]sidecar.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", "", lookup)
 	assert.ErrorContains(t, err, "no gateway is configured")
 }
 

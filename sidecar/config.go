@@ -106,7 +106,10 @@ type Listener struct {
 }
 
 // Egress is a tunnel from localhost:LocalPort to Host:Port over mutual TLS;
-// the peer's certificate must chain to the space's CA and name Host.
+// the peer's certificate must chain to the space's CA and name Host. It is
+// also what package space parses a decco.io/egress entry into, so one type
+// carries an entry from the annotation to stunnel's configuration (and to
+// the NetworkPolicies that let it out).
 type Egress struct {
 	LocalPort int32
 	Host      string
