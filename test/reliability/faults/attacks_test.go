@@ -27,7 +27,7 @@ const maxRequestBytes = 64 << 10
 // webhook, each refused with a message that names what is wrong and how
 // to fix it: the message the tenant's kubectl prints.
 func TestTenantAttacksRefusedThroughTheAPIServer(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	c := cluster.Client
 	startWebhook(t, "--max-request-bytes=65536")
 	victim := reltest.EnsureSpace(t, c, "victim")
