@@ -39,6 +39,19 @@ type Destination struct {
 	Gateway bool
 }
 
+// Gateway is where the entries for public names lead: the namespace of the
+// pods that serve the spaces' listeners (the gateway's proxies, or the
+// ingress controllers) and the port those pods listen on.
+type Gateway struct {
+	Namespace string
+	// PodPort is the port the gateway's pods accept the spaces' TLS on.
+	// A NetworkPolicy matches the pod's port, after the Service in front
+	// of them translated the port clients dial: Traefik listens on 8443
+	// and Envoy Gateway on 10443 for a 443 listener. 0 means the entry's
+	// own port, for pods that listen on the port clients dial.
+	PodPort int32
+}
+
 // ServiceLookup finds a Service of a space by namespace and name; ok is
 // false when there is none.
 type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
@@ -47,14 +60,15 @@ type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
 // in-cluster name <svc>.<ns>.svc[.<clusterDomain>] leads to the pods of
 // space ns on the listener port of Service svc's port (as the listener
 // policy of ns opens it, see ListenerPorts); any other name is served by
-// the gateway, so it leads to the gateway's namespace on the entry's port.
+// the gateway, so it leads to the gateway's namespace on the gateway's pod
+// port (the entry's port when that is unset).
 // Entries that lead nowhere (no such Service or port, no gateway) are
 // named in the error and open nothing.
-func ResolveEgress(entries []sidecar.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) ([]Destination, error) {
+func ResolveEgress(entries []sidecar.Egress, clusterDomain string, gw Gateway, lookup ServiceLookup) ([]Destination, error) {
 	var out []Destination
 	var errs []error
 	for _, e := range entries {
-		d, err := resolve(e, clusterDomain, gatewayNamespace, lookup)
+		d, err := resolve(e, clusterDomain, gw, lookup)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s entry %s:%d opens nothing: %w", space.AnnotationEgress, e.Host, e.Port, err))
 			continue
@@ -64,13 +78,14 @@ func ResolveEgress(entries []sidecar.Egress, clusterDomain, gatewayNamespace str
 	return out, errors.Join(errs...)
 }
 
-func resolve(e sidecar.Egress, clusterDomain, gatewayNamespace string, lookup ServiceLookup) (Destination, error) {
+func resolve(e sidecar.Egress, clusterDomain string, gw Gateway, lookup ServiceLookup) (Destination, error) {
 	name := strings.TrimSuffix(e.Host, "."+clusterDomain)
 	if !strings.HasSuffix(name, ".svc") {
-		if gatewayNamespace == "" {
+		if gw.Namespace == "" {
 			return Destination{}, errors.New("it is not an in-cluster name and no gateway is configured")
 		}
-		return Destination{Namespace: gatewayNamespace, Port: intstr.FromInt32(e.Port), Gateway: true}, nil
+		port := cmp.Or(gw.PodPort, e.Port)
+		return Destination{Namespace: gw.Namespace, Port: intstr.FromInt32(port), Gateway: true}, nil
 	}
 	svcName, ns, ok := strings.Cut(strings.TrimSuffix(name, ".svc"), ".")
 	if !ok || strings.Contains(ns, ".") {

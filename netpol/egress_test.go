@@ -42,7 +42,7 @@ func TestResolveEgress(t *testing.T) {
 		{Host: "web.open1.svc", Port: 81},
 		{Host: "nope.b1.svc", Port: 80},
 		{Host: "a.b.c.svc", Port: 80},
-	}, "cluster.local", "gateway", lookup)
+	}, "cluster.local", netpol.Gateway{Namespace: "gateway"}, lookup)
 	assert.Equal(t, []netpol.Destination{
 		{Namespace: "open1", Port: intstr.FromInt32(18080)},
 		{Namespace: "open1", Port: intstr.FromInt32(18080)},
@@ -56,8 +56,41 @@ func TestResolveEgress(t *testing.T) {
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err = netpol.ResolveEgress([]sidecar.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", "", lookup)
+	_, err = netpol.ResolveEgress([]sidecar.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", netpol.Gateway{}, lookup)
 	assert.ErrorContains(t, err, "no gateway is configured")
+}
+
+// A public name leads to the gateway's pods on the port they listen on
+// (--gateway-pod-port), which a NetworkPolicy matches after the gateway's
+// Service translated the port the client dialled; in-cluster names keep
+// their listener ports.
+func TestResolveEgressToTheGatewayPodPort(t *testing.T) {
+	lookup := func(ns, name string) (*corev1.Service, bool) {
+		s := services(t, "open1")[0]
+		return &s, ns == "open1" && name == "web"
+	}
+	for _, tc := range []struct {
+		name    string
+		podPort int32
+		entry   sidecar.Egress
+		want    netpol.Destination
+	}{
+		{"unset: the entry's port", 0, sidecar.Egress{Host: "api.a1.example.com", Port: 443},
+			netpol.Destination{Namespace: "gateway", Port: intstr.FromInt32(443), Gateway: true}},
+		{"Traefik's entry point", 8443, sidecar.Egress{Host: "api.a1.example.com", Port: 443},
+			netpol.Destination{Namespace: "gateway", Port: intstr.FromInt32(8443), Gateway: true}},
+		{"Envoy Gateway's shifted port", 10443, sidecar.Egress{Host: "db.shop.example.com", Port: 443},
+			netpol.Destination{Namespace: "gateway", Port: intstr.FromInt32(10443), Gateway: true}},
+		{"in-cluster names are not the gateway's", 8443, sidecar.Egress{Host: "web.open1.svc", Port: 80},
+			netpol.Destination{Namespace: "open1", Port: intstr.FromInt32(18080)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := netpol.ResolveEgress([]sidecar.Egress{tc.entry}, "cluster.local",
+				netpol.Gateway{Namespace: "gateway", PodPort: tc.podPort}, lookup)
+			require.NoError(t, err)
+			assert.Equal(t, []netpol.Destination{tc.want}, got)
+		})
+	}
 }
 
 // egressTarget is a pod a space's client may try to reach.

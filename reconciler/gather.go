@@ -95,7 +95,8 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 		}
 		return &svc, true
 	}
-	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, lookup)
+	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain,
+		netpol.Gateway{Namespace: r.opts.Gateway.Namespace, PodPort: r.opts.GatewayPodPort}, lookup)
 	return dests, unresolved, nil
 }
 
