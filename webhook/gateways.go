@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"slices"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -72,7 +74,7 @@ func GatewayPolicy(systemNamespace string) (*admissionregistrationv1.ValidatingA
 				ObjectSelector:    &metav1.LabelSelector{},
 				MatchPolicy:       ptr.To(admissionregistrationv1.Equivalent),
 				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{
-					rules(gatewayGroup, append(append([]string{}, listenerResources...), routeResources...)),
+					rules(gatewayGroup, slices.Concat(listenerResources, routeResources)),
 					rules(xGatewayGroup, xListenerResources),
 					rules("networking.k8s.io", []string{"ingresses"}),
 				},
