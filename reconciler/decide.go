@@ -159,7 +159,7 @@ func decide(in Input, o Options) Desired {
 	}) {
 		objs = append(objs, p)
 	}
-	objs = append(objs, pki.Objects(sp, pki.Options{
+	objs = append(objs, pki.Objects(withHeldGlobalName(sp, globalHeld), pki.Options{
 		DefaultIssuer:        o.DefaultIssuer,
 		HTTPIssuer:           o.HTTPIssuer,
 		ClusterDomain:        o.ClusterDomain,
@@ -232,6 +232,14 @@ func heldGlobalName(sp space.Space, held bool) string {
 		return ""
 	}
 	return sp.GlobalName
+}
+
+// withHeldGlobalName is sp as its certificates see it: a space that does
+// not hold its global name in this cluster gets no certificate naming it,
+// so it holds no key for a name whose routes lead to another space.
+func withHeldGlobalName(sp space.Space, held bool) space.Space {
+	sp.GlobalName = heldGlobalName(sp, held)
+	return sp
 }
 
 // globalEndpointRecord is the space's address at its global name in its

@@ -24,6 +24,7 @@ import (
 	"github.com/decco-dev/decco/dns"
 	"github.com/decco-dev/decco/dns/endpoint"
 	"github.com/decco-dev/decco/netpol"
+	"github.com/decco-dev/decco/pki"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -278,6 +279,44 @@ func TestDecideRoutesTheHeldGlobalName(t *testing.T) {
 	want := decide(in, options(route.ModeGatewayAPI))
 	assert.Equal(t, []gatewayv1.Hostname{"db.shop.example.com"}, hostnames(want), "another space holds the name here")
 	assert.False(t, want.GlobalHeld)
+}
+
+// A space's certificates name its global name while it holds the name in
+// this cluster, and only then: the second claimant's keys are for its own
+// names alone, since the global name's routes lead to the holder.
+func TestDecideCertificatesNameTheHeldGlobalName(t *testing.T) {
+	sp := space.Space{Name: "shop", Domain: "example.com", GlobalName: "shop.example.net", CASecretRef: "shop-ca"}
+	dnsNames := func(want Desired) map[string][]string {
+		out := map[string][]string{}
+		for _, o := range want.Objects {
+			if c, ok := o.(*certmanagerv1.Certificate); ok {
+				out[c.Name] = c.Spec.DNSNames
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name          string
+		holder        string // the space holding shop.example.net, "" for none
+		workload, web []string
+	}{
+		{"nobody holds it: the space does", "", []string{"*.shop.example.com", "*.shop.example.net", "*.shop.svc", "*.shop.svc.cluster.local", "shop.example.com", "shop.example.net"},
+			[]string{"shop.example.com", "shop.example.net"}},
+		{"the space holds it", "shop", []string{"*.shop.example.com", "*.shop.example.net", "*.shop.svc", "*.shop.svc.cluster.local", "shop.example.com", "shop.example.net"},
+			[]string{"shop.example.com", "shop.example.net"}},
+		{"another space holds it", "first", []string{"*.shop.example.com", "*.shop.svc", "*.shop.svc.cluster.local", "shop.example.com"},
+			[]string{"shop.example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := input(sp, service("shop", "web", "/", 0))
+			if tc.holder != "" {
+				in.Peers = append(in.Peers, Peer{Name: tc.holder, Created: t0.Add(-time.Hour), Held: space.Claims{"shop.example.net": t0.Add(-time.Hour)}})
+			}
+			names := dnsNames(decide(in, options(route.ModeGatewayAPI)))
+			assert.Equal(t, tc.workload, names[pki.WorkloadCertificateName])
+			assert.Equal(t, tc.web, names[pki.HTTPCertificateName])
+		})
+	}
 }
 
 func hasObject(objs []client.Object, kind, name string) bool {

@@ -68,8 +68,10 @@ func parseGlobal(errs *fieldErrs, sp *Space, ann map[string]string) {
 	sp.GlobalName = v
 }
 
-// Hosts are every hostname of the space that its workload certificate
-// names and DNS publishes: its own, and its global name when it has one.
+// Hosts are every hostname of the space that its certificates name and
+// DNS publishes: its own, and its global name when it has one (the
+// reconciler clears GlobalName first where another space of the cluster
+// holds the name).
 func (s Space) Hosts() []string {
 	if s.GlobalName == "" {
 		return []string{s.Host()}

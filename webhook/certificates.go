@@ -50,9 +50,7 @@ func CertificatePolicy(systemNamespace, certManagerUser, clusterDomain string) (
 			MatchConditions: []admissionregistrationv1.MatchCondition{notDeccoOrAdmin(systemNamespace)},
 			Variables: []admissionregistrationv1.Variable{
 				{Name: "space", Expression: "namespaceObject.metadata.name"},
-				{Name: "host", Expression: "variables.space + '.' + (has(namespaceObject.metadata.annotations) && '" +
-					space.AnnotationDomain + "' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['" +
-					space.AnnotationDomain + "'] : '')"},
+				{Name: "host", Expression: spaceHost},
 				{Name: "certificate", Expression: "request.resource.resource == 'certificates'"},
 				{Name: "names", Expression: "variables.certificate ? (has(object.spec.dnsNames) ? object.spec.dnsNames : []) + " +
 					"(has(object.spec.commonName) ? [object.spec.commonName] : []) : []"},

@@ -122,24 +122,36 @@ func parseCert(t *testing.T, pemData []byte) *x509.Certificate {
 	return cert
 }
 
-// The chart's ValidatingAdmissionPolicy for certificates in spaces is
-// exactly webhook.CertificatePolicy, and it ships the space administrator
+// The chart's ValidatingAdmissionPolicies for certificates and gateways in
+// spaces are exactly webhook.CertificatePolicy and webhook.GatewayPolicy,
+// and it ships the space administrator
 // role and a join role per listed project, under the names the namespace
 // guard's refusals give.
 func TestTenancyObjectsEqualTheGoBuilders(t *testing.T) {
 	for _, set := range valueSets {
 		t.Run(set.name, func(t *testing.T) {
 			r := mustRender(t, set)
-			var gotP admissionregistrationv1.ValidatingAdmissionPolicy
-			var gotB admissionregistrationv1.ValidatingAdmissionPolicyBinding
-			r.typed(t, "ValidatingAdmissionPolicy", &gotP)
-			r.typed(t, "ValidatingAdmissionPolicyBinding", &gotB)
 			args, _ := parseArgs(t, r.managerArgs(t))
 			domain := args.Lookup("cluster-domain").Value.String()
-			wantP, wantB := webhook.CertificatePolicy(set.namespace, "system:serviceaccount:cert-manager:cert-manager", domain)
-			assert.Equal(t, wantP.Name, gotP.Name)
-			assert.Equal(t, wantP.Spec, gotP.Spec, "the chart's certificate policy differs from webhook.CertificatePolicy")
-			assert.Equal(t, wantB.Spec, gotB.Spec)
+			certP, certB := webhook.CertificatePolicy(set.namespace, "system:serviceaccount:cert-manager:cert-manager", domain)
+			gwP, gwB := webhook.GatewayPolicy(set.namespace)
+			require.Len(t, r.ofKind("ValidatingAdmissionPolicy"), 2, "the certificate and gateway policies")
+			require.Len(t, r.ofKind("ValidatingAdmissionPolicyBinding"), 2)
+			for _, want := range []struct {
+				policy  *admissionregistrationv1.ValidatingAdmissionPolicy
+				binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+				builder string
+			}{{certP, certB, "webhook.CertificatePolicy"}, {gwP, gwB, "webhook.GatewayPolicy"}} {
+				var gotP admissionregistrationv1.ValidatingAdmissionPolicy
+				var gotB admissionregistrationv1.ValidatingAdmissionPolicyBinding
+				p, b := r.find("ValidatingAdmissionPolicy", want.policy.Name), r.find("ValidatingAdmissionPolicyBinding", want.binding.Name)
+				require.NotNil(t, p, "the chart has no policy %s", want.policy.Name)
+				require.NotNil(t, b, "the chart has no binding %s", want.binding.Name)
+				require.NoError(t, strictConvert(p, &gotP))
+				require.NoError(t, strictConvert(b, &gotB))
+				assert.Equal(t, want.policy.Spec, gotP.Spec, "the chart's policy %s differs from %s", want.policy.Name, want.builder)
+				assert.Equal(t, want.binding.Spec, gotB.Spec)
+			}
 			assert.NotNil(t, r.find("ClusterRole", webhook.SpaceAdminRole), "the space administrator role")
 		})
 	}

@@ -66,10 +66,11 @@ func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBu
 	// The test cluster's cert-manager runs as a cluster administrator; the
 	// policy's CertificateRequest rule names the chart's default account.
 	policy, binding := webhook.CertificatePolicy(systemNamespace, "system:serviceaccount:cert-manager:cert-manager", "cluster.local")
+	gwPolicy, gwBinding := webhook.GatewayPolicy(systemNamespace)
 	for _, obj := range []client.Object{
 		webhook.MutatingConfiguration(cc, systemNamespace),
 		webhook.ValidatingConfiguration(cc, systemNamespace),
-		policy, binding,
+		policy, binding, gwPolicy, gwBinding,
 	} {
 		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 			return err

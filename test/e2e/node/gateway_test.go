@@ -92,8 +92,14 @@ const shopPath = "/shop"
 
 func newTenant(t *testing.T, prefix string) *tenant {
 	t.Helper()
+	return tenantIn(t, suite.NewSpace(t, prefix, nil))
+}
+
+// tenantIn runs the tenant's web and db workloads in space ns and waits
+// for their pods and the space's workload certificate.
+func tenantIn(t *testing.T, ns string) *tenant {
+	t.Helper()
 	ctx := context.Background()
-	ns := suite.NewSpace(t, prefix, nil)
 	web := nodetest.App(ns, "web", nil, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}, "http", "-listen=:8080")
 	db := nodetest.App(ns, "db", nil, []corev1.ContainerPort{{Name: "mysql", ContainerPort: 3306}}, "tcp", "-listen=:3306")
 	webSvc := &corev1.Service{
@@ -116,15 +122,24 @@ func newTenant(t *testing.T, prefix string) *tenant {
 	require.NoError(t, err)
 	tn := &tenant{sp: sp, web: suite.ReadyPod(t, ns, "web").Name, db: suite.ReadyPod(t, ns, "db").Name}
 
+	tn.caPool, tn.clientCert = workloadCert(t, sp)
+	return tn
+}
+
+// workloadCert waits for space sp's workload certificate and returns a
+// pool trusting the CA its sidecars trust and the certificate as a client
+// certificate.
+func workloadCert(t *testing.T, sp space.Space) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
 	var workload corev1.Secret
 	deccotest.WaitFor(t, 60*time.Second, "the space's workload certificate", func() error {
-		return suite.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: sp.WorkloadCertSecret()}, &workload)
+		return suite.Client.Get(context.Background(), client.ObjectKey{Namespace: sp.Name, Name: sp.WorkloadCertSecret()}, &workload)
 	})
-	tn.caPool = x509.NewCertPool()
-	require.True(t, tn.caPool.AppendCertsFromPEM(workload.Data["ca.crt"]), "the workload Secret's ca.crt")
-	tn.clientCert, err = tls.X509KeyPair(workload.Data[corev1.TLSCertKey], workload.Data[corev1.TLSPrivateKeyKey])
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(workload.Data["ca.crt"]), "the workload Secret's ca.crt")
+	cert, err := tls.X509KeyPair(workload.Data[corev1.TLSCertKey], workload.Data[corev1.TLSPrivateKeyKey])
 	require.NoError(t, err)
-	return tn
+	return pool, cert
 }
 
 // get sends GET https://<host><path> to the gateway at addr, checking the

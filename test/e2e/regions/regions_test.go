@@ -2,8 +2,6 @@ package regions
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -92,18 +90,15 @@ func (r *region) install(t *testing.T, ca *sidecartest.CA) {
 	require.NoError(t, deccotest.Gateway(ctx, c, "gateway", "shared", r.addr))
 	heartbeat(t, c)
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.space}}))
-	require.NoError(t, c.Create(ctx, caSecret(r.space, "foo-ca", ca)))
+	require.NoError(t, c.Create(ctx, caSecret(t, r.space, "foo-ca", ca)))
 }
 
-// caSecret is the operator's copy of a customer CA, as cert-manager's CA
-// issuer reads it.
-func caSecret(ns, name string, ca *sidecartest.CA) *corev1.Secret {
-	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
-	if err != nil {
-		panic(err)
-	}
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: ca.PEM, corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})}}
+// caSecret is the operator's copy of a customer CA in namespace ns.
+func caSecret(t *testing.T, ns, name string, ca *sidecartest.CA) *corev1.Secret {
+	t.Helper()
+	s, err := deccotest.CASecret(ns, name, ca)
+	require.NoError(t, err)
+	return s
 }
 
 // label makes namespace ns a space, with annotations.
@@ -388,7 +383,7 @@ func TestRegions(t *testing.T) {
 		withdraw := waitAddrs(t, 2*time.Minute, eastR.addr, foreignAddr)
 		c := waitDNSReason(t, west.Client, "foo-west", reconciler.ReasonRegionWithdrawn)
 		assert.Contains(t, c.Message, "pki ")
-		require.NoError(t, west.Client.Create(ctx, caSecret("foo-west", "foo-ca", foo)))
+		require.NoError(t, west.Client.Create(ctx, caSecret(t, "foo-west", "foo-ca", foo)))
 		restore := waitAddrs(t, 2*time.Minute, eastR.addr, westR.addr, foreignAddr)
 		t.Logf("PKI broken: withdrawn in %s; CA restored: back in %s (through cert-manager's reissue)", withdraw.Round(time.Millisecond), restore.Round(time.Millisecond))
 	})
