@@ -24,7 +24,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -196,13 +195,9 @@ func managedObjects(ctx context.Context, c client.Client, ns string) (int, error
 // apiserverWrites counts the apiserver's PATCH and APPLY requests by
 // verb and resource, from its own metrics.
 func apiserverWrites(ctx context.Context, cluster *controlplane.Cluster) (map[string]float64, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
+	body, err := cluster.Get(ctx, "/metrics", nil)
 	if err != nil {
 		return nil, err
-	}
-	body, err := dc.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the apiserver's metrics: %w", err)
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(body))
