@@ -115,6 +115,14 @@ func (h *benchWebhook) deccoPatch(review []byte) (string, error) {
 	return h.samePatch, nil
 }
 
+// patch is decco's patch as the bench webhook serves it.
+func (h *benchWebhook) patch() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, _ := base64.StdEncoding.DecodeString(h.samePatch)
+	return b
+}
+
 // startBenchWebhook registers the bench webhook on mgr's server, for pods
 // in the namespaces it makes (labeled benchLabel), configured as decco's
 // pod webhook is, and waits until the apiserver calls it and it holds
