@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -27,7 +29,7 @@ func main() {
 	window := flag.Duration("cost-window", 15*time.Second, "how long the apiserver benchmark creates pods back to back in each namespace to measure CPU per create")
 	sizes := flag.String("spaces", "100,1000,3000", "space counts for the reconciler benchmark")
 	perSpace := flag.Int("services-per-space", 5, "Services per space in the reconciler benchmark")
-	flag.StringVar(&profileDir, "profile", "", "directory for CPU profiles: the apiserver's per namespace in the apiserver benchmark, the manager's (and heap) in the reconciler benchmark")
+	flag.StringVar(&profileDir, "profile", "", "directory for CPU profiles: the handlers' in the handler benchmark, the apiserver's per namespace in the apiserver benchmark, the manager's (and heap) in the reconciler benchmark")
 	flag.IntVar(&reconcilerWorkers, "reconciler-workers", reconcilerWorkers, "the manager's --reconciler-workers in the reconciler benchmark")
 	flag.Parse()
 	// The in-process manager's logs are not part of the report.
@@ -97,6 +99,19 @@ func cpuModel() string {
 }
 
 func handlerSection(w io.Writer, calls int) error {
+	if profileDir != "" {
+		// All three injectors run interleaved in this process: focus the
+		// profile on one (go tool pprof -focus=webhook).
+		f, err := os.Create(filepath.Join(profileDir, "handler-cpu.pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	results, err := benchHandlers(calls)
 	if err != nil {
 		return err
