@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -24,9 +26,10 @@ func main() {
 	rate := flag.Int("rate", 500, "requests per second in the HTTPS benchmark")
 	duration := flag.Duration("duration", 20*time.Second, "length of the HTTPS benchmark")
 	pods := flag.Int("pods", 1000, "pods per namespace in the apiserver benchmark")
+	window := flag.Duration("cost-window", 15*time.Second, "how long the apiserver benchmark creates pods back to back in each namespace to measure CPU per create")
 	sizes := flag.String("spaces", "100,1000,3000", "space counts for the reconciler benchmark")
 	perSpace := flag.Int("services-per-space", 5, "Services per space in the reconciler benchmark")
-	flag.StringVar(&profileDir, "profile", "", "directory for CPU and heap profiles of the manager in the reconciler benchmark")
+	flag.StringVar(&profileDir, "profile", "", "directory for CPU profiles: the handlers' in the handler benchmark, the apiserver's per namespace in the apiserver benchmark, the manager's (and heap) in the reconciler benchmark")
 	flag.IntVar(&reconcilerWorkers, "reconciler-workers", reconcilerWorkers, "the manager's --reconciler-workers in the reconciler benchmark")
 	flag.Parse()
 	// The in-process manager's logs are not part of the report.
@@ -40,16 +43,19 @@ func main() {
 	}{
 		{"handler", func(w io.Writer) error { return handlerSection(w, *calls) }},
 		{"https", func(w io.Writer) error { return httpsSection(w, *rate, *duration) }},
-		{"apiserver", func(w io.Writer) error { return apiserverSection(w, *pods) }},
+		{"apiserver", func(w io.Writer) error { return apiserverSection(w, *pods, *window) }},
 		{"reconciler", func(w io.Writer) error { return reconcilerSection(w, parseSizes(*sizes), *perSpace) }},
 	}
+	failed := false
 	for _, s := range sections {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
 			continue
 		}
 		if err := s.run(w); err != nil {
+			// What was measured before the failure is still written.
 			fmt.Fprintf(os.Stderr, "bench %s: %v\n", s.name, err)
-			os.Exit(1)
+			failed = true
+			break
 		}
 	}
 	if *out != "" {
@@ -57,6 +63,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	}
+	if failed {
+		os.Exit(1)
 	}
 }
 
@@ -90,6 +99,19 @@ func cpuModel() string {
 }
 
 func handlerSection(w io.Writer, calls int) error {
+	if profileDir != "" {
+		// All three injectors run interleaved in this process: focus the
+		// profile on one (go tool pprof -focus=webhook).
+		f, err := os.Create(filepath.Join(profileDir, "handler-cpu.pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	results, err := benchHandlers(calls)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"maps"
 	"strings"
@@ -428,12 +429,17 @@ func (m *mapper) selectedByService(ctx context.Context, pod client.Object) bool 
 // egressDeclared reports whether namespace ns is a space that declares its
 // egress, from the cache. When it can't tell (not cached yet, not a valid
 // space) it says yes: the reconcile decides, and a needless one costs less
-// than a missed one.
+// than a missed one. A namespace that is no space at all has no policy a
+// pod could change (its pods carry the space label by mistake, or copied):
+// no reconcile per pod there; the namespace's own events clean it up.
 func (m *mapper) egressDeclared(ctx context.Context, ns string) bool {
 	obj := space.NamespaceMeta()
 	if err := m.r.client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
 		return true
 	}
 	sp, err := m.r.spaces.FromNamespace(obj)
+	if errors.Is(err, space.ErrNotASpace) {
+		return false
+	}
 	return err != nil || sp.EgressDeclared
 }

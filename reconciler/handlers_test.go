@@ -77,7 +77,8 @@ func TestPodHandlerEnqueuesOnlyWhatThePodChanges(t *testing.T) {
 	}
 	web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "open", Name: "web"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}}
-	c := fake.NewClientBuilder().WithObjects(ns("closed", space.EgressDeclared), ns("open", space.EgressOpen), web).Build()
+	notASpace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}}
+	c := fake.NewClientBuilder().WithObjects(ns("closed", space.EgressDeclared), ns("open", space.EgressOpen), notASpace, web).Build()
 	m := &mapper{r: &Reconciler{client: c}}
 	pod := func(ns string, ann map[string]string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", Annotations: ann}}
@@ -94,6 +95,7 @@ func TestPodHandlerEnqueuesOnlyWhatThePodChanges(t *testing.T) {
 		{"declared egress, no entries", pod("closed", nil), nil},
 		{"open egress, entries", pod("open", withEgress), nil},
 		{"namespace not in the cache: the reconcile decides", pod("unknown", withEgress), []string{"unknown"}},
+		{"namespace that is no space (the pod's space label copied)", pod("plain", withEgress), nil},
 		{"selected by a Service", selected, []string{"open"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

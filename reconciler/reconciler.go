@@ -36,6 +36,9 @@ type Reconciler struct {
 	memo     *secretMemo
 	// spaces remembers parsed namespaces by resourceVersion.
 	spaces space.Memo
+	// written remembers namespaces as decco's own writes returned them,
+	// for a cache that has not seen those writes yet.
+	written *ownWrites
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -60,6 +63,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// outside the cluster (DNS) is decco's to remove.
 		return reconcile.Result{}, r.gone(ctx, req.Name)
 	}
+	ns = r.written.latest(ns)
 	sp, err := r.spaces.FromNamespace(ns)
 	switch {
 	case errors.Is(err, space.ErrNotASpace):
@@ -218,6 +222,7 @@ func (r *Reconciler) cleanup(ctx context.Context, ns *metav1.PartialObjectMetada
 func (r *Reconciler) gone(ctx context.Context, name string) error {
 	r.states.set(name, "")
 	r.memo.forget(name)
+	r.written.forget(name)
 	if r.opts.DNS == nil {
 		return nil
 	}
@@ -283,7 +288,9 @@ func (r *Reconciler) patchAnnotation(ctx context.Context, ns *metav1.PartialObje
 
 // patchNamespace sets (or, with nil, removes) one annotation of decco's
 // and sets labels, with a merge patch, so it never races a user's edit of
-// other keys.
+// other keys. ns becomes the namespace as the write returned it, so a
+// later write in the same reconcile compares against it, and so does the
+// next reconcile while the cache lags (see ownWrites).
 func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjectMetadata, key string, value *string, labels map[string]string) error {
 	meta := map[string]any{"annotations": map[string]any{key: value}}
 	if len(labels) > 0 {
@@ -293,9 +300,13 @@ func (r *Reconciler) patchNamespace(ctx context.Context, ns *metav1.PartialObjec
 	if err != nil {
 		return err
 	}
-	if err := r.client.Patch(ctx, ns.DeepCopy(), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldOwner)); err != nil {
+	before := ns.ResourceVersion
+	written := ns.DeepCopy()
+	if err := r.client.Patch(ctx, written, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldOwner)); err != nil {
 		return fmt.Errorf("writing annotation %s on namespace %s: %w", key, ns.Name, err)
 	}
+	written.DeepCopyInto(ns)
+	r.written.wrote(before, written)
 	return nil
 }
 

@@ -94,6 +94,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		kinds:    activeKinds(o),
 		states:   newSpaceStates(),
 		memo:     newSecretMemo(),
+		written:  newOwnWrites(),
 	}
 	// Project membership is a lookup, not a scan of every namespace.
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), space.NamespaceMeta(), projectIndex, projectOf); err != nil {

@@ -153,3 +153,16 @@ func newNamespace(t *testing.T, prefix string) string {
 	require.NoError(t, cluster.Client.Create(context.Background(), ns))
 	return ns.Name
 }
+
+func TestAPIServerProfiles(t *testing.T) {
+	cluster.Need(t)
+	ctx := context.Background()
+	profile, err := cluster.CPUProfile(ctx, time.Second)
+	require.NoError(t, err, "the apiserver serves /debug/pprof (--profiling defaults to on)")
+	// A pprof profile is gzipped protobuf.
+	require.Greater(t, len(profile), 2)
+	assert.Equal(t, []byte{0x1f, 0x8b}, profile[:2], "a gzipped pprof profile")
+	metrics, err := cluster.Get(ctx, "/metrics", nil)
+	require.NoError(t, err)
+	assert.Contains(t, string(metrics), "apiserver_request_total")
+}
