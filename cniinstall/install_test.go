@@ -215,3 +215,22 @@ func TestRemoval(t *testing.T) {
 		})
 	}
 }
+
+func TestParse(t *testing.T) {
+	o, err := Parse("install", []string{"--cni-bin-dir=/b", "--cni-conf-dir=/c", "--host-cni-conf-dir=/etc/cni/net.d", "--daemonset=decco-system/decco-cni"})
+	require.NoError(t, err)
+	assert.Equal(t, Options{BinDir: "/b", ConfDir: "/c", HostConfDir: "/etc/cni/net.d", DaemonSet: "decco-system/decco-cni", Resync: time.Minute}, o)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--daemonset=decco-cni"}, "want namespace/name"},
+		{[]string{"--daemonset=a/b/c"}, "want namespace/name"},
+		{[]string{"--resync=0s"}, "must be positive"},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--cni-bin=/b"}, "flag provided but not defined"},
+	} {
+		_, err := Parse("install", tc.args)
+		assert.ErrorContains(t, err, tc.want, "%q", tc.args)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,30 +19,11 @@ import (
 )
 
 // installFlags are the flags of `decco-cni install` and `decco-cni check`.
-type installFlags struct {
-	binDir, confDir, hostConfDir string
-	daemonSet                    string
-	resync                       time.Duration
-}
+type installFlags struct{ cniinstall.Options }
 
 func parseInstallFlags(cmd string, args []string) (installFlags, error) {
-	var f installFlags
-	fs := flag.NewFlagSet("decco-cni "+cmd, flag.ContinueOnError)
-	fs.StringVar(&f.binDir, "cni-bin-dir", "/host/opt/cni/bin", "The host's CNI bin directory, as mounted in this container.")
-	fs.StringVar(&f.confDir, "cni-conf-dir", "/host/etc/cni/net.d", "The host's CNI conf directory, as mounted in this container.")
-	fs.StringVar(&f.hostConfDir, "host-cni-conf-dir", "/etc/cni/net.d", "The CNI conf directory as the host sees it (where the plugin finds its kubeconfig).")
-	fs.StringVar(&f.daemonSet, "daemonset", "", "namespace/name of the installer's DaemonSet: on termination decco is taken out of the chain only when it is gone. Empty: never.")
-	fs.DurationVar(&f.resync, "resync", time.Minute, "How often the installation is checked besides on file changes (and the plugin's token refreshed).")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if f.daemonSet != "" && len(strings.Split(f.daemonSet, "/")) != 2 {
-		return f, fmt.Errorf("--daemonset %q: want namespace/name", f.daemonSet)
-	}
-	return f, nil
+	o, err := cniinstall.Parse(cmd, args)
+	return installFlags{o}, err
 }
 
 // serviceAccountDir is where a pod's ServiceAccount token and CA are
@@ -58,7 +38,7 @@ func (f installFlags) config() (cniinstall.Config, error) {
 	if err != nil {
 		return cniinstall.Config{}, fmt.Errorf("finding the plugin binary: %w", err)
 	}
-	c := cniinstall.Config{Plugin: self, BinDir: f.binDir, ConfDir: f.confDir, HostConfDir: f.hostConfDir}
+	c := cniinstall.Config{Plugin: self, BinDir: f.BinDir, ConfDir: f.ConfDir, HostConfDir: f.HostConfDir}
 	rc, err := rest.InClusterConfig()
 	if errors.Is(err, rest.ErrNotInCluster) {
 		return c, nil // no pod to read credentials from: the plugin relies on the runtime's annotations
@@ -89,7 +69,7 @@ func runInstall(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := cniinstall.Run(ctx, f.config, f.resync, log); err != nil {
+	if err := cniinstall.Run(ctx, f.config, f.Resync, log); err != nil {
 		log.Error("installing decco-cni", "err", err)
 		return 1
 	}
@@ -116,7 +96,7 @@ func runInstall(args []string) int {
 
 // removal reads the DaemonSet to tell an uninstall from an update.
 func (f installFlags) removal() (bool, string) {
-	if f.daemonSet == "" {
+	if f.DaemonSet == "" {
 		return false, "no --daemonset: keeping decco chained"
 	}
 	rc, err := rest.InClusterConfig()
@@ -128,7 +108,7 @@ func (f installFlags) removal() (bool, string) {
 	if err != nil {
 		return cniinstall.Removal(nil, err)
 	}
-	ns, name, _ := strings.Cut(f.daemonSet, "/")
+	ns, name, _ := strings.Cut(f.DaemonSet, "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ds, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
