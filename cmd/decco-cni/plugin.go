@@ -40,12 +40,13 @@ type netConf struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
 
-// podArgs are the Kubernetes arguments runtimes pass in CNI_ARGS.
+// podArgs are the Kubernetes arguments runtimes pass in CNI_ARGS, each
+// field named as its key (types.LoadArgs matches names exactly).
 type podArgs struct {
 	types.CommonArgs
-	K8S_POD_NAMESPACE types.UnmarshallableString //nolint:revive // CNI_ARGS key
-	K8S_POD_NAME      types.UnmarshallableString //nolint:revive // CNI_ARGS key
-	K8S_POD_UID       types.UnmarshallableString //nolint:revive // CNI_ARGS key
+	K8S_POD_NAMESPACE types.UnmarshallableString
+	K8S_POD_NAME      types.UnmarshallableString
+	K8S_POD_UID       types.UnmarshallableString
 }
 
 // parsePodArgs reads the three keys decco needs; the others are the
