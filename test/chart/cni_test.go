@@ -90,6 +90,8 @@ func TestCNIDaemonSetRunsTheInstaller(t *testing.T) {
 	assert.Nil(t, sc.Privileged)
 	assert.True(t, spec.HostNetwork, "the installer must not depend on the network it installs")
 	assert.Equal(t, ds.Name, spec.ServiceAccountName, "its own ServiceAccount, whose token the plugin carries, not the manager's")
+	assert.Contains(t, r.release.Info.Notes, "rollout status daemonset/"+ds.Name, "NOTES say to wait for the installer")
+	assert.Contains(t, r.release.Info.Notes, "pod-security.kubernetes.io/enforce=privileged", "NOTES say what the namespace must allow")
 }
 
 // The installer's token goes into a kubeconfig on every node, so it may

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,8 +192,11 @@ func TestPluginReadsThePodFromTheAPIServer(t *testing.T) {
 
 // A replaced installer pod (an update, a restart) leaves decco chained;
 // deleting the DaemonSet, as helm uninstall does, takes decco out of the
-// chain and removes the plugin's kubeconfig. The DaemonSet is then
-// recreated, so the suite's other tests keep their plugin.
+// chain and removes the plugin's kubeconfig. A space's pod arriving while
+// decco is not chained (Istio's "CNI not ready" race) fails closed, and
+// once the DaemonSet is back, its replacement gets its rules: the
+// documented answer to that race. The DaemonSet is recreated either way,
+// so the suite's other tests keep their plugin.
 func TestDaemonSetDeletionUnchains(t *testing.T) {
 	node.Require(t)
 	ctx := context.Background()
@@ -212,15 +218,24 @@ func TestDaemonSetDeletionUnchains(t *testing.T) {
 	require.NoError(t, err)
 
 	saved := ds.DeepCopy()
-	require.NoError(t, suite.Client.Delete(ctx, ds, client.PropagationPolicy(metav1.DeletePropagationBackground)))
-	t.Cleanup(func() {
-		saved.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Namespace: saved.Namespace, Labels: saved.Labels, Annotations: saved.Annotations}
-		saved.Status = appsv1.DaemonSetStatus{}
-		require.NoError(t, suite.Client.Create(context.Background(), saved))
+	saved.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Namespace: saved.Namespace, Labels: saved.Labels, Annotations: saved.Annotations}
+	saved.Status = appsv1.DaemonSetStatus{}
+	restored := false
+	restore := func() {
+		restored = true
+		start := time.Now()
+		require.NoError(t, suite.Client.Create(context.Background(), saved.DeepCopy()))
 		_, err := suite.WaitDaemonSetsReady(context.Background(), systemNamespace)
 		require.NoError(t, err)
 		require.NoError(t, chained(), "the recreated DaemonSet chains decco again")
+		t.Logf("the recreated DaemonSet Ready, decco chained, %s after its creation", time.Since(start).Round(100*time.Millisecond))
+	}
+	t.Cleanup(func() {
+		if !restored {
+			restore()
+		}
 	})
+	require.NoError(t, suite.Client.Delete(ctx, ds, client.PropagationPolicy(metav1.DeletePropagationBackground)))
 	start := time.Now()
 	deccotest.WaitFor(t, 60*time.Second, "decco to leave the chain", func() error {
 		if chained() == nil {
@@ -232,4 +247,50 @@ func TestDaemonSetDeletionUnchains(t *testing.T) {
 	assert.Nil(t, deccoEntry(t))
 	assert.NoFileExists(t, filepath.Join(suite.Node.CNIConfDir(), cniinstall.KubeconfigName))
 	assert.FileExists(t, filepath.Join(suite.Node.CNIBinDir(), cniconf.PluginType), "the binary stays, inert")
+
+	// A pod arriving now gets no rules: its sidecar says so and its app
+	// never starts.
+	ns := suite.NewSpace(t, "race", nil)
+	require.NoError(t, suite.Client.Create(ctx, nodetest.Deployment(ns, "db",
+		nodetest.App(ns, "db", nil, []corev1.ContainerPort{nodetest.TCPPort("mysql", 3306)}, "tcp", "-listen=:3306"))))
+	early := waitFailedClosed(t, ns, "db")
+
+	restore()
+	require.NoError(t, suite.Client.Delete(ctx, &early))
+	start = time.Now()
+	replacement := suite.ReadyPod(t, ns, "db")
+	assert.NotEqual(t, early.UID, replacement.UID)
+	t.Logf("the pod that arrived unchained failed closed; its replacement, after the installer was back, Ready %s after the deletion", time.Since(start).Round(100*time.Millisecond))
+}
+
+// waitFailedClosed waits until app's pod has its network and its
+// sidecar's readiness reports the interception rules missing, with the
+// app not started, and returns the pod.
+func waitFailedClosed(t *testing.T, ns, app string) corev1.Pod {
+	t.Helper()
+	var pod corev1.Pod
+	deccotest.WaitFor(t, 90*time.Second, "the sidecar of "+app+" to report the missing rules", func() error {
+		var pods corev1.PodList
+		if err := suite.Client.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 || pods.Items[0].Status.PodIP == "" {
+			return fmt.Errorf("no pod with an address yet: %s", nodetest.PodStates(pods.Items))
+		}
+		pod = pods.Items[0]
+		resp, err := http.Get("http://" + net.JoinHostPort(pod.Status.PodIP, "15021") + "/ready")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "interception rules not in place") {
+			return fmt.Errorf("the sidecar's /ready answered %d: %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	for _, s := range pod.Status.ContainerStatuses {
+		assert.Nil(t, s.State.Running, "app container %s must not run", s.Name)
+	}
+	return pod
 }
