@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -65,11 +66,7 @@ var ErrNoPrimary = errors.New("no CNI network configuration yet (.conf, .conflis
 // it is.
 func Install(c Config) (Changes, error) {
 	var changes Changes
-	data, err := os.ReadFile(c.Plugin)
-	if err != nil {
-		return nil, fmt.Errorf("reading the plugin to install: %w", err)
-	}
-	if wrote, err := ensureFile(c.BinDir, cniconf.PluginType, data, 0o755); err != nil {
+	if wrote, err := ensureCopy(c.Plugin, c.BinDir, cniconf.PluginType, 0o755); err != nil {
 		return changes, fmt.Errorf("installing %s into %s: %w", cniconf.PluginType, c.BinDir, err)
 	} else if wrote {
 		changes = append(changes, "copied "+cniconf.PluginType+" into "+c.BinDir)
@@ -89,7 +86,7 @@ func Install(c Config) (Changes, error) {
 	if err != nil || !r.Changed {
 		return changes, err
 	}
-	if err := writeAtomic(c.ConfDir, r.Name, r.Data, mode); err != nil {
+	if err := writeAtomic(c.ConfDir, r.Name, bytes.NewReader(r.Data), mode); err != nil {
 		return changes, fmt.Errorf("chaining decco into %s: %w", name, err)
 	}
 	if r.Name != name {
@@ -131,7 +128,7 @@ func Uninstall(c Config) (Changes, error) {
 		if !r.Changed {
 			continue
 		}
-		if err := writeAtomic(c.ConfDir, r.Name, r.Data, mode); err != nil {
+		if err := writeAtomic(c.ConfDir, r.Name, bytes.NewReader(r.Data), mode); err != nil {
 			errs = append(errs, fmt.Errorf("taking decco out of %s: %w", e.Name(), err))
 			continue
 		}
@@ -201,19 +198,75 @@ func ensureFile(dir, name string, data []byte, mode fs.FileMode) (bool, error) {
 	if err == nil && bytes.Equal(old, data) {
 		return false, nil
 	}
-	return true, writeAtomic(dir, name, data, mode)
+	return true, writeAtomic(dir, name, bytes.NewReader(data), mode)
 }
 
-// writeAtomic replaces dir/name with data: a temporary file in dir,
-// synced, then renamed over the target.
-func writeAtomic(dir, name string, data []byte, mode fs.FileMode) error {
+// ensureCopy copies src to dir/name unless it already holds the same
+// bytes. Both are streamed, never read whole: the plugin is tens of
+// megabytes, the installer's memory limit a few times that, and a burst
+// of file events runs a pass each.
+func ensureCopy(src, dir, name string, mode fs.FileMode) (bool, error) {
+	if same, err := sameContent(src, filepath.Join(dir, name)); err != nil || same {
+		return false, err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return false, fmt.Errorf("reading the plugin to install: %w", err)
+	}
+	defer f.Close()
+	return true, writeAtomic(dir, name, f, mode)
+}
+
+// sameContent reports whether the files hold the same bytes; a missing b
+// is not the same, a missing a is an error.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, fmt.Errorf("reading the plugin to install: %w", err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, nil // not there (or unreadable): write it
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil || sa.Size() != sb.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, errA := io.ReadFull(fa, ba)
+		nb, errB := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if errA == io.EOF || errA == io.ErrUnexpectedEOF {
+			return errB == io.EOF || errB == io.ErrUnexpectedEOF, nil
+		}
+		if errA != nil {
+			return false, errA
+		}
+		if errB != nil {
+			return false, nil
+		}
+	}
+}
+
+// writeAtomic replaces dir/name with what r holds: a temporary file in
+// dir, synced, then renamed over the target.
+func writeAtomic(dir, name string, r io.Reader, mode fs.FileMode) error {
 	f, err := os.CreateTemp(dir, ".decco-cni-*.tmp")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after a successful rename, there is nothing to remove
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return err
 	}

@@ -234,3 +234,26 @@ func TestParse(t *testing.T) {
 		assert.ErrorContains(t, err, tc.want, "%q", tc.args)
 	}
 }
+
+// A plugin of many read buffers is compared to the end: one byte changed
+// in its last buffer is copied.
+func TestInstallComparesTheWholeBinary(t *testing.T) {
+	c := node(t)
+	write(t, c.ConfDir, "10-net.conflist", primary)
+	big := make([]byte, 200<<10)
+	require.NoError(t, os.WriteFile(c.Plugin, big, 0o755))
+	changes, err := Install(c)
+	require.NoError(t, err)
+	require.Contains(t, changes, "copied decco-cni into "+c.BinDir)
+	changes, err = Install(c)
+	require.NoError(t, err)
+	assert.Empty(t, changes)
+	big[len(big)-1] = 1
+	require.NoError(t, os.WriteFile(c.Plugin, big, 0o755))
+	changes, err = Install(c)
+	require.NoError(t, err)
+	assert.Equal(t, Changes{"copied decco-cni into " + c.BinDir}, changes)
+	got, err := os.ReadFile(filepath.Join(c.BinDir, "decco-cni"))
+	require.NoError(t, err)
+	assert.Equal(t, big, got)
+}

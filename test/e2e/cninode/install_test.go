@@ -124,12 +124,22 @@ func TestDaemonSetInstallsDeccoCNI(t *testing.T) {
 func TestRewrittenConflistIsRechained(t *testing.T) {
 	node.Require(t)
 	require.NoError(t, chained())
+	_, before := installer(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("installer %s:\n%s", before.Name, suite.Node.ContainerLog(systemNamespace, before.Name, "install"))
+		}
+	})
 	plain, err := os.ReadFile(filepath.Join(suite.Node.CNIConfDir(), "..", "net.d-plain", primary))
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, os.WriteFile(filepath.Join(suite.Node.CNIConfDir(), primary), plain, 0o644))
 		t.Logf("rewrite %d: decco chained again %s later", i+1, waitChained(t))
 	}
+	_, after := installer(t)
+	assert.Equal(t, before.UID, after.UID, "the same installer pod")
+	require.Len(t, after.Status.ContainerStatuses, 1)
+	assert.Zero(t, after.Status.ContainerStatuses[0].RestartCount, "the installer never restarted (an OOM kill would)")
 	// And a pod created now gets its rules from the re-chained plugin.
 	ns := suite.NewSpace(t, "rechained", nil)
 	require.NoError(t, suite.Client.Create(context.Background(), nodetest.Deployment(ns, "db",
