@@ -20,7 +20,7 @@ all: build
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## images: the manager and sidecar images as archives in bin/images, built
+## images: the manager, sidecar and CNI images as archives in bin/images, built
 ## without a container engine (build/oci); IMAGE_TAG names them
 IMAGE_TAG ?= dev
 images:

@@ -1,4 +1,4 @@
-// Command images builds decco's manager and sidecar images as image
+// Command images builds decco's manager, sidecar and CNI images as image
 // archives, without a container engine (see build/oci):
 //
 //	go run ./build/images -out bin/images -tag dev
@@ -21,7 +21,7 @@ import (
 
 func main() {
 	out := flag.String("out", "bin/images", "directory for the image archives")
-	tag := flag.String("tag", "dev", "tag of both images")
+	tag := flag.String("tag", "dev", "tag of every image")
 	repo := flag.String("repository", "ghcr.io/decco-dev", "registry and owner the images are named under")
 	debCache := flag.String("deb-cache", "", "where downloaded Debian packages are kept (default: the user cache directory)")
 	flag.Parse()
@@ -43,7 +43,7 @@ func run(ctx context.Context, out, repo, tag, debCache string) error {
 		return err
 	}
 	bins := filepath.Join(out, "bin")
-	for _, cmd := range []string{"decco", "decco-sidecar"} {
+	for _, cmd := range []string{"decco", "decco-sidecar", "decco-cni"} {
 		if err := goBuild(ctx, "./cmd/"+cmd, filepath.Join(bins, cmd)); err != nil {
 			return err
 		}
@@ -56,10 +56,14 @@ func run(ctx context.Context, out, repo, tag, debCache string) error {
 	if err != nil {
 		return err
 	}
+	cni, err := oci.CNIImage.Spec(ctx, filepath.Join(bins, "decco-cni"), debCache)
+	if err != nil {
+		return err
+	}
 	for _, img := range []struct {
 		name string
 		spec oci.Spec
-	}{{"decco", manager}, {"decco-sidecar", sidecar}} {
+	}{{"decco", manager}, {"decco-sidecar", sidecar}, {"decco-cni", cni}} {
 		built, err := oci.Build(img.spec, runtime.GOARCH)
 		if err != nil {
 			return err

@@ -17,11 +17,15 @@ type Image struct {
 	Env []string
 }
 
-// The images decco ships. Both run as NonRootUser with the program as
+// The images decco ships. All run as NonRootUser with the program as
 // their entrypoint.
 var (
 	// ManagerImage is one static binary.
 	ManagerImage = Image{Program: "/decco"}
+	// CNIImage is decco-cni, the plugin that installs itself on a node
+	// (`decco-cni install`, run by the chart's DaemonSet as root, which the
+	// pod spec sets: the image keeps the non-root default).
+	CNIImage = Image{Program: "/decco-cni"}
 	// SidecarImage is Debian's stunnel4 (the version the tests run
 	// against) supervised by decco-sidecar; stunnel.conf goes to the /tmp
 	// emptyDir the injector mounts.

@@ -60,6 +60,7 @@ func TestDockerfilesDescribeTheSameImages(t *testing.T) {
 	for file, img := range map[string]Image{
 		"manager.Dockerfile": ManagerImage,
 		"sidecar.Dockerfile": SidecarImage,
+		"cni.Dockerfile":     CNIImage,
 	} {
 		t.Run(file, func(t *testing.T) {
 			st := parseFinalStage(t, filepath.Join("..", file))

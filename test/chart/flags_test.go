@@ -187,6 +187,7 @@ var notFlags = map[string]string{
 	"tenancy.projects":                  "a join ClusterRole per project",
 	"tenancy.certManagerServiceAccount": "the certificate ValidatingAdmissionPolicy",
 	"extraArgs":                         "appended to the args verbatim; the manager checks them",
+	"dataPlane.cni":                     "the decco-cni DaemonSet (interception cni), its image, host directories and resources",
 }
 
 // Each value that maps to a flag reaches it: changing the value changes

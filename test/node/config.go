@@ -44,13 +44,12 @@ func (n Network) DNSIP() netip.Addr {
 // paths are the files and sockets of one node, all under its directory.
 type paths struct {
 	Dir, CNIBin string
-	// DeccoCNIBin holds decco-cni, built from this checkout.
+	// DeccoCNIBin is the node's own CNI bin directory, where decco's
+	// chart installs decco-cni (CNIBinDir).
 	DeccoCNIBin string
-	// PlainCNIConf holds the network without decco-cni, for the runtime
-	// handler RuntimeWithoutDeccoCNI; WithDeccoCNI says which one a
-	// rendering of cniTemplate is.
+	// PlainCNIConf holds the same network for the runtime handler
+	// RuntimeWithoutDeccoCNI: no installer ever chains decco there.
 	PlainCNIConf                 string
-	WithDeccoCNI                 bool
 	ContainerdRoot, State        string
 	Socket, CNIConf, RegistryDir string
 	KubeletRoot, PodLogs         string
@@ -144,11 +143,7 @@ var cniTemplate = template.Must(template.New("cni").Parse(`{
         "ranges": [[{"subnet": "{{.Network.PodCIDR}}", "gateway": "{{.NodeIP}}"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
-    }{{if .WithDeccoCNI}},
-    {
-      "type": "decco-cni",
-      "capabilities": {"io.kubernetes.cri.pod-annotations": true}
-    }{{end}}
+    }
   ]
 }
 `))

@@ -27,6 +27,9 @@ const (
 	SidecarImage = "ghcr.io/decco-dev/decco-sidecar:node-test"
 	// ManagerImage is decco's manager, as `make images` builds it.
 	ManagerImage = "ghcr.io/decco-dev/decco:node-test"
+	// CNIImage is decco-cni, which the chart's DaemonSet runs to install
+	// itself on the node (cni interception).
+	CNIImage = "ghcr.io/decco-dev/decco-cni:node-test"
 )
 
 // testUser runs the test images: not root, and not decco's UID, which
@@ -35,7 +38,7 @@ const testUser = "10001:10001"
 
 // Images lists what Join imported.
 type Images struct {
-	Pause, App, Sidecar, Manager string
+	Pause, App, Sidecar, Manager, CNI string
 }
 
 // importImages builds the node's images from this checkout and imports
@@ -46,16 +49,12 @@ func (n *Node) importImages(ctx context.Context) error {
 		"testapp":       "./test/node/testapp",
 		"decco-sidecar": "./cmd/decco-sidecar",
 		"decco":         "./cmd/decco",
+		"decco-cni":     "./cmd/decco-cni",
 	}
 	for name, pkg := range builds {
 		if err := goBuild(ctx, pkg, filepath.Join(bins, name)); err != nil {
 			return err
 		}
-	}
-	// Chained after the bridge in the node's conflist; it leaves pods
-	// without an interception plan alone, so ports-mode pods run as before.
-	if err := goBuild(ctx, "./cmd/decco-cni", filepath.Join(n.paths.DeccoCNIBin, "decco-cni")); err != nil {
-		return err
 	}
 	cache, err := controlplane.CacheDir()
 	if err != nil {
@@ -77,6 +76,10 @@ func (n *Node) importImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cni, err := oci.CNIImage.Spec(ctx, filepath.Join(bins, "decco-cni"), "")
+	if err != nil {
+		return err
+	}
 	coredns, err := oci.BinaryFile(filepath.Join(n.bin, "coredns"), "/coredns")
 	if err != nil {
 		return err
@@ -91,6 +94,7 @@ func (n *Node) importImages(ctx context.Context) error {
 		AppImage:     {Layers: []v1.Layer{appLayer}, Entrypoint: []string{"/testapp"}, User: testUser},
 		SidecarImage: sidecar,
 		ManagerImage: manager,
+		CNIImage:     cni,
 	}
 	for ref, spec := range specs {
 		img, err := oci.Build(spec, runtime.GOARCH)
@@ -101,7 +105,7 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
-	n.Images = Images{Pause: PauseImage, App: AppImage, Sidecar: SidecarImage, Manager: ManagerImage}
+	n.Images = Images{Pause: PauseImage, App: AppImage, Sidecar: SidecarImage, Manager: ManagerImage, CNI: CNIImage}
 	return nil
 }
 

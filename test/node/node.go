@@ -199,8 +199,8 @@ func (n *Node) layout() (paths, error) {
 	files := map[string][]byte{
 		filepath.Join(n.Dir, "containerd.toml"):                 render(containerdTemplate, p),
 		filepath.Join(p.RegistryDir, "_default", "hosts.toml"):  []byte(refusingRegistry),
-		filepath.Join(p.CNIConf, "10-decco-node.conflist"):      render(cniTemplate, withDeccoCNI(p, true)),
-		filepath.Join(p.PlainCNIConf, "10-decco-node.conflist"): render(cniTemplate, withDeccoCNI(p, false)),
+		filepath.Join(p.CNIConf, "10-decco-node.conflist"):      render(cniTemplate, p),
+		filepath.Join(p.PlainCNIConf, "10-decco-node.conflist"): render(cniTemplate, p),
 		filepath.Join(n.Dir, "kubelet.yaml"):                    render(kubeletTemplate, p),
 		// Pods with dnsPolicy Default get the node's resolv.conf: the
 		// cluster's DNS, never the machine's own resolver.
@@ -436,7 +436,8 @@ func freePorts(count int) ([]int, error) {
 	return ports, nil
 }
 
-func withDeccoCNI(p paths, on bool) paths {
-	p.WithDeccoCNI = on
-	return p
-}
+// CNIBinDir and CNIConfDir are the node's CNI directories, the runtime's
+// bin_dirs (besides the system's plugins) and conf_dir: where decco's
+// chart installs decco-cni and chains it into the bridge's conflist.
+func (n *Node) CNIBinDir() string  { return n.paths.DeccoCNIBin }
+func (n *Node) CNIConfDir() string { return n.paths.CNIConf }

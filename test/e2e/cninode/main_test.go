@@ -3,7 +3,9 @@
 // in its network namespace, sidecars serve TLS on the apps' own ports and
 // turn their connections into mutual TLS, and a capture on the node shows
 // what crosses the bridge. decco is installed with its Helm chart, with
-// dataPlane.interception cni, as users install it.
+// dataPlane.interception cni, as users install it: the chart's DaemonSet
+// copies decco-cni onto the node and chains it into the node's conflist,
+// so every test here runs on a plugin the DaemonSet installed.
 //
 // It is a package of its own because the interception mode is the
 // cluster's: test/e2e/node runs the same node with ports mode. The two
@@ -29,17 +31,25 @@ const systemNamespace = "decco-system"
 
 // chart installs decco with cni interception over the node's ranges. The
 // kubernetes Service's address and the node's (where the apiserver serves,
-// inside the pod range here) don't speak decco's TLS.
+// inside the pod range here) don't speak decco's TLS. The DaemonSet
+// installs decco-cni into the node's own CNI directories; it runs as root
+// with hostPath volumes, so decco's namespace allows privileged pods.
 func chart(n *node.Node) nodetest.Chart {
 	net := n.Network
+	cniRepo, cniTag := nodetest.SplitImage(n.Images.CNI)
 	return nodetest.Chart{
-		Namespace: systemNamespace,
-		Mode:      "with cni interception",
+		Namespace:   systemNamespace,
+		Mode:        "with cni interception",
+		PodSecurity: "privileged",
 		Values: fmt.Sprintf(`dataPlane:
   interception: cni
   podCIDRs: [%s]
   serviceCIDRs: [%s]
   excludeCIDRs: [%s/32, %s/32]
-`, net.PodCIDR, net.ServiceCIDR, net.ServiceCIDR.Addr().Next(), net.NodeIP()),
+  cni:
+    image: {repository: %s, tag: %s}
+    binDir: %s
+    confDir: %s
+`, net.PodCIDR, net.ServiceCIDR, net.ServiceCIDR.Addr().Next(), net.NodeIP(), cniRepo, cniTag, n.CNIBinDir(), n.CNIConfDir()),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -65,14 +66,23 @@ type Chart struct {
 	Values string
 	// Mode names the installation in the log line ("" for the defaults).
 	Mode string
+	// PodSecurity is the level decco's namespace enforces: "restricted"
+	// when empty; "privileged" where the chart runs the decco-cni
+	// DaemonSet, as docs/helm.md says.
+	PodSecurity string
 }
 
 // InstallDecco installs decco with its Helm chart, as users install it:
 // the manager's pods run on the node from the locally built images, and
 // the apiserver calls the webhook through its Service. It returns once two
-// manager pods are Ready and the webhook injects.
+// manager pods are Ready, the webhook injects and every DaemonSet of the
+// chart (decco-cni's, with cni interception) is Ready on the node.
 func (s Suite) InstallDecco(ctx context.Context, kubeconfig string, chart Chart) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chart.Namespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	level := chart.PodSecurity
+	if level == "" {
+		level = "restricted"
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chart.Namespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": level}}}
 	if err := s.Client.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", chart.Namespace, err)
 	}
@@ -87,11 +97,18 @@ func (s Suite) InstallDecco(ctx context.Context, kubeconfig string, chart Chart)
 	if err := deccotest.WaitForInjection(ctx, s.Client); err != nil {
 		return err
 	}
-	mode := ""
+	sets, err := s.WaitDaemonSetsReady(ctx, chart.Namespace)
+	if err != nil {
+		return err
+	}
+	mode, daemons := "", ""
 	if chart.Mode != "" {
 		mode = " " + chart.Mode
 	}
-	fmt.Fprintf(os.Stderr, "decco installed by its chart%s: %d manager pods Ready and the webhook called in %s\n", mode, managers, time.Since(start).Round(100*time.Millisecond))
+	if sets > 0 {
+		daemons = fmt.Sprintf(", %d DaemonSet(s) Ready on the node", sets)
+	}
+	fmt.Fprintf(os.Stderr, "decco installed by its chart%s: %d manager pods Ready, the webhook called%s, in %s\n", mode, managers, daemons, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -104,6 +121,39 @@ image: {repository: %s, tag: %s, pullPolicy: Never}
 sidecar: {image: {repository: %s, tag: %s}}
 webhook: {certificate: {mode: selfSigned}}
 `, managerRepo, managerTag, sidecarRepo, sidecarTag) + own
+}
+
+// WaitDaemonSetsReady waits up to 2m until every DaemonSet in namespace
+// has a Ready pod on each node it schedules to, at its current
+// generation, and returns how many there are.
+func (s Suite) WaitDaemonSetsReady(ctx context.Context, namespace string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		var list appsv1.DaemonSetList
+		err := s.Client.List(ctx, &list, client.InNamespace(namespace))
+		if err == nil {
+			err = daemonSetsReady(list.Items)
+		}
+		if err == nil {
+			return len(list.Items), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("DaemonSets of %s not Ready after 2m: %w", namespace, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func daemonSetsReady(sets []appsv1.DaemonSet) error {
+	for _, ds := range sets {
+		st := ds.Status
+		if st.ObservedGeneration < ds.Generation || st.DesiredNumberScheduled == 0 || st.NumberReady < st.DesiredNumberScheduled || st.UpdatedNumberScheduled < st.DesiredNumberScheduled {
+			return fmt.Errorf("DaemonSet %s: %d of %d pods Ready (%d updated)", ds.Name, st.NumberReady, st.DesiredNumberScheduled, st.UpdatedNumberScheduled)
+		}
+	}
+	return nil
 }
 
 // waitManagerReady waits up to 2m until want manager pods are Ready.
