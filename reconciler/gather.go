@@ -94,7 +94,7 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 		}
 		return &svc, true
 	}
-	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, lookup)
+	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, r.opts.Interception, lookup)
 	return dests, unresolved, nil
 }
 
