@@ -153,6 +153,13 @@ func TestCNIRefusals(t *testing.T) {
 		{"gRPC probe", func(p *corev1.Pod) {
 			p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}}
 		}, ProbeUnsupported, []string{"gRPC probe on port 9090", "exec probe"}},
+		{"the app runs as the sidecar's UID (pod level)", func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(DefaultUID)}
+		}, ReservedUID, []string{`container "app" runs as UID 1337 (the pod's spec.securityContext.runAsUser)`,
+			"its connections would skip the sidecar", "set the pod's spec.securityContext.runAsUser to another UID", "--sidecar-uid"}},
+		{"the app runs as the sidecar's UID (container level)", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: new(DefaultUID)}
+		}, ReservedUID, []string{`container "app" runs as UID 1337 (its securityContext.runAsUser)`, "set its securityContext.runAsUser to another UID"}},
 		{"decco's plan on a pod that opts out", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{space.AnnotationInject: "false", space.AnnotationInterception: "{}"}
 		}, ReservedLabel, []string{space.AnnotationInterception, "remove the annotation"}},
@@ -169,6 +176,30 @@ func TestCNIRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The sidecar's UID is the installation's: the plan exempts that UID, the
+// check refuses apps running as it, and an app that runs as the default
+// UID is fine once the sidecar runs as another.
+func TestCNISidecarUID(t *testing.T) {
+	cfg := cniCfg
+	cfg.SidecarUID = 2000
+	pod := basePod()
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(DefaultUID)}
+	out := mustInject(t, pod, testSpace, cfg).Pod
+	plan, err := intercept.Parse(out.Annotations[space.AnnotationInterception])
+	require.NoError(t, err)
+	assert.Equal(t, int64(2000), plan.SidecarUID)
+	assert.Equal(t, int64(2000), *out.Spec.InitContainers[0].SecurityContext.RunAsUser)
+
+	pod = basePod()
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: new(int64(2000))}
+	_, err = Pod(pod, testSpace, cfg)
+	r, ok := IsRefusal(err)
+	require.True(t, ok, "want a refusal, got %v", err)
+	assert.Equal(t, ReservedUID, r.Reason)
+	assert.Contains(t, r.Message, "runs as UID 2000 (its securityContext.runAsUser)")
 }
 
 // A plan a user wrote on a pod decco injects is replaced by decco's.

@@ -53,8 +53,8 @@ func TestTenantAttacksRefusedThroughTheAPIServer(t *testing.T) {
 		{"hostNetwork", attackPod(ns, func(p *corev1.Pod) { p.Spec.HostNetwork = true }),
 			[]string{"hostNetwork", "remove hostNetwork"}},
 		{"the sidecar's UID", attackPod(ns, func(p *corev1.Pod) {
-			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](65532)}
-		}), []string{"UID 65532", "runAsUser"}},
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To(inject.DefaultUID)}
+		}), []string{"UID 1337", "spec.securityContext.runAsUser", "--sidecar-uid"}},
 		{"NET_ADMIN", attackPod(ns, func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
 		}), []string{"NET_ADMIN", "capabilities.add"}},
