@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 func TestAppHealthPath(t *testing.T) {
@@ -24,6 +27,9 @@ func TestAppHealthPath(t *testing.T) {
 		{ProbeHTTPS, 8443, "ready", "/app-health/https/8443/ready", "/ready"},
 		{ProbeHTTP, 80, "/", "/app-health/http/80/", "/"},
 		{ProbeTCP, 6379, "/ignored", "/app-health/tcp/6379", ""},
+		{ProbeGRPC, 9090, "", "/app-health/grpc/9090", ""},
+		{ProbeGRPC, 9090, "/", "/app-health/grpc/9090", ""},
+		{ProbeGRPC, 9090, "shop.Cart", "/app-health/grpc/9090/shop.Cart", "/shop.Cart"},
 	} {
 		got := AppHealthPath(tc.scheme, tc.port, tc.path)
 		assert.Equal(t, tc.want, got)
@@ -31,7 +37,7 @@ func TestAppHealthPath(t *testing.T) {
 		require.True(t, ok, got)
 		assert.Equal(t, []any{tc.scheme, tc.port, tc.back}, []any{scheme, port, path})
 	}
-	for _, bad := range []string{"/ready", "/app-health/", "/app-health/udp/53", "/app-health/http/8080", "/app-health/tcp/0", "/app-health/tcp/6379/x", "/app-health/http/99999/x"} {
+	for _, bad := range []string{"/ready", "/app-health/", "/app-health/udp/53", "/app-health/http/8080", "/app-health/tcp/0", "/app-health/tcp/6379/x", "/app-health/http/99999/x", "/app-health/grpc/9090/"} {
 		_, _, _, ok := ParseAppHealthPath(bad)
 		assert.False(t, ok, bad)
 	}
@@ -76,4 +82,58 @@ func TestAppHealthHandler(t *testing.T) {
 			assert.Equal(t, tc.want, rec.Code, rec.Body.String())
 		})
 	}
+}
+
+// The gRPC check is the kubelet's, against grpc-go's own health server:
+// SERVING is 200; NOT_SERVING, an unknown service, a server without the
+// health service and no server at all are 503.
+func TestAppHealthGRPC(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("shop.Cart", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("shop.Orders", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	port := int32(l.Addr().(*net.TCPAddr).Port)
+
+	bare, err := net.Listen("tcp", "127.0.0.1:0") // gRPC, but no health service
+	require.NoError(t, err)
+	bareSrv := grpc.NewServer()
+	go func() { _ = bareSrv.Serve(bare) }()
+	t.Cleanup(bareSrv.Stop)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedPort := int32(closed.Addr().(*net.TCPAddr).Port)
+	closed.Close()
+
+	for _, tc := range []struct {
+		name string
+		path string
+		want int
+		body string
+	}{
+		{"the server", AppHealthPath(ProbeGRPC, port, ""), http.StatusOK, "SERVING"},
+		{"a serving service", AppHealthPath(ProbeGRPC, port, "shop.Cart"), http.StatusOK, "SERVING"},
+		{"a service not serving", AppHealthPath(ProbeGRPC, port, "shop.Orders"), http.StatusServiceUnavailable, "NOT_SERVING"},
+		{"an unknown service", AppHealthPath(ProbeGRPC, port, "shop.Nope"), http.StatusServiceUnavailable, `grpc-status "5"`},
+		{"no health service", AppHealthPath(ProbeGRPC, int32(bare.Addr().(*net.TCPAddr).Port), ""), http.StatusServiceUnavailable, `grpc-status "12"`},
+		{"nothing listening", AppHealthPath(ProbeGRPC, closedPort, ""), http.StatusServiceUnavailable, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			appHealthHandler(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+			assert.Equal(t, tc.want, rec.Code, rec.Body.String())
+			assert.Contains(t, rec.Body.String(), tc.body)
+		})
+	}
+
+	// The server turns unhealthy: the probe follows.
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	rec := httptest.NewRecorder()
+	appHealthHandler(rec, httptest.NewRequest(http.MethodGet, AppHealthPath(ProbeGRPC, port, ""), nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 }
