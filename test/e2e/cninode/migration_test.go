@@ -32,7 +32,9 @@ func TestPortsModeServiceRestored(t *testing.T) {
 	ctx := context.Background()
 	name := "migrated-" + rand.String(5)
 	require.NoError(t, suite.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
-	t.Cleanup(func() { _ = suite.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}) })
+	t.Cleanup(func() {
+		_ = suite.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	})
 	svc := nodetest.Service(name, "db", nodetest.ServicePort("mysql", 3306, inject.ListenerPort(3306)))
 	svc.Annotations = map[string]string{space.AnnotationRewrittenPorts: "3306=3306"}
 	require.NoError(t, suite.Client.Create(ctx, svc))
