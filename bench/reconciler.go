@@ -25,6 +25,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -134,7 +138,7 @@ func scaleRun(spaces, servicesPerSpace int) (scalePoint, error) {
 		time.Sleep(time.Second) // let the pprof server come up
 		go mgr.profile(15*time.Second, fmt.Sprintf("reconciler-%d", spaces))
 	}
-	if err := waitAllConverged(ctx, cluster.Client, spaces, scaleTimeout(spaces)); err != nil {
+	if err := waitAllConverged(ctx, cluster.Config, spaces, convergeStall); err != nil {
 		mgr.stop()
 		return p, fmt.Errorf("%w\nmanager log tail:\n%s", err, mgr.tail())
 	}
@@ -242,6 +246,10 @@ func perSpace(counts map[string]float64, spaces int) string {
 	return strings.Join(parts, ", ")
 }
 
+// convergeStall is how long a run may go without one more space
+// converging before it fails.
+const convergeStall = 3 * time.Minute
+
 // scaleTimeout bounds a wait on n spaces: 10 minutes, or 200 ms a space
 // for the largest runs on a shared machine.
 func scaleTimeout(n int) time.Duration {
@@ -322,34 +330,77 @@ func converged(st space.Status) bool {
 	return pki
 }
 
-func waitAllConverged(ctx context.Context, c client.Client, spaces int, timeout time.Duration) error {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	last, reported := 0, start
-	for time.Now().Before(deadline) {
-		if time.Since(reported) > 30*time.Second {
-			// Progress, for the long runs of make bench-scale.
-			fmt.Fprintf(os.Stderr, "  %d of %d spaces converged after %s\n", last, spaces, time.Since(start).Round(time.Second))
-			reported = time.Now()
+// waitAllConverged watches the spaces' namespaces until every one reports
+// converged. It watches rather than lists: a List of thousands of
+// namespaces every poll would load the apiserver in proportion to the
+// run's size and bend the very curve being measured. It fails when no
+// space converges for stall, so a slow shared machine stretches the run
+// instead of failing it, while a stuck manager still fails.
+func waitAllConverged(ctx context.Context, cfg *rest.Config, spaces int, stall time.Duration) error {
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	var mu sync.Mutex
+	done := map[string]bool{}
+	record := func(obj any) {
+		m, ok := obj.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return
 		}
-		var nss metav1.PartialObjectMetadataList
-		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-		if err := c.List(ctx, &nss, client.HasLabels{space.LabelSpace}); err != nil {
-			return err
-		}
-		done := 0
-		for _, ns := range nss.Items {
-			if st, err := space.ParseStatus(ns.Annotations[space.AnnotationStatus]); err == nil && converged(st) {
-				done++
+		st, err := space.ParseStatus(m.Annotations[space.AnnotationStatus])
+		mu.Lock()
+		done[m.Name] = err == nil && converged(st)
+		mu.Unlock()
+	}
+	informer := metadatainformer.NewFilteredMetadataInformer(mc, corev1.SchemeGroupVersion.WithResource("namespaces"), "", 0, nil,
+		func(o *metav1.ListOptions) { o.LabelSelector = space.LabelSpace })
+	if _, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    record,
+		UpdateFunc: func(_, obj any) { record(obj) },
+	}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go informer.Informer().RunWithContext(ctx)
+
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, ok := range done {
+			if ok {
+				n++
 			}
 		}
-		if done >= spaces {
+		return n
+	}
+	start := time.Now()
+	last, progressed, reported := -1, start, start
+	for {
+		n := count()
+		if n >= spaces {
 			return nil
 		}
-		last = done
-		time.Sleep(200 * time.Millisecond)
+		if n > last {
+			last, progressed = n, time.Now()
+		}
+		if time.Since(progressed) > stall {
+			return fmt.Errorf("only %d of %d spaces converged after %s: none for %s",
+				last, spaces, time.Since(start).Round(time.Second), stall)
+		}
+		if time.Since(reported) > 30*time.Second {
+			// Progress, for the long runs of make bench-scale.
+			fmt.Fprintf(os.Stderr, "  %d of %d spaces converged after %s\n", n, spaces, time.Since(start).Round(time.Second))
+			reported = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return fmt.Errorf("only %d of %d spaces converged within %s", last, spaces, timeout)
 }
 
 // reconcilerWorkers is the manager's --reconciler-workers in this run.

@@ -55,9 +55,7 @@ func makeCNIPlan(pod *corev1.Pod, w space.Workload, sp space.Space, cfg Config) 
 		return nil, err
 	}
 	p := &plan{cfg: cfg, secret: sp.WorkloadCertSecret(), cni: true}
-	for _, e := range w.Egress {
-		p.egress = append(p.egress, sidecar.Egress{LocalPort: e.LocalPort, Host: e.Host, Port: e.Port})
-	}
+	p.egress = w.Egress
 	if err := checkSidecarPorts(pod, p.egress); err != nil {
 		return nil, err
 	}

@@ -46,9 +46,7 @@ func makePlan(pod *corev1.Pod, w space.Workload, sp space.Space, cfg Config) (*p
 		return nil, err
 	}
 	p := &plan{cfg: cfg, secret: sp.WorkloadCertSecret()}
-	for _, e := range w.Egress {
-		p.egress = append(p.egress, sidecar.Egress{LocalPort: e.LocalPort, Host: e.Host, Port: e.Port})
-	}
+	p.egress = w.Egress
 	if len(exposed) == 0 && len(p.egress) == 0 {
 		return p, nil
 	}

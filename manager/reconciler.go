@@ -48,6 +48,7 @@ type ReconcilerOptions struct {
 	RouteMode       string
 	GatewayClass    string
 	GatewayPort     int32
+	GatewayPodPort  int32
 	IngressClass    string
 	SNIIngressClass string
 	DNSProvider     string
@@ -95,6 +96,7 @@ func (o *ReconcilerOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RouteMode, "route-mode", o.RouteMode, "How services are exposed: gateway (Gateway API ListenerSets on the shared Gateway, HTTPRoutes, TLSRoutes), gateway-per-space (a Gateway of class --gateway-class in each space, for implementations without ListenerSet) or ingress (networking.k8s.io/v1 Ingresses).")
 	fs.StringVar(&o.GatewayClass, "gateway-class", o.GatewayClass, "gateway-per-space mode: the GatewayClass of every space's Gateway.")
 	fs.Int32Var(&o.GatewayPort, "gateway-port", o.GatewayPort, "Port of the spaces' HTTPS and TLS listeners: one the gateway implementation listens on (Traefik: an entry point's port).")
+	fs.Int32Var(&o.GatewayPodPort, "gateway-pod-port", o.GatewayPodPort, "Port the gateway's pods (the proxies, or the ingress controllers, in the --gateway namespace) listen on for the spaces' listeners, when it differs from the port clients dial: Traefik 8443, Envoy Gateway 10443 for a 443 listener. Spaces with decco.io/egress-policy: declared may reach the gateway's namespace on it for their public names. 0 means each egress entry's own port.")
 	fs.StringVar(&o.IngressClass, "ingress-class", o.IngressClass, "Ingress mode: class of HTTP Ingresses; empty means the cluster's default class.")
 	fs.StringVar(&o.SNIIngressClass, "sni-ingress-class", o.SNIIngressClass, "Ingress mode: class of the SNI router that passes TCP services' TLS through; without it TCP services are not exposed.")
 	fs.StringVar(&o.DNSProvider, "dns-provider", o.DNSProvider, "Where DNS records go: none, dnsendpoint (external-dns DNSEndpoint objects) or rfc2136 (dynamic updates to a DNS server).")
@@ -145,6 +147,9 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 	if o.GatewayPort < 0 || o.GatewayPort > 65535 {
 		errs = append(errs, fmt.Errorf("--gateway-port=%d: want a port number, or 0 for %d", o.GatewayPort, route.DefaultPort))
 	}
+	if o.GatewayPodPort < 0 || o.GatewayPodPort > 65535 {
+		errs = append(errs, fmt.Errorf("--gateway-pod-port=%d: want the port the gateway's pods listen on, or 0 for each egress entry's own port", o.GatewayPodPort))
+	}
 	if !slices.Contains([]string{DNSProviderNone, DNSProviderDNSEndpoint, DNSProviderRFC2136}, o.DNSProvider) {
 		errs = append(errs, fmt.Errorf("--dns-provider=%q: want %s, %s or %s", o.DNSProvider, DNSProviderNone, DNSProviderDNSEndpoint, DNSProviderRFC2136))
 	}
@@ -159,6 +164,7 @@ func (o ReconcilerOptions) reconcilerOptions(systemNamespace string, provider dn
 		RouteMode:            mode,
 		GatewayClass:         o.GatewayClass,
 		GatewayPort:          o.GatewayPort,
+		GatewayPodPort:       o.GatewayPodPort,
 		IngressClass:         o.IngressClass,
 		SNIIngressClass:      o.SNIIngressClass,
 		DNS:                  provider,

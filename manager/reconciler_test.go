@@ -42,12 +42,13 @@ func TestReconcilerFlags(t *testing.T) {
 }
 
 func TestGatewayPerSpaceFlags(t *testing.T) {
-	o := parseReconcilerFlags(t, "--gateway=gateway/", "--route-mode=gateway-per-space", "--gateway-class=traefik", "--gateway-port=8443")
+	o := parseReconcilerFlags(t, "--gateway=gateway/", "--route-mode=gateway-per-space", "--gateway-class=traefik", "--gateway-port=8443", "--gateway-pod-port=8443")
 	ro, err := o.reconcilerOptions("decco-system", nil)
 	require.NoError(t, err, "only the namespace of the gateway's proxies is needed")
 	assert.Equal(t, route.ModeGatewayPerSpace, ro.RouteMode)
 	assert.Equal(t, "traefik", ro.GatewayClass)
 	assert.Equal(t, int32(8443), ro.GatewayPort)
+	assert.Equal(t, int32(8443), ro.GatewayPodPort)
 	assert.Equal(t, "gateway", ro.Gateway.Namespace)
 }
 
@@ -72,6 +73,7 @@ func TestReconcilerFlagErrors(t *testing.T) {
 		{"--route-mode=mesh", "--route-mode"},
 		{"--route-mode=gateway-per-space", "--gateway-class"},
 		{"--gateway-port=70000", "--gateway-port"},
+		{"--gateway-pod-port=-1", "--gateway-pod-port"},
 		{"--dns-provider=route53", "--dns-provider"},
 		{"--dns-target=not a host", "--dns-target"},
 		{"--reconciler-workers=0", "--reconciler-workers"},

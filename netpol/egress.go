@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -39,6 +40,19 @@ type Destination struct {
 	Gateway bool
 }
 
+// Gateway is where the entries for public names lead: the namespace of the
+// pods that serve the spaces' listeners (the gateway's proxies, or the
+// ingress controllers) and the port those pods listen on.
+type Gateway struct {
+	Namespace string
+	// PodPort is the port the gateway's pods accept the spaces' TLS on.
+	// A NetworkPolicy matches the pod's port, after the Service in front
+	// of them translated the port clients dial: Traefik listens on 8443
+	// and Envoy Gateway on 10443 for a 443 listener. 0 means the entry's
+	// own port, for pods that listen on the port clients dial.
+	PodPort int32
+}
+
 // ServiceLookup finds a Service of a space by namespace and name; ok is
 // false when there is none.
 type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
@@ -50,10 +64,11 @@ type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
 // rewrite moved the target to (see ListenerPorts), in cni interception the
 // target port itself, which the sidecar serves over TLS on its own number
 // (see TransparentPorts). Any other name is served by the gateway, so it
-// leads to the gateway's namespace on the entry's port. Entries that lead
-// nowhere (no such Service or port, a plaintext port, no gateway) are
-// named in the error and open nothing.
-func ResolveEgress(entries []space.Egress, clusterDomain, gatewayNamespace string, mode inject.Interception, lookup ServiceLookup) ([]Destination, error) {
+// leads to the gateway's namespace on the gateway's pod port (the entry's
+// port when that is unset). Entries that lead nowhere (no such Service or
+// port, a plaintext port, no gateway) are named in the error and open
+// nothing.
+func ResolveEgress(entries []sidecar.Egress, clusterDomain string, gw Gateway, mode inject.Interception, lookup ServiceLookup) ([]Destination, error) {
 	tlsPorts := serviceListenerPorts
 	if mode == inject.InterceptCNI {
 		tlsPorts = serviceTransparentPorts
@@ -61,7 +76,7 @@ func ResolveEgress(entries []space.Egress, clusterDomain, gatewayNamespace strin
 	var out []Destination
 	var errs []error
 	for _, e := range entries {
-		d, err := resolve(e, clusterDomain, gatewayNamespace, tlsPorts, lookup)
+		d, err := resolve(e, clusterDomain, gw, tlsPorts, lookup)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s entry %s:%d opens nothing: %w", space.AnnotationEgress, e.Host, e.Port, err))
 			continue
@@ -71,13 +86,14 @@ func ResolveEgress(entries []space.Egress, clusterDomain, gatewayNamespace strin
 	return out, errors.Join(errs...)
 }
 
-func resolve(e space.Egress, clusterDomain, gatewayNamespace string, tlsPorts portsOfService, lookup ServiceLookup) (Destination, error) {
+func resolve(e sidecar.Egress, clusterDomain string, gw Gateway, tlsPorts portsOfService, lookup ServiceLookup) (Destination, error) {
 	name := strings.TrimSuffix(e.Host, "."+clusterDomain)
 	if !strings.HasSuffix(name, ".svc") {
-		if gatewayNamespace == "" {
+		if gw.Namespace == "" {
 			return Destination{}, errors.New("it is not an in-cluster name and no gateway is configured")
 		}
-		return Destination{Namespace: gatewayNamespace, Port: intstr.FromInt32(e.Port), Gateway: true}, nil
+		port := cmp.Or(gw.PodPort, e.Port)
+		return Destination{Namespace: gw.Namespace, Port: intstr.FromInt32(port), Gateway: true}, nil
 	}
 	svcName, ns, ok := strings.Cut(strings.TrimSuffix(name, ".svc"), ".")
 	if !ok || strings.Contains(ns, ".") {

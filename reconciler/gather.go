@@ -22,6 +22,7 @@ import (
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
+	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -73,8 +74,8 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 	if !sp.EgressDeclared {
 		return nil, nil, nil
 	}
-	seen := map[space.Egress]bool{}
-	var entries []space.Egress
+	seen := map[sidecar.Egress]bool{}
+	var entries []sidecar.Egress
 	for _, p := range pods {
 		// The webhook refused pods whose entries don't parse; one that
 		// slipped through (webhook off) opens nothing.
@@ -87,7 +88,7 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 			}
 		}
 	}
-	slices.SortFunc(entries, func(a, b space.Egress) int {
+	slices.SortFunc(entries, func(a, b sidecar.Egress) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
 	})
 	lookup := func(ns, name string) (*corev1.Service, bool) {
@@ -97,7 +98,8 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 		}
 		return &svc, true
 	}
-	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain, r.opts.Gateway.Namespace, r.opts.Interception, lookup)
+	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain,
+		netpol.Gateway{Namespace: r.opts.Gateway.Namespace, PodPort: r.opts.GatewayPodPort}, r.opts.Interception, lookup)
 	return dests, unresolved, nil
 }
 

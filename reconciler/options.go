@@ -56,6 +56,11 @@ type Options struct {
 	// GatewayPort is the port of the spaces' listeners, one the gateway
 	// implementation listens on; 0 means route.DefaultPort.
 	GatewayPort int32
+	// GatewayPodPort is the port the gateway's pods (the proxies, or the
+	// ingress controllers, in Gateway.Namespace) listen on for the spaces'
+	// listeners, which egress-policy: declared opens toward them for
+	// public names (netpol.Gateway); 0 means the entry's own port.
+	GatewayPodPort int32
 	// IngressClass and SNIIngressClass are the Ingress classes of the HTTP
 	// reverse proxy and of the SNI router (Ingress mode).
 	IngressClass    string
@@ -127,6 +132,9 @@ func (o Options) Validate() error {
 	}
 	if o.GatewayPort < 0 || o.GatewayPort > 65535 {
 		errs = append(errs, fmt.Errorf("reconciler: GatewayPort %d: want a port number, or 0 for %d", o.GatewayPort, route.DefaultPort))
+	}
+	if o.GatewayPodPort < 0 || o.GatewayPodPort > 65535 {
+		errs = append(errs, fmt.Errorf("reconciler: GatewayPodPort %d: want a port number, or 0 for each egress entry's own port", o.GatewayPodPort))
 	}
 	for _, iss := range []struct {
 		field string

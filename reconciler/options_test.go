@@ -28,6 +28,7 @@ func TestOptionsValidate(t *testing.T) {
 			o.RouteMode, o.GatewayClass, o.Gateway.Namespace = route.ModeGatewayPerSpace, "traefik", ""
 		}, "namespace of the gateway's proxies"},
 		{"gateway port", func(o *Options) { o.GatewayPort = 70000 }, "GatewayPort"},
+		{"gateway pod port", func(o *Options) { o.GatewayPodPort = -1 }, "GatewayPodPort"},
 		{"issuer kind", func(o *Options) { o.DefaultIssuer = space.IssuerRef{Kind: "Vault", Name: "v"} }, "DefaultIssuer"},
 		{"IP targets", func(o *Options) { o.DNSTargets = []string{"192.0.2.1", "2001:db8::1"} }, ""},
 		{"one hostname target", func(o *Options) { o.DNSTargets = []string{"lb.example.net"} }, ""},

@@ -2,6 +2,11 @@
 // program: the injector writes a Config as the sidecar container's arguments,
 // and cmd/decco-sidecar parses the same arguments back. Keeping both ends in
 // one type means a flag can't be renamed on one side only.
+//
+// The package is only that contract: the Config and its flags, the ports
+// and paths both sides agree on, the app-health paths. It imports nothing
+// but the standard library, so the webhook and spacectl link no sidecar
+// code and the sidecar no Kubernetes. The program is sidecar/supervisor.
 package sidecar
 
 import (
@@ -9,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -40,6 +46,33 @@ const (
 	// HealthPort only once the CNI plugin's rules are in.
 	CheckPort int32 = 15020
 )
+
+// Names of the files in CertDir, as cert-manager writes them into a TLS
+// Secret.
+const (
+	CertFile = "tls.crt"
+	KeyFile  = "tls.key"
+	CAFile   = "ca.crt"
+)
+
+// logLevels are the values of --log-level. info logs one line per
+// connection opened and closed, the audit trail a multi-tenant platform
+// wants.
+var logLevels = map[string]slog.Level{
+	"":      slog.LevelInfo,
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// SlogLevel is the slog level for c.LogLevel (info when unset or unknown).
+func (c Config) SlogLevel() slog.Level {
+	if l, ok := logLevels[c.LogLevel]; ok {
+		return l
+	}
+	return slog.LevelInfo
+}
 
 // Inbound is a transparent TLS server: the CNI plugin redirects
 // connections to the pod's ports here, and stunnel hands each one to the
@@ -73,7 +106,10 @@ type Listener struct {
 }
 
 // Egress is a tunnel from localhost:LocalPort to Host:Port over mutual TLS;
-// the peer's certificate must chain to the space's CA and name Host.
+// the peer's certificate must chain to the space's CA and name Host. It is
+// also what package space parses a decco.io/egress entry into, so one type
+// carries an entry from the annotation to stunnel's configuration (and to
+// the NetworkPolicies that let it out).
 type Egress struct {
 	LocalPort int32
 	Host      string

@@ -11,17 +11,15 @@ import (
 // checkSidecarSafe asserts what the sidecar relies on for anything space
 // accepts: no whitespace or control characters, and a lossless round trip
 // through the sidecar's arguments.
-func checkSidecarSafe(t *testing.T, eg []Egress) {
+func checkSidecarSafe(t *testing.T, eg []sidecar.Egress) {
 	t.Helper()
-	cfg := sidecar.Config{CertDir: sidecar.CertDir, HealthPort: sidecar.HealthPort}
+	cfg := sidecar.Config{CertDir: sidecar.CertDir, HealthPort: sidecar.HealthPort, Egress: eg}
 	for _, e := range eg {
-		se := sidecar.Egress{LocalPort: e.LocalPort, Host: e.Host, Port: e.Port}
-		if s := se.String(); strings.IndexFunc(s, func(r rune) bool {
+		if s := e.String(); strings.IndexFunc(s, func(r rune) bool {
 			return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII
 		}) >= 0 {
 			t.Fatalf("accepted egress renders unsafe %q", s)
 		}
-		cfg.Egress = append(cfg.Egress, se)
 	}
 	back, err := sidecar.ParseArgs(cfg.Args())
 	if err != nil {

@@ -1,5 +1,7 @@
 package space
 
+import "github.com/decco-dev/decco/sidecar"
+
 // Space is a validated space namespace.
 type Space struct {
 	// Name is the namespace's name; the space label carries the same value.
@@ -67,17 +69,9 @@ type Workload struct {
 	// VerifyClientSet says decco.io/verify-client was given, so
 	// VerifyClient applies to every port, HTTP ones included.
 	VerifyClientSet bool
-	// Egress lists TLS tunnels the app reaches on localhost.
-	Egress []Egress
-}
-
-// Egress is one decco.io/egress entry: the app connects to
-// localhost:LocalPort and the sidecar carries it over mutual TLS to
-// Host:Port, checking that the peer's certificate names Host.
-type Egress struct {
-	LocalPort int32
-	Host      string
-	Port      int32
+	// Egress are the decco.io/egress entries: TLS tunnels the app reaches
+	// on localhost. They are the sidecar's own type, passed on as they are.
+	Egress []sidecar.Egress
 }
 
 // Exposure is what a Service labeled with a space asks for.

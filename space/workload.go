@@ -218,12 +218,12 @@ func isDigits(s string) bool {
 // ParseEgress parses decco.io/egress: comma-separated localPort=host:port
 // entries, host a lowercase DNS name, ports 1-65535, local ports unique and
 // not the sidecar's health port.
-func ParseEgress(v string) ([]Egress, error) {
+func ParseEgress(v string) ([]sidecar.Egress, error) {
 	toks, problem := splitList(v)
 	if problem != "" {
 		return nil, egressErr(v, problem)
 	}
-	out := make([]Egress, 0, len(toks))
+	out := make([]sidecar.Egress, 0, len(toks))
 	for _, t := range toks {
 		e, problem := parseEgressEntry(t)
 		if problem != "" {
@@ -246,27 +246,27 @@ func egressErr(v, problem string) error {
 
 // parseEgressEntry parses one localPort=host:port; it returns a problem
 // description instead of an error so the caller can quote the whole value.
-func parseEgressEntry(t string) (Egress, string) {
+func parseEgressEntry(t string) (sidecar.Egress, string) {
 	local, dest, ok := strings.Cut(t, "=")
 	host, port, ok2 := strings.Cut(dest, ":")
 	if !ok || !ok2 {
-		return Egress{}, fmt.Sprintf("entry %q is not localPort=host:port", t)
+		return sidecar.Egress{}, fmt.Sprintf("entry %q is not localPort=host:port", t)
 	}
 	lp, ok := parsePortNumber(local)
 	if !ok {
-		return Egress{}, fmt.Sprintf("entry %q: local port %q is not a number from 1 to 65535", t, local)
+		return sidecar.Egress{}, fmt.Sprintf("entry %q: local port %q is not a number from 1 to 65535", t, local)
 	}
 	if lp == sidecar.HealthPort {
-		return Egress{}, fmt.Sprintf("entry %q: local port %d is reserved for the sidecar's health checks", t, lp)
+		return sidecar.Egress{}, fmt.Sprintf("entry %q: local port %d is reserved for the sidecar's health checks", t, lp)
 	}
 	if !IsDNSName(host) {
-		return Egress{}, fmt.Sprintf("entry %q: host %q is not a lowercase DNS name", t, host)
+		return sidecar.Egress{}, fmt.Sprintf("entry %q: host %q is not a lowercase DNS name", t, host)
 	}
 	p, ok := parsePortNumber(port)
 	if !ok {
-		return Egress{}, fmt.Sprintf("entry %q: port %q is not a number from 1 to 65535", t, port)
+		return sidecar.Egress{}, fmt.Sprintf("entry %q: port %q is not a number from 1 to 65535", t, port)
 	}
-	return Egress{LocalPort: lp, Host: host, Port: p}, ""
+	return sidecar.Egress{LocalPort: lp, Host: host, Port: p}, ""
 }
 
 // ObjectName names an object for messages: namespace/name, or

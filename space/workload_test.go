@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/decco-dev/decco/sidecar"
 )
 
 func pod(ann map[string]string) *corev1.Pod {
@@ -34,9 +36,10 @@ func TestWorkloadFromPodValid(t *testing.T) {
 		{"verify false", map[string]string{AnnotationVerifyClient: "false"}, Workload{Space: "team-a", VerifyClientSet: true}},
 		{"verify true", map[string]string{AnnotationVerifyClient: "true"}, Workload{Space: "team-a", VerifyClient: true, VerifyClientSet: true}},
 		{"egress", map[string]string{AnnotationEgress: "13306=mysql.team-b.example.com:3306, 15672=rabbit:5671"},
-			Workload{Space: "team-a", VerifyClient: true, Egress: []Egress{{13306, "mysql.team-b.example.com", 3306}, {15672, "rabbit", 5671}}}},
+			Workload{Space: "team-a", VerifyClient: true, Egress: []sidecar.Egress{
+				{LocalPort: 13306, Host: "mysql.team-b.example.com", Port: 3306}, {LocalPort: 15672, Host: "rabbit", Port: 5671}}}},
 		{"port 65535", map[string]string{AnnotationTLSPorts: "65535", AnnotationEgress: "1=a:65535"},
-			Workload{Space: "team-a", VerifyClient: true, TLSPorts: []PortRef{{Number: 65535}}, Egress: []Egress{{1, "a", 65535}}}},
+			Workload{Space: "team-a", VerifyClient: true, TLSPorts: []PortRef{{Number: 65535}}, Egress: []sidecar.Egress{{LocalPort: 1, Host: "a", Port: 65535}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

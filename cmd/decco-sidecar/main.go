@@ -1,6 +1,7 @@
 // Command decco-sidecar is the TLS sidecar the decco webhook injects into
-// tenant pods. It turns its arguments (sidecar.Config.Args) into a stunnel
-// configuration and supervises stunnel; see package sidecar.
+// tenant pods. It parses its arguments (sidecar.Config.Args, the contract
+// with the injector) and hands them to package sidecar/supervisor, which
+// runs stunnel.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/decco-dev/decco/sidecar"
+	"github.com/decco-dev/decco/sidecar/supervisor"
 )
 
 func main() {
@@ -27,12 +29,12 @@ func run(args []string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	opts := sidecar.Options{
+	opts := supervisor.Options{
 		Stunnel: os.Getenv("DECCO_STUNNEL"), // empty: stunnel4 from PATH
 		Logger:  log,
 		Signals: sigs,
 	}
-	if err := sidecar.Run(context.Background(), cfg, opts); err != nil {
+	if err := supervisor.Run(context.Background(), cfg, opts); err != nil {
 		log.Error("sidecar failed", "error", err)
 		return 1
 	}

@@ -31,9 +31,7 @@ func TestMain(m *testing.M) {
 // applies it, comes back from the apiserver's CRD field for field: the
 // mirror types match it.
 func TestBuildRoundTripsThroughTheCRD(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))

@@ -16,10 +16,3 @@ var cluster *controlplane.Cluster
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{WithCertManager: true}))
 }
-
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane with cert-manager; run without -short")
-	}
-}

@@ -161,7 +161,7 @@ func readPKI(t *testing.T, sp space.Space) issuedPKI {
 // certificate verifies against its own CA and not the other's, for server
 // and client use, with the names the sidecars answer to.
 func TestSpacesGetSeparateCAs(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	root := selfSignedClusterIssuer(t, "decco-spaces")
 	alpha, beta := newSpace(t, "alpha"), newSpace(t, "beta")
 
@@ -283,7 +283,7 @@ func handshake(t *testing.T, server, client issuedPKI) error {
 // A space whose issuer does not exist: the condition names the problem
 // instead of leaving the user to read cert-manager's logs.
 func TestMissingIssuerIsExplained(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	gamma := newSpace(t, "gamma")
 	create(t, pki.Objects(gamma, pki.Options{DefaultIssuer: space.IssuerRef{Kind: space.KindClusterIssuer, Name: "no-such-issuer"}})...)
 	var cond space.Condition
@@ -302,7 +302,7 @@ func TestMissingIssuerIsExplained(t *testing.T) {
 // ca.crt, and a peer trusting ca.crt accepts another space's client. The
 // chain works, but CheckCA refuses it so the status says so.
 func TestChainedSpaceCAIsFlagged(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	// A shared root in cert-manager's cluster resource namespace.
 	create(t, &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "cert-manager", Name: "shared-root"},
 		Spec: cmapi.CertificateSpec{CommonName: "shared root", IsCA: true, SecretName: "shared-root",

@@ -29,7 +29,7 @@ const fieldOwner = "decco-chart-test"
 // so nothing is left behind and no webhook configuration is registered.
 // Server-side apply refuses fields the schema doesn't know.
 func TestRenderedObjectsAreAcceptedByTheAPIServer(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	installServiceMonitorCRD(t)
 	ctx := context.Background()
 	for _, set := range valueSets {

@@ -147,6 +147,8 @@ var flagValues = []flagValue{
 	{path: "routing.gateway.namespace", value: "edge", flag: "gateway", want: "edge/decco"},
 	{path: "routing.gateway.className", value: "traefik", also: "routing: {mode: gateway-per-space}", flag: "gateway-class", want: "traefik"},
 	{path: "routing.gateway.port", value: "8443", flag: "gateway-port", want: "8443"},
+	{path: "routing.gateway.podPort", value: "10443", flag: "gateway-pod-port", want: "10443"},
+	{path: "routing.ingress.podPort", value: "8443", also: "routing: {mode: ingress, ingress: {className: nginx, sniClassName: sni}}", flag: "gateway-pod-port", want: "8443"},
 	{path: "routing.ingress.namespace", value: "ingress-nginx", also: "routing: {mode: ingress, ingress: {className: nginx, sniClassName: sni}}", flag: "gateway", want: "ingress-nginx/"},
 	{path: "routing.ingress.className", value: "nginx", also: "routing: {mode: ingress, ingress: {sniClassName: sni}}", flag: "ingress-class", want: "nginx"},
 	{path: "routing.ingress.sniClassName", value: "sni", also: "routing: {mode: ingress, ingress: {className: nginx}}", flag: "sni-ingress-class", want: "sni"},

@@ -39,7 +39,7 @@ func helmConfig(t *testing.T, namespace string) *action.Configuration {
 // uninstall removes the webhook configurations (or pod creation in spaces
 // would fail closed forever) and leaves the namespace.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	const ns = "decco-helm"
 	cfg := helmConfig(t, ns)
 	vals := parseValues(t, "webhook: {certificate: {mode: selfSigned}}")

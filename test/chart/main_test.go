@@ -14,11 +14,3 @@ var cluster *controlplane.Cluster
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{}))
 }
-
-// needCluster skips t when the control plane was not started (-short).
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
-}

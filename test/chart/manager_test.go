@@ -62,7 +62,7 @@ import (
 // webhook configurations' clientConfig names that loopback URL instead of
 // the Service. Everything else is as rendered.
 func TestManagerRunsWithTheRenderedFlags(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	installServiceMonitorCRD(t)
 	for _, name := range []string{"defaults", "gateway-created-dnsendpoint", "selfsigned-ingress-rfc2136"} {
 		t.Run(name, func(t *testing.T) { runRenderedManager(t, valueSetNamed(t, name)) })
@@ -325,7 +325,7 @@ func assertLeastPrivilege(t *testing.T, m *renderedManager, sp string) {
 // it waits for, in the log and a metric; granted its rights, it catches
 // up without a restart.
 func TestWebhookIsReadyWhileTheReconcilerMayNotList(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	set := valueSet{name: "no-reconciler-binding", namespace: "decco-norbac"}
 	isReconcilerBinding := func(o *unstructured.Unstructured) bool {
 		return o.GetKind() == "ClusterRoleBinding" && strings.HasSuffix(o.GetName(), "-reconciler")

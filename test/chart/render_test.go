@@ -119,7 +119,7 @@ defaultIssuer: space-ca
 	{name: "gateway-per-space", namespace: "decco-system", values: `
 routing:
   mode: gateway-per-space
-  gateway: {namespace: gateway, className: traefik, port: 8443}
+  gateway: {namespace: gateway, className: traefik, port: 8443, podPort: 8443}
 dns: {provider: dnsendpoint}
 `},
 	{name: "webhook-only", namespace: "decco-webhook", values: `

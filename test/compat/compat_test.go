@@ -45,9 +45,7 @@ const podsTimeout = 2 * time.Minute
 // space and records, per chart, what decco did; the table it makes must
 // equal the committed one.
 func TestChartCorpus(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	dp, err := current()
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "test", "testdata", "charts", "*.yaml"))

@@ -32,15 +32,8 @@ func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{}))
 }
 
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
-}
-
 func TestServerReportsPinnedVersion(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	dc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
 	require.NoError(t, err)
 	v, err := dc.ServerVersion()
@@ -49,7 +42,7 @@ func TestServerReportsPinnedVersion(t *testing.T) {
 }
 
 func TestCRDsInstalled(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	for _, name := range []string{
 		"certificates.cert-manager.io", "issuers.cert-manager.io", "clusterissuers.cert-manager.io",
 		"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
@@ -63,7 +56,7 @@ func TestCRDsInstalled(t *testing.T) {
 // A Deployment applied with the client becomes a ReplicaSet and Pods
 // through the real kube-controller-manager.
 func TestDeploymentBecomesPods(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	ns := newNamespace(t, "deploy")
 	labels := map[string]string{"app": "web"}
@@ -98,7 +91,7 @@ func TestDeploymentBecomesPods(t *testing.T) {
 // The apiserver really calls a MutatingWebhookConfiguration's server over
 // TLS, and the mutation lands on the stored object.
 func TestAPIServerCallsWebhook(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	ns := newNamespace(t, "webhook")
 

@@ -22,7 +22,7 @@ type Runner interface{ Run() int }
 //	func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{})) }
 //
 // With -short, no cluster is started and *into stays nil: tests that need
-// it must skip.
+// it say so with cluster.Need(t).
 func RunTests(m Runner, into **Cluster, opts Options) int {
 	flag.Parse() // so testing.Short works before m.Run
 	if testing.Short() {
@@ -51,4 +51,22 @@ func RunTests(m Runner, into **Cluster, opts Options) int {
 		fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
 	}
 	return code
+}
+
+// Need is the first line of a test that needs the cluster: it returns c,
+// or skips t when c is nil because the tests run with -short, which starts
+// none. It is a method so that it can be called on the nil package
+// variable RunTests fills:
+//
+//	c := cluster.Need(t).Client
+//
+// A nil cluster is something the user asked for, not a missing component
+// (RunTests fails the package when the control plane can't start), so
+// this skips even where package prereq's rule would fail.
+func (c *Cluster) Need(t testing.TB) *Cluster {
+	t.Helper()
+	if c == nil {
+		t.Skip("needs the local control plane; run without -short")
+	}
+	return c
 }

@@ -40,9 +40,7 @@ import (
 // mutual TLS in, TLS out with name and CA checks, and certificate rotation
 // without dropping connections.
 func TestSidecarFromInjectedPod(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	sidecartest.RequireStunnel(t)
 	requireMountNamespaces(t)
 	a, b := newSpace(t, "dp-a"), newSpace(t, "dp-b")

@@ -51,9 +51,7 @@ func TestDNSEndpointIsApplied(t *testing.T) {
 // A DNSEndpoint of the user's holding decco's name is left as it is, and
 // the space's DNS status says whose it is and what to do.
 func TestUsersDNSEndpointIsNotTakenOver(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	name := "dnsown-" + rand.String(5)
 	require.NoError(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))

@@ -23,9 +23,7 @@ import (
 // injected, its Service's named targetPort reaches TLS, and the chart's
 // unlabeled test Pod is left alone.
 func TestHelmChartOutputIsInjected(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	const ns = "shop" // the chart was rendered with decco.io/space=shop
 	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,

@@ -55,9 +55,7 @@ func (w *withManager) Run() int {
 // newSpace creates a space namespace named after prefix.
 func newSpace(t *testing.T, prefix string) string {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	require.NoError(t, k8s.Create(context.Background(), ns))
 	ns.Labels = map[string]string{space.LabelSpace: ns.Name}

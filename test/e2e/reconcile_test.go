@@ -131,9 +131,7 @@ func ensureGateway(t *testing.T) {
 // createSpace creates namespace name as a space with extra annotations.
 func createSpace(t *testing.T, name string, ann map[string]string) {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ensureGateway(t)
 	annotations := map[string]string{space.AnnotationDomain: "example.com"}
 	for k, v := range ann {
@@ -703,9 +701,7 @@ func TestInvalidSpaceGetsStatusNotObjects(t *testing.T) {
 // An object of the user's that holds a name decco wants is never taken
 // over: the space's status says which, and the object stays as it was.
 func TestUsersObjectWithDeccosNameIsNotTakenOver(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	name := "owned-" + rand.String(5)
 	require.NoError(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))

@@ -47,9 +47,7 @@ func (c laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client.
 // label), and the webhook must not refuse them as "not a space" from its
 // stale copy; it reads the namespace again before refusing.
 func TestPodsOfANamespaceJustMadeASpace(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "late-space-"}}
 	require.NoError(t, k8s.Create(ctx, ns))

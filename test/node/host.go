@@ -3,12 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
-	"time"
 )
 
 // What the node takes from Debian's packages.
@@ -21,8 +19,6 @@ const (
 // already install: runc, the CNI plugins, and the netfilter tools that
 // kube-proxy and kube-router drive.
 var Packages = []string{"runc", "containernetworking-plugins", "iptables", "ipset", "conntrack"}
-
-var httpClient = http.Client{Timeout: 2 * time.Second}
 
 // CanHost reports why this machine can't run a node, or nil if it can: the
 // node needs Linux, root (it creates a bridge, iptables rules, mounts and

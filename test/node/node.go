@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -435,19 +434,6 @@ func freePorts(count int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// httpOK reports whether url answers 200.
-func httpOK(url string) error {
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(url + " answered " + strconv.Itoa(resp.StatusCode))
-	}
-	return nil
 }
 
 func withDeccoCNI(p paths, on bool) paths {

@@ -34,13 +34,6 @@ const gatewayNS = "gateway-system"
 
 var gateway = route.GatewayRef{Namespace: gatewayNS, Name: "public"}
 
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
-}
-
 // createNamespace makes a namespace, labeled as a space when sp is set.
 func createNamespace(t *testing.T, name string, sp bool) {
 	t.Helper()
@@ -152,7 +145,7 @@ func kinds(objs []client.Object) map[string]int {
 }
 
 func TestGatewayAPIObjectsAccepted(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	sharedGateway(t)
 	sp := space.Space{Name: "shop", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeGatewayAPI, Gateway: gateway})
@@ -174,7 +167,7 @@ func TestGatewayAPIObjectsAccepted(t *testing.T) {
 }
 
 func TestIngressObjectsAccepted(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	sp := space.Space{Name: "shop-ingress", Domain: "example.com"}
 	objs := applySpace(t, route.Input{Space: sp, Services: services(sp.Name), Mode: route.ModeIngress,
 		IngressClass: "nginx", SNIIngressClass: "k8sniff"})
@@ -184,7 +177,7 @@ func TestIngressObjectsAccepted(t *testing.T) {
 // The acceptance above means something only if the apiserver enforces the
 // CRDs' rules: a route with a hostname Gateway API forbids is refused.
 func TestAPIServerEnforcesGatewayAPIValidation(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	createNamespace(t, "invalid", false)
 	err := cluster.Client.Create(context.Background(), &gatewayv1.TLSRoute{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "invalid", Name: "bad"},

@@ -31,7 +31,7 @@ func buildPlugin(t *testing.T) string {
 // The built binary, run as the kubectl plugin, talks to the cluster, names
 // itself "kubectl space", and exits with the documented codes.
 func TestBinaryAsKubectlPlugin(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	bin := buildPlugin(t)
 	createSpace(t, "sc-binary")
 	env := append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)

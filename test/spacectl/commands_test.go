@@ -41,7 +41,7 @@ func getNS(t *testing.T, name string) *corev1.Namespace {
 // create space makes a valid space and waits for the real reconciler to
 // report it ready; a second run changes only what its flags say.
 func TestCreateSpace(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	r := cli(t, "", "create", "space", "sc-create", "--domain", "example.com", "--project", "retail", "--wait", "--timeout", "2m")
 	deleteAfter(t, "sc-create")
 	require.Equal(t, spacectl.ExitOK, r.code, "%s", r)
@@ -71,7 +71,7 @@ func TestCreateSpace(t *testing.T) {
 }
 
 func TestCreateSpaceConvertsANamespace(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sc-convert", Labels: map[string]string{"team": "a"}}}
 	require.NoError(t, k8s.Create(ctx, ns))
@@ -85,7 +85,7 @@ func TestCreateSpaceConvertsANamespace(t *testing.T) {
 }
 
 func TestCreateSpaceRefusesInvalidSettings(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	r := cli(t, "", "create", "space", "sc-invalid", "--domain", "localhost", "--runtime-class", "Kata")
 	assert.Equal(t, spacectl.ExitUsage, r.code, "%s", r)
 	assert.Contains(t, r.errOut, `--domain: decco.io/domain "localhost": must be a lowercase DNS name`)
@@ -96,7 +96,7 @@ func TestCreateSpaceRefusesInvalidSettings(t *testing.T) {
 
 // --wait gives up with exit 3 and says which part is stuck and why.
 func TestCreateSpaceWaitTimesOutWithTheReason(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	r := cli(t, "", "create", "space", "sc-stuck", "--domain", "example.com",
 		"--issuer", "ClusterIssuer/no-such-issuer", "--wait", "--timeout", "8s")
 	deleteAfter(t, "sc-stuck")
@@ -107,7 +107,7 @@ func TestCreateSpaceWaitTimesOutWithTheReason(t *testing.T) {
 }
 
 func TestGetSpaces(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	createSpace(t, "sc-get", "--project", "retail")
 	createDeployment(t, "sc-get", "web", true, httpPort)
 	podsOf(t, "sc-get", "app=web", 1)
@@ -168,7 +168,7 @@ func createDeployment(t *testing.T, ns, name string, labeled bool, port corev1.C
 // pods whose injection is missing (created before the namespace became a
 // space) or outdated (an installation upgraded since).
 func TestDescribeSpace(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sc-describe"}}
 	require.NoError(t, k8s.Create(ctx, ns))
@@ -219,7 +219,7 @@ func TestDescribeSpace(t *testing.T) {
 }
 
 func TestExpose(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	createSpace(t, "sc-expose")
 	createDeployment(t, "sc-expose", "web", true, httpPort)
@@ -264,7 +264,7 @@ func TestExpose(t *testing.T) {
 // cert client issues, through cert-manager, a client certificate that
 // the space's CA verifies for client authentication.
 func TestCertClient(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	createSpace(t, "sc-cert")
 	dir := t.TempDir()
@@ -316,7 +316,7 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 // doctor passes on the test installation and names what is wrong, with
 // the fix, when something is.
 func TestDoctor(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	createSpace(t, "sc-doctor")
 	root := &cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "sc-doctor-root"},

@@ -87,7 +87,7 @@ type step struct {
 // output, to FILE instead; run it alone (-run TestCLIWalkthrough) so other
 // tests' spaces don't show up in it.
 func TestCLIWalkthrough(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	root := controlplane.RepoRoot()
 	ex := func(f string) string { return filepath.Join(root, "examples", f) }
 	outDir := filepath.Join(t.TempDir(), "reporting")

@@ -71,13 +71,6 @@ func (w *withManager) Run() int {
 	return w.m.Run()
 }
 
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
-}
-
 // result is what a spacectl run did.
 type result struct {
 	code        int

@@ -132,7 +132,7 @@ data: {color: blue}
 // template, every bare Pod and the Service carry exactly what render
 // printed (plus only what the apiserver and controllers add themselves).
 func TestRenderMatchesWebhook(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	r := cli(t, shop, "render", "-f", "-", sidecarImage())
 	require.Equal(t, 0, r.code, "%s", r)

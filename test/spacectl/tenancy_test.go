@@ -22,7 +22,7 @@ import (
 // real apiserver and decco's namespace guard); joining a project needs
 // that project's join role, and spacectl explains the refusal.
 func TestCreateSpaceWithTheChartRoles(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	const user = "onboarder"
 	mk := func(obj client.Object) {

@@ -129,6 +129,10 @@ which would print 2097152 as 2.097152e+06.
   (printf "--ingress-class=%s" $v.routing.ingress.className)
   (printf "--sni-ingress-class=%s" $v.routing.ingress.sniClassName)) -}}
 {{- end -}}
+{{- $podPort := ternary $v.routing.ingress.podPort $v.routing.gateway.podPort (eq $v.routing.mode "ingress") -}}
+{{- with $podPort -}}
+{{- $args = append $args (printf "--gateway-pod-port=%d" (. | int64)) -}}
+{{- end -}}
 {{- $args = append $args (printf "--dns-provider=%s" $v.dns.provider) -}}
 {{- range $v.dns.targets -}}
 {{- $args = append $args (printf "--dns-target=%s" .) -}}

@@ -136,9 +136,9 @@ var testCommands = map[string][]string{
 	"web":   {"http", "-listen=:8080"},
 }
 
-// withTestImage swaps a Deployment's images for the test app and gives it
-// the security context Pod Security "restricted" (decco's default for
-// spaces) asks for.
+// withTestImage swaps a Deployment's images for the test app. The
+// examples' own security contexts pass Pod Security "restricted", decco's
+// default for spaces (TestExamplesPassRestrictedPodSecurity).
 func withTestImage(o *unstructured.Unstructured) error {
 	if o.GetKind() != "Deployment" {
 		return nil
@@ -155,19 +155,8 @@ func withTestImage(o *unstructured.Unstructured) error {
 		}
 		c["image"], c["imagePullPolicy"] = node.AppImage, "Never"
 		c["args"] = toAny(args)
-		c["securityContext"] = map[string]any{
-			"allowPrivilegeEscalation": false,
-			"capabilities":             map[string]any{"drop": []any{"ALL"}},
-		}
 	}
-	if err := unstructured.SetNestedSlice(o.Object, containers, "spec", "template", "spec", "containers"); err != nil {
-		return err
-	}
-	return unstructured.SetNestedMap(o.Object, map[string]any{
-		"runAsNonRoot":   true,
-		"runAsUser":      int64(10001),
-		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-	}, "spec", "template", "spec", "securityContext")
+	return unstructured.SetNestedSlice(o.Object, containers, "spec", "template", "spec", "containers")
 }
 
 func toAny(ss []string) []any {

@@ -69,9 +69,7 @@ func (w *withDNS) Run() int {
 // requireNamed is each test's check that the suite has its DNS server.
 func requireNamed(t *testing.T) {
 	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	dnstest.Require(t)
 }
 

@@ -28,7 +28,7 @@ const maxRequestBytes = 64 << 10
 // webhook, each refused with a message that names what is wrong and how
 // to fix it: the message the tenant's kubectl prints.
 func TestTenantAttacksRefusedThroughTheAPIServer(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	c := cluster.Client
 	startWebhook(t, "--max-request-bytes=65536")
 	victim := reltest.EnsureSpace(t, c, "victim")
@@ -120,7 +120,7 @@ func attackService(ns, claimed string, target intstr.IntOrString) *corev1.Servic
 // apiserver, naming the field that sets it and both fixes; a pod running
 // as another UID is admitted, its plan exempting the sidecar's UID only.
 func TestSidecarUIDRefusedInCNIMode(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	c := cluster.Client
 	startWebhook(t, "--interception=cni", "--pod-cidrs=10.244.0.0/16", "--service-cidrs=10.96.0.0/12")
 	ns := reltest.EnsureSpace(t, c, "uidclash")

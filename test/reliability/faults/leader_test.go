@@ -76,7 +76,7 @@ func reconcilerArgs() []string {
 // the dead leader had started: each ends with exactly the objects of a
 // space converged from scratch.
 func TestLeaderKilledMidReconcile(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ensureGateway(t)
 	c := cluster.Client
 	reltest.EnsureNamespace(t, c, reltest.SystemNamespace)

@@ -17,10 +17,3 @@ var cluster *controlplane.Cluster
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, &cluster, controlplane.Options{WithCertManager: true}))
 }
-
-func needCluster(t *testing.T) {
-	t.Helper()
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
-}

@@ -19,7 +19,7 @@ import (
 // update), and once the new certificate is served the old CA is dropped.
 // Not one pod creation may fail: no handshake failure, no refusal.
 func TestWebhookServingCertRotation(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	c := cluster.Client
 	w := startWebhook(t)
 	ns := reltest.EnsureSpace(t, c, "rotation")

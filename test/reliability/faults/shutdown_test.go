@@ -35,7 +35,7 @@ const drainDelay = 2 * time.Second
 // a keep-alive connection left idle all along is closed by the server,
 // and the process exits 0.
 func TestGracefulShutdown(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	reltest.EnsureSpace(t, cluster.Client, "acme") // the corpus pod's namespace
 	w := startWebhook(t, "--shutdown-delay="+drainDelay.String())
 	body := corpus.AdmissionReview(corpus.Pod(4 << 10))

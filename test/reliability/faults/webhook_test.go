@@ -142,7 +142,7 @@ func (pw *podWatch) result() (seen int, notInjected []string) {
 // once the webhook is back. A watch on the space proves no un-injected pod
 // existed there at any moment.
 func TestWebhookDownFailsClosedOnlyInSpaces(t *testing.T) {
-	needCluster(t)
+	cluster.Need(t)
 	ctx := context.Background()
 	c := cluster.Client
 	w := startWebhook(t)

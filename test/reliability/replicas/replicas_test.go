@@ -85,9 +85,7 @@ type fleet struct {
 // marked terminating a second later, as the EndpointSlice controller
 // would), drains, exits, and is replaced. No pod creation may fail.
 func TestReplicaTerminationDuringChurn(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	requireNetns(t)
 	c := cluster.Client
 	f := startFleet(t, 2)

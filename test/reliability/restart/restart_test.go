@@ -127,9 +127,7 @@ const (
 // the restart is still there with the same UID (nothing deleted and made
 // again); decco created each object once; and the webhook injects again.
 func TestAPIServerRestartMidReconcile(t *testing.T) {
-	if cluster == nil {
-		t.Skip("needs the local control plane; run without -short")
-	}
+	cluster.Need(t)
 	ctx := context.Background()
 	c := cluster.Client
 	require.NoError(t, deccotest.Gateway(ctx, c, gatewayNamespace, gatewayName, "192.0.2.10"))

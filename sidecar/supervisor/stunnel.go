@@ -1,18 +1,12 @@
-package sidecar
+package supervisor
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
-)
 
-// Names of the files cert-manager writes into a TLS Secret.
-const (
-	CertFile = "tls.crt"
-	KeyFile  = "tls.key"
-	CAFile   = "ca.crt"
+	"github.com/decco-dev/decco/sidecar"
 )
 
 // TLS policy shared by every stunnel service (security invariant 4 in docs/design.md).
@@ -27,32 +21,10 @@ const (
 	tls13Suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 )
 
-// logLevels maps --log-level to slog and to stunnel's syslog-style
-// "debug" level. info is stunnel's notice: one line per connection opened
-// and closed, which is the audit trail a multi-tenant platform wants.
-var logLevels = map[string]struct {
-	slog    slog.Level
-	stunnel string
-}{
-	"":      {slog.LevelInfo, "notice"},
-	"debug": {slog.LevelDebug, "info"},
-	"info":  {slog.LevelInfo, "notice"},
-	"warn":  {slog.LevelWarn, "warning"},
-	"error": {slog.LevelError, "err"},
-}
-
-// SlogLevel is the slog level for c.LogLevel (info when unset or unknown).
-func (c Config) SlogLevel() slog.Level {
-	if l, ok := logLevels[c.LogLevel]; ok {
-		return l.slog
-	}
-	return slog.LevelInfo
-}
-
 // RenderStunnel renders stunnel's configuration for c. It validates c first
 // and then refuses any value that is not plain printable ASCII without
 // spaces, so that nothing can break out of a "key = value" line.
-func RenderStunnel(c Config) ([]byte, error) {
+func RenderStunnel(c sidecar.Config) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid sidecar config: %w", err)
 	}
@@ -61,7 +33,7 @@ func RenderStunnel(c Config) ([]byte, error) {
 	w.set("foreground", "yes") // stay attached so we can supervise and signal it
 	w.setEmpty("pid")          // read-only root filesystem: no pid file
 	w.set("syslog", "no")      // logs go to stderr only, we re-emit them
-	w.set("debug", logLevels[c.LogLevel].stunnel)
+	w.set("debug", stunnelDebug(c.LogLevel))
 	for _, l := range c.Listeners {
 		w.listener(c.CertDir, l)
 	}
@@ -83,13 +55,28 @@ func RenderStunnel(c Config) ([]byte, error) {
 	return []byte(w.b.String()), nil
 }
 
+// stunnelDebug is stunnel's syslog-style "debug" level for a --log-level
+// (Config.Validate has checked it). info is stunnel's notice: one line per
+// connection opened and closed.
+func stunnelDebug(logLevel string) string {
+	switch logLevel {
+	case "debug":
+		return "info"
+	case "warn":
+		return "warning"
+	case "error":
+		return "err"
+	}
+	return "notice"
+}
+
 // ListenerService and EgressService name the stunnel sections; the port is
 // part of the name because it is unique (names of ports of different
 // containers in one pod need not be).
-func ListenerService(l Listener) string { return fmt.Sprintf("listen-%s-%d", l.Name, l.Port) }
+func ListenerService(l sidecar.Listener) string { return fmt.Sprintf("listen-%s-%d", l.Name, l.Port) }
 
 // EgressService names the stunnel section of an egress tunnel.
-func EgressService(e Egress) string { return fmt.Sprintf("egress-%d", e.LocalPort) }
+func EgressService(e sidecar.Egress) string { return fmt.Sprintf("egress-%d", e.LocalPort) }
 
 type confWriter struct {
 	b   strings.Builder
@@ -129,7 +116,7 @@ func (w *confWriter) check(key, value string) {
 	}
 }
 
-func (w *confWriter) listener(dir string, l Listener) {
+func (w *confWriter) listener(dir string, l sidecar.Listener) {
 	w.section(ListenerService(l))
 	w.set("accept", strconv.Itoa(int(l.Port))) // all IPv4 interfaces
 	w.set("connect", hostPort("127.0.0.1", l.AppPort))
@@ -139,7 +126,7 @@ func (w *confWriter) listener(dir string, l Listener) {
 }
 
 // InboundService and OutboundService name the transparent sections.
-func InboundService(in Inbound) string { return fmt.Sprintf("inbound-%d", in.Port) }
+func InboundService(in sidecar.Inbound) string { return fmt.Sprintf("inbound-%d", in.Port) }
 
 // OutboundService names the transparent client's section for a family.
 func OutboundService(port int32, family string) string {
@@ -152,7 +139,7 @@ func OutboundService(port int32, family string) string {
 // sidecar's user is exempt from the outbound redirect, so that connection
 // is not intercepted again. With IPv6 one socket on [::] takes both
 // families (stunnel reads the original destination of either).
-func (w *confWriter) inbound(dir string, in Inbound, ipv6 bool) {
+func (w *confWriter) inbound(dir string, in sidecar.Inbound, ipv6 bool) {
 	w.section(InboundService(in))
 	if ipv6 {
 		w.set("accept", hostPort("::", in.Port))
@@ -175,7 +162,7 @@ func (w *confWriter) outbound(dir string, port int32, loopback, family string) {
 	w.set("client", "yes")
 	w.set("accept", hostPort(loopback, port))
 	w.set("transparent", "destination")
-	w.set("CAfile", filepath.Join(dir, CAFile))
+	w.set("CAfile", filepath.Join(dir, sidecar.CAFile))
 	w.set("verifyChain", "yes")
 	w.identity(dir)
 	w.policy()
@@ -187,12 +174,12 @@ func (w *confWriter) verifyClient(dir string, verify bool) {
 	if !verify {
 		return
 	}
-	w.set("CAfile", filepath.Join(dir, CAFile))
+	w.set("CAfile", filepath.Join(dir, sidecar.CAFile))
 	w.set("verifyChain", "yes")
 	w.set("requireCert", "yes")
 }
 
-func (w *confWriter) egress(dir string, e Egress) {
+func (w *confWriter) egress(dir string, e sidecar.Egress) {
 	w.section(EgressService(e))
 	w.set("client", "yes")
 	w.set("accept", hostPort("127.0.0.1", e.LocalPort))
@@ -201,7 +188,7 @@ func (w *confWriter) egress(dir string, e Egress) {
 	// starts, and its address may change.
 	w.set("delay", "yes")
 	w.set("sni", e.Host)
-	w.set("CAfile", filepath.Join(dir, CAFile))
+	w.set("CAfile", filepath.Join(dir, sidecar.CAFile))
 	w.set("verifyChain", "yes")
 	w.set("checkHost", e.Host)
 	w.identity(dir) // mutual TLS: present the space's certificate
@@ -209,8 +196,8 @@ func (w *confWriter) egress(dir string, e Egress) {
 }
 
 func (w *confWriter) identity(dir string) {
-	w.set("cert", filepath.Join(dir, CertFile))
-	w.set("key", filepath.Join(dir, KeyFile))
+	w.set("cert", filepath.Join(dir, sidecar.CertFile))
+	w.set("key", filepath.Join(dir, sidecar.KeyFile))
 }
 
 func (w *confWriter) policy() {

@@ -1,76 +1,22 @@
-package sidecar
+package supervisor
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/decco-dev/decco/sidecar"
 )
-
-func TestRoundTrip(t *testing.T) {
-	c := Config{CertDir: CertDir, HealthPort: HealthPort, LogLevel: "warn",
-		Listeners: []Listener{{Name: "http", Port: 8443, AppPort: 8080}, {Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}},
-		Egress:    []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 443}},
-		Inbound:   []Inbound{{Port: 15006, VerifyClient: true}, {Port: 15007}}, OutboundPort: 15002, CheckPort: 15020}
-	got, err := ParseArgs(c.Args())
-	if err != nil {
-		t.Fatalf("ParseArgs(%q): %v", c.Args(), err)
-	}
-	if strings.Join(got.Args(), " ") != strings.Join(c.Args(), " ") {
-		t.Fatalf("round trip: got %q, want %q", got.Args(), c.Args())
-	}
-	// An injector that doesn't know --log-level produces no such flag.
-	c.LogLevel = ""
-	for _, a := range c.Args() {
-		if strings.HasPrefix(a, "--log-level") {
-			t.Fatalf("unexpected %q in %q", a, c.Args())
-		}
-	}
-}
-
-func TestParseArgsRejectsHostileValues(t *testing.T) {
-	base := []string{"--cert-dir=/var/run/decco/tls", "--health-port=15021"}
-	for name, arg := range map[string]string{
-		"newline in name":      "--listen=http\nconnect = 10.0.0.1:22:8443:8080:verify",
-		"bracket in name":      "--listen=a]b:8443:8080:verify",
-		"space in name":        "--listen=a b:8443:8080:verify",
-		"upper-case name":      "--listen=HTTP:8443:8080:verify",
-		"long name":            "--listen=abcdefghijklmnop:8443:8080:verify",
-		"digits-only name":     "--listen=8080:8443:8080:verify",
-		"newline in host":      "--egress=15001:db.example.com\n[evil]:5432",
-		"bracket in host":      "--egress=15001:db]example.com:5432",
-		"space in host":        "--egress=15001:db example.com:5432",
-		"tab in host":          "--egress=15001:db\texample.com:5432",
-		"upper-case host":      "--egress=15001:DB.example.com:5432",
-		"empty label":          "--egress=15001:db..example.com:5432",
-		"cert-dir newline":     "--cert-dir=/tls\ncert = /etc/shadow",
-		"cert-dir space":       "--cert-dir=/tls dir",
-		"cert-dir relative":    "--cert-dir=tls",
-		"cert-dir unclean":     "--cert-dir=/var/../etc",
-		"app port is own port": "--listen=http:8443:8443:verify",
-		"app port is health":   "--listen=http:8443:15021:verify",
-		"bad log level":        "--log-level=trace",
-		"inbound on health":    "--inbound=15021:verify",
-		"inbound bad verify":   "--inbound=15006:maybe",
-		"outbound on health":   "--outbound=15021",
-		"check port zero":      "--check-port=0",
-	} {
-		t.Run(name, func(t *testing.T) {
-			if c, err := ParseArgs(append(append([]string{}, base...), arg)); err == nil {
-				t.Fatalf("ParseArgs accepted %q: %+v", arg, c)
-			}
-		})
-	}
-}
 
 func TestRenderStunnel(t *testing.T) {
 	const dir = "/var/run/decco/tls"
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     sidecar.Config
 		want    []string // lines that must appear, in order
 		notWant []string
 	}{{
 		name: "verified listener",
-		cfg:  Config{CertDir: dir, HealthPort: 15021, Listeners: []Listener{{Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}}},
+		cfg:  sidecar.Config{CertDir: dir, HealthPort: 15021, Listeners: []sidecar.Listener{{Name: "mysql", Port: 13306, AppPort: 3306, VerifyClient: true}}},
 		want: []string{"foreground = yes", "pid =", "syslog = no", "debug = notice",
 			"[listen-mysql-13306]", "accept = 13306", "connect = 127.0.0.1:3306",
 			"cert = /var/run/decco/tls/tls.crt", "key = /var/run/decco/tls/tls.key",
@@ -80,12 +26,12 @@ func TestRenderStunnel(t *testing.T) {
 		notWant: []string{"client = yes"},
 	}, {
 		name:    "unverified listener requests no client certificate",
-		cfg:     Config{CertDir: dir, HealthPort: 15021, LogLevel: "warn", Listeners: []Listener{{Name: "http", Port: 8443, AppPort: 8080}}},
+		cfg:     sidecar.Config{CertDir: dir, HealthPort: 15021, LogLevel: "warn", Listeners: []sidecar.Listener{{Name: "http", Port: 8443, AppPort: 8080}}},
 		want:    []string{"debug = warning", "[listen-http-8443]", "accept = 8443", "connect = 127.0.0.1:8080", "sslVersionMin = TLSv1.2"},
 		notWant: []string{"requireCert", "verifyChain", "CAfile"},
 	}, {
 		name: "egress",
-		cfg:  Config{CertDir: dir, HealthPort: 15021, Egress: []Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 5432}}},
+		cfg:  sidecar.Config{CertDir: dir, HealthPort: 15021, Egress: []sidecar.Egress{{LocalPort: 15001, Host: "db.acme.example.com", Port: 5432}}},
 		want: []string{"[egress-15001]", "client = yes", "accept = 127.0.0.1:15001",
 			"connect = db.acme.example.com:5432", "delay = yes", "sni = db.acme.example.com",
 			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "checkHost = db.acme.example.com",
@@ -93,19 +39,19 @@ func TestRenderStunnel(t *testing.T) {
 		notWant: []string{"requireCert"},
 	}, {
 		name: "transparent servers take both families and hand connections to their original destination",
-		cfg: Config{CertDir: dir, HealthPort: 15021, IPv6: true,
-			Inbound: []Inbound{{Port: 15006, VerifyClient: true}, {Port: 15007}}},
+		cfg: sidecar.Config{CertDir: dir, HealthPort: 15021, IPv6: true,
+			Inbound: []sidecar.Inbound{{Port: 15006, VerifyClient: true}, {Port: 15007}}},
 		want: []string{"[inbound-15006]", "accept = :::15006", "transparent = destination",
 			"cert = /var/run/decco/tls/tls.crt", "CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "requireCert = yes",
 			"[inbound-15007]", "accept = :::15007", "transparent = destination", "sslVersionMin = TLSv1.2"},
 		notWant: []string{"client = yes", "connect ="},
 	}, {
 		name: "transparent server without IPv6 binds IPv4",
-		cfg:  Config{CertDir: dir, HealthPort: 15021, Inbound: []Inbound{{Port: 15006, VerifyClient: true}}},
+		cfg:  sidecar.Config{CertDir: dir, HealthPort: 15021, Inbound: []sidecar.Inbound{{Port: 15006, VerifyClient: true}}},
 		want: []string{"[inbound-15006]", "accept = 0.0.0.0:15006"},
 	}, {
 		name: "transparent client on loopback only, mutual TLS to the space's CA",
-		cfg:  Config{CertDir: dir, HealthPort: 15021, IPv6: true, OutboundPort: 15001},
+		cfg:  sidecar.Config{CertDir: dir, HealthPort: 15021, IPv6: true, OutboundPort: 15001},
 		want: []string{"[outbound-15001-ipv4]", "client = yes", "accept = 127.0.0.1:15001", "transparent = destination",
 			"CAfile = /var/run/decco/tls/ca.crt", "verifyChain = yes", "cert = /var/run/decco/tls/tls.crt",
 			"[outbound-15001-ipv6]", "client = yes", "accept = ::1:15001", "transparent = destination"},
@@ -144,11 +90,11 @@ func assertLinesInOrder(t *testing.T, conf string, want []string) {
 // A Config built in code (not parsed) must not get hostile values past the
 // renderer either.
 func TestRenderStunnelRejectsHostileValues(t *testing.T) {
-	for name, c := range map[string]Config{
-		"name with newline": {CertDir: CertDir, HealthPort: 1, Listeners: []Listener{{Name: "a\nb", Port: 2, AppPort: 3}}},
-		"name with bracket": {CertDir: CertDir, HealthPort: 1, Listeners: []Listener{{Name: "a]", Port: 2, AppPort: 3}}},
-		"host with space":   {CertDir: CertDir, HealthPort: 1, Egress: []Egress{{LocalPort: 2, Host: "a b", Port: 3}}},
-		"host with newline": {CertDir: CertDir, HealthPort: 1, Egress: []Egress{{LocalPort: 2, Host: "a\n[x]", Port: 3}}},
+	for name, c := range map[string]sidecar.Config{
+		"name with newline": {CertDir: sidecar.CertDir, HealthPort: 1, Listeners: []sidecar.Listener{{Name: "a\nb", Port: 2, AppPort: 3}}},
+		"name with bracket": {CertDir: sidecar.CertDir, HealthPort: 1, Listeners: []sidecar.Listener{{Name: "a]", Port: 2, AppPort: 3}}},
+		"host with space":   {CertDir: sidecar.CertDir, HealthPort: 1, Egress: []sidecar.Egress{{LocalPort: 2, Host: "a b", Port: 3}}},
+		"host with newline": {CertDir: sidecar.CertDir, HealthPort: 1, Egress: []sidecar.Egress{{LocalPort: 2, Host: "a\n[x]", Port: 3}}},
 		"cert dir with nul": {CertDir: "/tls\x00", HealthPort: 1},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package sidecar_test
+package supervisor_test
 
 import (
 	"bufio"

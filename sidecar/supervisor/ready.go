@@ -1,4 +1,4 @@
-package sidecar
+package supervisor
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/decco-dev/decco/sidecar"
 )
 
 // portCheck is one loopback port that must accept connections.
@@ -16,7 +18,7 @@ type portCheck struct {
 	port int32
 }
 
-func readinessChecks(c Config) []portCheck {
+func readinessChecks(c sidecar.Config) []portCheck {
 	var checks []portCheck
 	for _, l := range c.Listeners {
 		checks = append(checks, portCheck{"listen " + ListenerService(l), l.Port})

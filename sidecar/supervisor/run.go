@@ -1,4 +1,4 @@
-package sidecar
+package supervisor
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/decco-dev/decco/sidecar"
 )
 
 // Options are the knobs of Run that are not part of the injector contract.
@@ -66,7 +68,7 @@ func (o Options) withDefaults() Options {
 // Run renders stunnel's configuration, serves readiness, runs stunnel (and
 // restarts it with backoff should it die), reloads it when the certificates
 // change, and returns nil once a signal or ctx stopped it cleanly.
-func Run(ctx context.Context, c Config, o Options) error {
+func Run(ctx context.Context, c sidecar.Config, o Options) error {
 	o = o.withDefaults()
 	if len(c.Inbound) > 0 || c.OutboundPort != 0 {
 		c.IPv6 = ipv6Available()
@@ -98,7 +100,7 @@ func Run(ctx context.Context, c Config, o Options) error {
 
 // supervisor owns the stunnel process.
 type supervisor struct {
-	cfg      Config
+	cfg      sidecar.Config
 	opts     Options
 	log      *slog.Logger
 	confPath string
@@ -113,7 +115,7 @@ type supervisor struct {
 	stopping bool
 }
 
-func newSupervisor(c Config, o Options, confPath string, cancel context.CancelFunc) *supervisor {
+func newSupervisor(c sidecar.Config, o Options, confPath string, cancel context.CancelFunc) *supervisor {
 	return &supervisor{cfg: c, opts: o, log: o.Logger, confPath: confPath,
 		checks: readinessChecks(c), probes: &probeSet{}, cancel: cancel, token: rand.Text()}
 }
@@ -275,16 +277,16 @@ func (s *supervisor) serveHealth(port int32) (func(), error) {
 		return nil, fmt.Errorf("listen on health port: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(ReadyPath, s.readyHandler)
+	mux.HandleFunc(sidecar.ReadyPath, s.readyHandler)
 	mux.HandleFunc(interceptedPath, s.interceptedHandler)
-	mux.HandleFunc(AppHealthPrefix, appHealthHandler)
+	mux.HandleFunc(sidecar.AppHealthPrefix, appHealthHandler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("health server", "error", err)
 		}
 	}()
-	s.log.Info("serving readiness", "port", port, "path", ReadyPath)
+	s.log.Info("serving readiness", "port", port, "path", sidecar.ReadyPath)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -1,4 +1,4 @@
-package sidecar
+package supervisor
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/decco-dev/decco/sidecar"
 )
 
 // certState is what the sidecar knows about the files in --cert-dir.
@@ -28,7 +30,7 @@ type certState struct {
 // stunnel is never asked to load it.
 func readCerts(dir string) (certState, error) {
 	var data [3][]byte
-	for i, name := range []string{CertFile, KeyFile, CAFile} {
+	for i, name := range []string{sidecar.CertFile, sidecar.KeyFile, sidecar.CAFile} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return certState{}, fmt.Errorf("read certificate files: %w", err)
@@ -37,7 +39,7 @@ func readCerts(dir string) (certState, error) {
 	}
 	pair, err := tls.X509KeyPair(data[0], data[1])
 	if err != nil {
-		return certState{}, fmt.Errorf("load %s and %s: %w", CertFile, KeyFile, err)
+		return certState{}, fmt.Errorf("load %s and %s: %w", sidecar.CertFile, sidecar.KeyFile, err)
 	}
 	if err := checkCA(data[2]); err != nil {
 		return certState{}, err
@@ -55,10 +57,10 @@ func readCerts(dir string) (certState, error) {
 func checkCA(b []byte) error {
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
-		return fmt.Errorf("%s: no PEM certificate", CAFile)
+		return fmt.Errorf("%s: no PEM certificate", sidecar.CAFile)
 	}
 	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-		return fmt.Errorf("%s: %w", CAFile, err)
+		return fmt.Errorf("%s: %w", sidecar.CAFile, err)
 	}
 	return nil
 }
