@@ -83,9 +83,10 @@ func checkContainer(pod *corev1.Pod, c *corev1.Container, uid int64) error {
 				"container %q mounts volume %q, which only decco's sidecar may mount (it holds the space's TLS key); remove the volumeMount", c.Name, m.Name)
 		}
 	}
-	if effectiveUID(pod, c) == uid {
+	if got, field := effectiveUID(pod, c); got == uid {
 		return refuse(pod, ReservedUID,
-			"container %q runs as UID %d, which is reserved for decco's TLS sidecar (same UID could read its private key); set securityContext.runAsUser to another UID", c.Name, uid)
+			"container %q runs as UID %d (%s), which is reserved for decco's TLS sidecar: the same UID could read the sidecar's private key, and with cni interception its connections would skip the sidecar and fail at the peers' TLS listeners; set %s to another UID, or have the platform run the sidecar as another UID (manager flag --sidecar-uid, chart value sidecar.uid)",
+			c.Name, uid, field, field)
 	}
 	return nil
 }
@@ -97,15 +98,17 @@ func normCap(c corev1.Capability) string {
 }
 
 // effectiveUID is the UID a container runs as when one is set in the spec
-// (container level overrides pod level); -1 when the image decides.
-func effectiveUID(pod *corev1.Pod, c *corev1.Container) int64 {
+// (container level overrides pod level), with the field that sets it; -1
+// when the image decides, which admission can't see (the image's USER is
+// in its config, not the pod).
+func effectiveUID(pod *corev1.Pod, c *corev1.Container) (int64, string) {
 	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
-		return *c.SecurityContext.RunAsUser
+		return *c.SecurityContext.RunAsUser, "its securityContext.runAsUser"
 	}
 	if pod.Spec.SecurityContext != nil && pod.Spec.SecurityContext.RunAsUser != nil {
-		return *pod.Spec.SecurityContext.RunAsUser
+		return *pod.Spec.SecurityContext.RunAsUser, "the pod's spec.securityContext.runAsUser"
 	}
-	return -1
+	return -1, ""
 }
 
 // eachContainer calls f on every init and regular container, in spec

@@ -62,9 +62,6 @@ func makeCNIPlan(pod *corev1.Pod, w space.Workload, sp space.Space, cfg Config) 
 	if err := checkEgressPorts(pod, p.egress); err != nil {
 		return nil, err
 	}
-	if err := checkGRPCProbes(pod); err != nil {
-		return nil, err
-	}
 	if err := checkPortNames(pod, nil); err != nil {
 		return nil, err
 	}
@@ -152,26 +149,11 @@ func portList(ports []int32) string {
 	return strings.Join(s, ", ")
 }
 
-// checkGRPCProbes refuses kubelet gRPC probes: the kubelet dials the pod's
-// address in plaintext, the interception turns that into TLS, and the
-// sidecar's probe endpoint speaks HTTP only.
-func checkGRPCProbes(pod *corev1.Pod) error {
-	for _, c := range pod.Spec.Containers {
-		for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
-			if pr != nil && pr.GRPC != nil {
-				return refuse(pod, ProbeUnsupported,
-					"container %q has a gRPC probe on port %d, which the kubelet would send in plaintext into decco's TLS interception; use an exec probe (grpc_health_probe against localhost) or a tcpSocket probe",
-					c.Name, pr.GRPC.Port)
-			}
-		}
-	}
-	return nil
-}
-
-// rewriteProbes points the app containers' HTTP and TCP probes at the
-// sidecar's health port, which repeats them against the app on loopback
-// (sidecar.AppHealthPrefix). Probes of a plaintext port, and probes of
-// another host, are left alone: nothing intercepts them.
+// rewriteProbes points the app containers' HTTP, TCP and gRPC probes at
+// the sidecar's health port, which repeats them against the app on
+// loopback (sidecar.AppHealthPrefix); a gRPC probe becomes an HTTP one,
+// the sidecar making the gRPC health check. Probes of a plaintext port,
+// and probes of another host, are left alone: nothing intercepts them.
 func rewriteProbes(pod *corev1.Pod, plaintext []int32) {
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
@@ -204,6 +186,17 @@ func rewriteProbe(c *corev1.Container, pr *corev1.Probe, plaintext []int32) {
 		pr.TCPSocket = nil
 		pr.HTTPGet = &corev1.HTTPGetAction{Path: sidecar.AppHealthPath(sidecar.ProbeTCP, port, ""),
 			Port: intstr.FromInt32(sidecar.HealthPort), Scheme: corev1.URISchemeHTTP}
+	case pr.GRPC != nil:
+		if slices.Contains(plaintext, pr.GRPC.Port) {
+			return
+		}
+		service := ""
+		if pr.GRPC.Service != nil {
+			service = *pr.GRPC.Service
+		}
+		pr.HTTPGet = &corev1.HTTPGetAction{Path: sidecar.AppHealthPath(sidecar.ProbeGRPC, pr.GRPC.Port, service),
+			Port: intstr.FromInt32(sidecar.HealthPort), Scheme: corev1.URISchemeHTTP}
+		pr.GRPC = nil
 	}
 }
 
@@ -235,8 +228,15 @@ func restoreProbes(pod *corev1.Pod) {
 			if !ok {
 				continue
 			}
-			if scheme == sidecar.ProbeTCP {
+			switch scheme {
+			case sidecar.ProbeTCP:
 				pr.HTTPGet, pr.TCPSocket = nil, &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}
+				continue
+			case sidecar.ProbeGRPC:
+				pr.HTTPGet, pr.GRPC = nil, &corev1.GRPCAction{Port: port}
+				if service := strings.TrimPrefix(path, "/"); service != "" {
+					pr.GRPC.Service = &service
+				}
 				continue
 			}
 			h := &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(port), Scheme: corev1.URISchemeHTTP, HTTPHeaders: pr.HTTPGet.HTTPHeaders}

@@ -137,6 +137,56 @@ func TestCNIProbes(t *testing.T) {
 	assert.Equal(t, intstr.FromInt32(9090), out.Spec.Containers[0].LivenessProbe.TCPSocket.Port, "a plaintext port is probed directly")
 }
 
+// gRPC probes become HTTP probes of the sidecar, which makes the gRPC
+// health check on loopback; reinjecting in ports mode gives them back.
+func TestCNIGRPCProbes(t *testing.T) {
+	health := intstr.FromInt32(sidecar.HealthPort)
+	for _, tc := range []struct {
+		name      string
+		plaintext string
+		probe     corev1.GRPCAction
+		want      *corev1.HTTPGetAction // nil: left as written
+	}{
+		{"the server", "", corev1.GRPCAction{Port: 9090},
+			&corev1.HTTPGetAction{Path: "/app-health/grpc/9090", Port: health, Scheme: corev1.URISchemeHTTP}},
+		{"a service", "", corev1.GRPCAction{Port: 9090, Service: new("shop.Cart")},
+			&corev1.HTTPGetAction{Path: "/app-health/grpc/9090/shop.Cart", Port: health, Scheme: corev1.URISchemeHTTP}},
+		{"the empty service is the server", "", corev1.GRPCAction{Port: 9090, Service: new("")},
+			&corev1.HTTPGetAction{Path: "/app-health/grpc/9090", Port: health, Scheme: corev1.URISchemeHTTP}},
+		{"a port no container declares", "", corev1.GRPCAction{Port: 50051},
+			&corev1.HTTPGetAction{Path: "/app-health/grpc/50051", Port: health, Scheme: corev1.URISchemeHTTP}},
+		{"a plaintext port is probed directly", "9090", corev1.GRPCAction{Port: 9090}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := basePod()
+			if tc.plaintext != "" {
+				pod.Annotations = map[string]string{space.AnnotationPlaintextPorts: tc.plaintext}
+			}
+			probe := tc.probe
+			pod.Spec.Containers[0].StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &probe}, PeriodSeconds: 2}
+			out := mustInject(t, pod, testSpace, cniCfg).Pod
+			got := out.Spec.Containers[0].StartupProbe
+			assert.Equal(t, int32(2), got.PeriodSeconds, "only the handler changes")
+			if tc.want == nil {
+				assert.Equal(t, &tc.probe, got.GRPC)
+				assert.Nil(t, got.HTTPGet)
+				return
+			}
+			assert.Nil(t, got.GRPC)
+			assert.Equal(t, tc.want, got.HTTPGet)
+			assert.Equal(t, UpToDate, mustInject(t, out, testSpace, cniCfg).Decision, "idempotent")
+
+			back := mustInject(t, out, testSpace, testCfg).Pod.Spec.Containers[0].StartupProbe
+			assert.Nil(t, back.HTTPGet)
+			want := tc.probe
+			if want.Service != nil && *want.Service == "" {
+				want.Service = nil // the same probe: the kubelet sends "" for nil
+			}
+			assert.Equal(t, &want, back.GRPC, "ports mode gets the gRPC probe back")
+		})
+	}
+}
+
 func TestCNIRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -150,9 +200,13 @@ func TestCNIRefusals(t *testing.T) {
 		{"an egress local port is a sidecar port", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{space.AnnotationEgress: "15001=db.team-a.svc:5432"}
 		}, PortConflict, []string{"local port 15001", "pick another local port"}},
-		{"gRPC probe", func(p *corev1.Pod) {
-			p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}}
-		}, ProbeUnsupported, []string{"gRPC probe on port 9090", "exec probe"}},
+		{"the app runs as the sidecar's UID (pod level)", func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(DefaultUID)}
+		}, ReservedUID, []string{`container "app" runs as UID 1337 (the pod's spec.securityContext.runAsUser)`,
+			"its connections would skip the sidecar", "set the pod's spec.securityContext.runAsUser to another UID", "--sidecar-uid"}},
+		{"the app runs as the sidecar's UID (container level)", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: new(DefaultUID)}
+		}, ReservedUID, []string{`container "app" runs as UID 1337 (its securityContext.runAsUser)`, "set its securityContext.runAsUser to another UID"}},
 		{"decco's plan on a pod that opts out", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{space.AnnotationInject: "false", space.AnnotationInterception: "{}"}
 		}, ReservedLabel, []string{space.AnnotationInterception, "remove the annotation"}},
@@ -169,6 +223,30 @@ func TestCNIRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The sidecar's UID is the installation's: the plan exempts that UID, the
+// check refuses apps running as it, and an app that runs as the default
+// UID is fine once the sidecar runs as another.
+func TestCNISidecarUID(t *testing.T) {
+	cfg := cniCfg
+	cfg.SidecarUID = 2000
+	pod := basePod()
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(DefaultUID)}
+	out := mustInject(t, pod, testSpace, cfg).Pod
+	plan, err := intercept.Parse(out.Annotations[space.AnnotationInterception])
+	require.NoError(t, err)
+	assert.Equal(t, int64(2000), plan.SidecarUID)
+	assert.Equal(t, int64(2000), *out.Spec.InitContainers[0].SecurityContext.RunAsUser)
+
+	pod = basePod()
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: new(int64(2000))}
+	_, err = Pod(pod, testSpace, cfg)
+	r, ok := IsRefusal(err)
+	require.True(t, ok, "want a refusal, got %v", err)
+	assert.Equal(t, ReservedUID, r.Reason)
+	assert.Contains(t, r.Message, "runs as UID 2000 (its securityContext.runAsUser)")
 }
 
 // A plan a user wrote on a pod decco injects is replaced by decco's.

@@ -33,10 +33,10 @@
 // space gets a sidecar, pods that only dial out included. The sidecar runs
 // transparent TLS servers and a transparent mutual-TLS client (package
 // sidecar), the pod's intercept.Plan goes into decco.io/interception for
-// the plugin, and the app's HTTP and TCP probes are pointed at the
+// the plugin, and the app's HTTP, TCP and gRPC probes are pointed at the
 // sidecar's app-health endpoint (restored on reinjection). Containers may
-// not declare the sidecar's ports (15001, 15006, 15007, 15020, 15021), and
-// gRPC probes are refused. See docs/design.md, "Carrying ports".
+// not declare the sidecar's ports (15001, 15006, 15007, 15020, 15021). See
+// docs/design.md, "Carrying ports".
 //
 // # What Pod checks on every pod of a space
 //

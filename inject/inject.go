@@ -12,11 +12,18 @@ import (
 // Names of what decco adds to a pod. They are reserved: a pod that already
 // uses one without decco.io/injected is refused.
 const (
-	SidecarName  = "decco-tls"
-	CertVolume   = "decco-tls"
-	TmpVolume    = "decco-tmp"
-	HealthName   = "decco-health"
-	DefaultUID   = int64(65532)
+	SidecarName = "decco-tls"
+	CertVolume  = "decco-tls"
+	TmpVolume   = "decco-tmp"
+	HealthName  = "decco-health"
+	// DefaultUID is the sidecar's user unless --sidecar-uid says
+	// otherwise: a dedicated proxy UID, as Istio's 1337, rather than a
+	// UID images ship as their USER (65532 is distroless' nonroot, 65534
+	// nobody, 1000 and 1001 the usual first users). An app running as the
+	// sidecar's UID shares its identity: in cni interception its
+	// connections are exempt from the outbound rules and arrive in
+	// plaintext at TLS listeners.
+	DefaultUID   = int64(1337)
 	tmpMountPath = "/tmp"
 )
 

@@ -406,11 +406,16 @@ func TestRefusals(t *testing.T) {
 		}, VolumeConflict, []string{`mounts volume "decco-tls"`, "remove the volumeMount"}},
 		{"reserved container", testSpace, func(p *corev1.Pod) { p.Spec.Containers[0].Name = SidecarName }, ContainerConflict,
 			[]string{`"decco-tls" is reserved`, "rename the container"}},
-		{"pod uid", testSpace, func(p *corev1.Pod) { p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: uid(65532)} },
-			ReservedUID, []string{"UID 65532", "set securityContext.runAsUser"}},
+		{"pod uid", testSpace, func(p *corev1.Pod) { p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: uid(DefaultUID)} },
+			ReservedUID, []string{"runs as UID 1337 (the pod's spec.securityContext.runAsUser)", "set the pod's spec.securityContext.runAsUser to another UID",
+				"--sidecar-uid", "chart value sidecar.uid"}},
 		{"container uid", testSpace, func(p *corev1.Pod) {
-			p.Spec.InitContainers = []corev1.Container{{Name: "i", SecurityContext: &corev1.SecurityContext{RunAsUser: uid(65532)}}}
-		}, ReservedUID, []string{`container "i"`}},
+			p.Spec.InitContainers = []corev1.Container{{Name: "i", SecurityContext: &corev1.SecurityContext{RunAsUser: uid(DefaultUID)}}}
+		}, ReservedUID, []string{`container "i" runs as UID 1337 (its securityContext.runAsUser)`, "set its securityContext.runAsUser to another UID"}},
+		{"container uid over another pod uid", testSpace, func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: uid(1000)}
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: uid(DefaultUID)}
+		}, ReservedUID, []string{`container "app" runs as UID 1337 (its securityContext.runAsUser)`}},
 		{"net admin", testSpace, func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
 		}, NetAdmin, []string{"NET_ADMIN", "capabilities.add"}},

@@ -134,7 +134,7 @@ func TestPodUpdate(t *testing.T) {
 		}), NetAdmin, []string{`container "debugger" is privileged`}},
 		{"debug container as the sidecar's UID", injected, debug(func(ec *corev1.EphemeralContainer) {
 			ec.SecurityContext = &corev1.SecurityContext{RunAsUser: &uid}
-		}), ReservedUID, []string{`container "debugger" runs as UID 65532`}},
+		}), ReservedUID, []string{`container "debugger" runs as UID 1337`}},
 		{"debug container mounting the key", injected, debug(func(ec *corev1.EphemeralContainer) {
 			ec.VolumeMounts = []corev1.VolumeMount{{Name: CertVolume, MountPath: "/k"}}
 		}), VolumeConflict, []string{`container "debugger" mounts volume "decco-tls"`}},

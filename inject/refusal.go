@@ -56,9 +56,6 @@ const (
 	Immutable Reason = "Immutable"
 	// DebugSidecar: an ephemeral container targets decco's sidecar.
 	DebugSidecar Reason = "DebugSidecar"
-	// ProbeUnsupported: a probe the kubelet would send in plaintext into
-	// cni interception, which decco can't carry (gRPC).
-	ProbeUnsupported Reason = "ProbeUnsupported"
 )
 
 // Refusal is the error Pod returns for a pod it will not admit.

@@ -173,3 +173,31 @@ func setRecord(svc *corev1.Service, s string) {
 	}
 	svc.Annotations[space.AnnotationRewrittenPorts] = s
 }
+
+// RestoreService undoes Service's rewrite, for cni interception, where the
+// sidecar serves TLS on the target ports themselves: a Service rewritten
+// while the cluster ran ports interception still targets ListenerPort(p),
+// where nothing listens any more. Every port whose target is still the
+// one decco.io/rewritten-ports recorded gets its original target back; a
+// target the user changed since is the user's and stays. The record goes
+// either way. It returns svc itself and false when there was no record;
+// it never modifies svc.
+func RestoreService(svc *corev1.Service) (*corev1.Service, bool, error) {
+	v, had := svc.Annotations[space.AnnotationRewrittenPorts]
+	if !had {
+		return svc, false, nil
+	}
+	rec, err := space.ParseRewrittenPorts(v)
+	if err != nil {
+		return nil, false, fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	out := svc.DeepCopy()
+	for i := range out.Spec.Ports {
+		p := &out.Spec.Ports[i]
+		if orig, ok := rec[p.Port]; ok && p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == ListenerPort(orig) {
+			p.TargetPort = intstr.FromInt32(orig)
+		}
+	}
+	setRecord(out, "")
+	return out, true, nil
+}

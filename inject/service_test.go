@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -184,4 +186,47 @@ func TestServiceReservedTargets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Service rewritten in ports mode gets its targets back in cni mode:
+// those decco moved and the user left alone; the record goes.
+func TestRestoreService(t *testing.T) {
+	rewritten := func(ann string, ports ...corev1.ServicePort) *corev1.Service {
+		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web", Labels: map[string]string{space.LabelSpace: "team-a"}},
+			Spec: corev1.ServiceSpec{Ports: ports}}
+		if ann != "" {
+			s.Annotations = map[string]string{space.AnnotationRewrittenPorts: ann, "keep": "me"}
+		}
+		return s
+	}
+	sp := func(port int32, target intstr.IntOrString) corev1.ServicePort {
+		return corev1.ServicePort{Port: port, TargetPort: target}
+	}
+	i, s := intstr.FromInt32, intstr.FromString
+	for _, tc := range []struct {
+		name    string
+		in      *corev1.Service
+		want    *corev1.Service
+		changed bool
+	}{
+		{"rewritten targets go back, the record goes",
+			rewritten("80=8080,5672=5672", sp(80, i(18080)), sp(5672, i(15672)), sp(9090, s("metrics"))),
+			rewritten("", sp(80, i(8080)), sp(5672, i(5672)), sp(9090, s("metrics"))), true},
+		{"a target the user changed since stays theirs",
+			rewritten("80=8080", sp(80, i(8081))), rewritten("", sp(80, i(8081))), true},
+		{"a port above 55535 went down by 10000", rewritten("60000=60000", sp(60000, i(50000))), rewritten("", sp(60000, i(60000))), true},
+		{"no record: untouched", rewritten("", sp(80, i(18080))), rewritten("", sp(80, i(18080))), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed, err := RestoreService(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.changed, changed)
+			if tc.changed {
+				tc.want.Annotations = map[string]string{"keep": "me"}
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	_, _, err := RestoreService(rewritten("80=x", sp(80, i(18080))))
+	assert.ErrorContains(t, err, "service team-a/web")
 }

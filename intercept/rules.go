@@ -3,6 +3,7 @@ package intercept
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -55,7 +56,7 @@ func Rules(p Plan, f Family) string {
 	line("-A", "OUTPUT", "-p", "tcp", "-j", OutboundChain)
 
 	in := p.Inbound
-	for _, port := range unique(append([]int32{in.Port, in.HTTPPort, p.HealthPort}, in.Exclude...)) {
+	for _, port := range p.inboundExcluded() {
 		line("-A", InboundChain, "-p", "tcp", "--dport", itoa(port), "-j", "RETURN")
 	}
 	for _, port := range unique(in.HTTPPorts) {
@@ -84,6 +85,19 @@ func Rules(p Plan, f Family) string {
 	}
 	line("COMMIT")
 	return b.String()
+}
+
+// inboundExcluded are the ports the inbound rules return untouched: the
+// sidecar's listeners and health port, and the plan's exclusions.
+func (p Plan) inboundExcluded() []int32 {
+	return unique(append([]int32{p.Inbound.Port, p.Inbound.HTTPPort, p.HealthPort}, p.Inbound.Exclude...))
+}
+
+// Intercepts reports whether the inbound rules hand a TCP connection to
+// port to one of the sidecar's TLS listeners, as Rules writes them: every
+// valid port but those the rules return untouched.
+func (p Plan) Intercepts(port int32) bool {
+	return validPort(port) && !slices.Contains(p.inboundExcluded(), port)
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -136,3 +136,29 @@ func TestParseRefuses(t *testing.T) {
 	_, err := Parse("{not json")
 	require.Error(t, err)
 }
+
+// Intercepts agrees with Rules: a port is intercepted unless the inbound
+// chain returns it untouched.
+func TestIntercepts(t *testing.T) {
+	p := plan()
+	for _, tc := range []struct {
+		port int32
+		want bool
+	}{
+		{5672, true},
+		{8080, true},  // an HTTP port, to the listener without client certificates
+		{7800, true},  // declared or not, every other port
+		{9090, false}, // excluded: decco.io/plaintext-ports
+		{15006, false},
+		{15007, false},
+		{15021, false}, // the health port
+		{0, false},
+		{70000, false},
+	} {
+		assert.Equal(t, tc.want, p.Intercepts(tc.port), "port %d", tc.port)
+		if tc.port > 0 && tc.port < 65536 {
+			returned := strings.Contains(Rules(p, IPv4), "-A DECCO_INBOUND -p tcp --dport "+itoa(tc.port)+" -j RETURN")
+			assert.Equal(t, !tc.want, returned, "port %d: Rules and Intercepts disagree", tc.port)
+		}
+	}
+}

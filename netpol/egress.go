@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
 )
@@ -58,17 +59,24 @@ type ServiceLookup func(namespace, name string) (svc *corev1.Service, ok bool)
 
 // ResolveEgress turns decco.io/egress entries into destinations: an
 // in-cluster name <svc>.<ns>.svc[.<clusterDomain>] leads to the pods of
-// space ns on the listener port of Service svc's port (as the listener
-// policy of ns opens it, see ListenerPorts); any other name is served by
-// the gateway, so it leads to the gateway's namespace on the gateway's pod
-// port (the entry's port when that is unset).
-// Entries that lead nowhere (no such Service or port, no gateway) are
-// named in the error and open nothing.
-func ResolveEgress(entries []sidecar.Egress, clusterDomain string, gw Gateway, lookup ServiceLookup) ([]Destination, error) {
+// space ns on the TLS port behind Service svc's port, as the listener
+// policy of ns opens it: in ports interception the listener the Service
+// rewrite moved the target to (see ListenerPorts), in cni interception the
+// target port itself, which the sidecar serves over TLS on its own number
+// (see TransparentPorts). Any other name is served by the gateway, so it
+// leads to the gateway's namespace on the gateway's pod port (the entry's
+// port when that is unset). Entries that lead nowhere (no such Service or
+// port, a plaintext port, no gateway) are named in the error and open
+// nothing.
+func ResolveEgress(entries []sidecar.Egress, clusterDomain string, gw Gateway, mode inject.Interception, lookup ServiceLookup) ([]Destination, error) {
+	tlsPorts := serviceListenerPorts
+	if mode == inject.InterceptCNI {
+		tlsPorts = serviceTransparentPorts
+	}
 	var out []Destination
 	var errs []error
 	for _, e := range entries {
-		d, err := resolve(e, clusterDomain, gw, lookup)
+		d, err := resolve(e, clusterDomain, gw, tlsPorts, lookup)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s entry %s:%d opens nothing: %w", space.AnnotationEgress, e.Host, e.Port, err))
 			continue
@@ -78,7 +86,7 @@ func ResolveEgress(entries []sidecar.Egress, clusterDomain string, gw Gateway, l
 	return out, errors.Join(errs...)
 }
 
-func resolve(e sidecar.Egress, clusterDomain string, gw Gateway, lookup ServiceLookup) (Destination, error) {
+func resolve(e sidecar.Egress, clusterDomain string, gw Gateway, tlsPorts portsOfService, lookup ServiceLookup) (Destination, error) {
 	name := strings.TrimSuffix(e.Host, "."+clusterDomain)
 	if !strings.HasSuffix(name, ".svc") {
 		if gw.Namespace == "" {
@@ -104,7 +112,7 @@ func resolve(e sidecar.Egress, clusterDomain string, gw Gateway, lookup ServiceL
 		// Named targets stay names here: the destination's EndpointSlices
 		// are not read for egress (an open item: engines that ignore
 		// named ports on init containers don't resolve them).
-		ports, err := serviceListenerPorts(one, asNamed)
+		ports, err := tlsPorts(one, asNamed)
 		if err != nil || len(ports) == 0 {
 			return Destination{}, fmt.Errorf("port %d of Service %s/%s has no TLS listener", e.Port, ns, svcName)
 		}

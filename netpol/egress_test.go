@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/sidecar"
 	"github.com/decco-dev/decco/space"
@@ -42,7 +43,7 @@ func TestResolveEgress(t *testing.T) {
 		{Host: "web.open1.svc", Port: 81},
 		{Host: "nope.b1.svc", Port: 80},
 		{Host: "a.b.c.svc", Port: 80},
-	}, "cluster.local", netpol.Gateway{Namespace: "gateway"}, lookup)
+	}, "cluster.local", netpol.Gateway{Namespace: "gateway"}, inject.InterceptPorts, lookup)
 	assert.Equal(t, []netpol.Destination{
 		{Namespace: "open1", Port: intstr.FromInt32(18080)},
 		{Namespace: "open1", Port: intstr.FromInt32(18080)},
@@ -56,7 +57,7 @@ func TestResolveEgress(t *testing.T) {
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err = netpol.ResolveEgress([]sidecar.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", netpol.Gateway{}, lookup)
+	_, err = netpol.ResolveEgress([]sidecar.Egress{{Host: "db.shop.example.com", Port: 3306}}, "cluster.local", netpol.Gateway{}, inject.InterceptPorts, lookup)
 	assert.ErrorContains(t, err, "no gateway is configured")
 }
 
@@ -86,7 +87,7 @@ func TestResolveEgressToTheGatewayPodPort(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := netpol.ResolveEgress([]sidecar.Egress{tc.entry}, "cluster.local",
-				netpol.Gateway{Namespace: "gateway", PodPort: tc.podPort}, lookup)
+				netpol.Gateway{Namespace: "gateway", PodPort: tc.podPort}, inject.InterceptPorts, lookup)
 			require.NoError(t, err)
 			assert.Equal(t, []netpol.Destination{tc.want}, got)
 		})
@@ -165,4 +166,47 @@ func TestEgressMatrix(t *testing.T) {
 		"gateway/gw:8443/TCP",
 		"other/web:80/TCP",
 	}, reach("a2"), "open (the default): whatever the targets' ingress allows")
+}
+
+// In cni interception Services are not rewritten: the sidecar serves TLS
+// on the target port's own number, so that is the destination's port, not
+// target+10000 (which nothing serves and the destination's policy keeps
+// closed).
+func TestResolveEgressCNI(t *testing.T) {
+	services := map[string]corev1.Service{
+		"db":      svc("shop", "db", nil, port("mysql", 3306, intstr.FromInt32(3306))),
+		"web":     svc("shop", "web", nil, port("http", 80, intstr.FromInt32(8080))),
+		"bare":    svc("shop", "bare", nil, port("", 6379, intstr.IntOrString{})),
+		"named":   svc("shop", "named", nil, port("amqp", 5672, intstr.FromString("amqp"))),
+		"metrics": svc("shop", "metrics", map[string]string{space.AnnotationPlaintextPorts: "9121"}, port("metrics", 9121, intstr.FromInt32(9121))),
+		"health":  svc("shop", "health", nil, port("h", 1, intstr.FromInt32(15021))),
+	}
+	lookup := func(ns, name string) (*corev1.Service, bool) {
+		s, ok := services[name]
+		return &s, ok && ns == "shop"
+	}
+	for _, tc := range []struct {
+		host    string
+		port    int32
+		want    intstr.IntOrString
+		wantErr string
+	}{
+		{"db.shop.svc", 3306, intstr.FromInt32(3306), ""},
+		{"web.shop.svc.cluster.local", 80, intstr.FromInt32(8080), ""},
+		{"bare.shop.svc", 6379, intstr.FromInt32(6379), ""},
+		{"named.shop.svc", 5672, intstr.FromString("amqp"), ""},
+		{"metrics.shop.svc", 9121, intstr.IntOrString{}, "port 9121 of Service shop/metrics has no TLS listener"},
+		{"health.shop.svc", 1, intstr.IntOrString{}, "port 1 of Service shop/health has no TLS listener"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			got, err := netpol.ResolveEgress([]sidecar.Egress{{Host: tc.host, Port: tc.port}}, "cluster.local", netpol.Gateway{Namespace: "gateway"}, inject.InterceptCNI, lookup)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				assert.Empty(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []netpol.Destination{{Namespace: "shop", Port: tc.want}}, got)
+		})
+	}
 }

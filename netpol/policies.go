@@ -53,6 +53,11 @@ type Input struct {
 	// routes to (see ListenerPorts), a subset of ListenerPorts: a Service
 	// without a route gives the gateway nothing to reach.
 	ExposedPorts []intstr.IntOrString
+	// PeerPorts are TLS ports opened to the space's own pods only, as
+	// DeclaredPorts returns them (cni interception): ports injected pods
+	// declare that no Service targets, which their cluster peers dial by
+	// pod address. Ports already in ListenerPorts are left out here.
+	PeerPorts []intstr.IntOrString
 	// EgressDestinations are where the space's decco.io/egress entries
 	// lead (see ResolveEgress); used when Space.EgressDeclared.
 	EgressDestinations []Destination
@@ -67,8 +72,8 @@ type Input struct {
 // from the cluster compares equal to a freshly built one.
 func Policies(in Input) []*networkingv1.NetworkPolicy {
 	out := []*networkingv1.NetworkPolicy{isolation(in.Space)}
-	if ports := policyPorts(in.ListenerPorts); len(ports) > 0 {
-		out = append(out, listeners(in, ports))
+	if p := listeners(in); p != nil {
+		out = append(out, p)
 	}
 	if in.Space.EgressDeclared {
 		out = append(out, egress(in))
@@ -91,16 +96,32 @@ func isolation(sp space.Space) *networkingv1.NetworkPolicy {
 }
 
 // listeners admits the permitted namespaces to the listener ports of the
-// space's injected pods, and the gateway's namespace to those of exposed
-// Services. Port names are the pod's to choose: an opted-out pod, or one
-// that predates the space, may serve its app in plaintext on a port named
-// like a listener, so only pods carrying the label decco's webhook sets
-// when it injects (and refuses on any other pod) are opened.
-func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
-	rules := []networkingv1.NetworkPolicyIngressRule{{
-		Ports: ports,
-		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
-	}}
+// space's injected pods, the space's own pods to its peer ports, and the
+// gateway's namespace to the listener ports of exposed Services; nil when
+// there is no port to open (a rule without ports would open every port).
+// Port names are the pod's to choose: an opted-out pod, or one that
+// predates the space, may serve its app in plaintext on a port named like
+// a listener, so only pods carrying the label decco's webhook sets when it
+// injects (and refuses on any other pod) are opened.
+func listeners(in Input) *networkingv1.NetworkPolicy {
+	var rules []networkingv1.NetworkPolicyIngressRule
+	ports := policyPorts(in.ListenerPorts)
+	if len(ports) > 0 {
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{
+			Ports: ports,
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: peerNamespaces(in)}},
+		})
+	}
+	if peer := policyPorts(without(in.PeerPorts, in.ListenerPorts)); len(peer) > 0 {
+		// A podSelector alone selects pods of the policy's own namespace.
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{
+			Ports: peer,
+			From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name}}}},
+		})
+	}
+	if len(rules) == 0 {
+		return nil
+	}
 	if exposed := policyPorts(in.ExposedPorts); in.GatewayNamespace != "" && len(exposed) > 0 {
 		rules = append(rules, networkingv1.NetworkPolicyIngressRule{
 			Ports: exposed,
@@ -116,6 +137,13 @@ func listeners(in Input, ports []networkingv1.NetworkPolicyPort) *networkingv1.N
 			Ingress:     rules,
 		},
 	}
+}
+
+// without is ports less those in open.
+func without(ports, open []intstr.IntOrString) []intstr.IntOrString {
+	return slices.DeleteFunc(slices.Clone(ports), func(p intstr.IntOrString) bool {
+		return slices.ContainsFunc(open, func(o intstr.IntOrString) bool { return comparePorts(p, o) == 0 })
+	})
 }
 
 // peerNamespaces selects, by their apiserver-set name label, every

@@ -71,6 +71,21 @@ func withGateway(p *networkingv1.NetworkPolicy, gw string, ports []networkingv1.
 	return p
 }
 
+// withPeers adds the rule admitting the space's own pods to ports.
+func withPeers(p *networkingv1.NetworkPolicy, sp string, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	p.Spec.Ingress = append(p.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{
+		Ports: ports, From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp}}}}})
+	return p
+}
+
+// peersOnly is the listener policy of a space whose only open ports are
+// its peer ports.
+func peersOnly(sp string, ports []networkingv1.NetworkPolicyPort) *networkingv1.NetworkPolicy {
+	p := allow(sp, nil, nil)
+	p.Spec.Ingress = nil
+	return withPeers(p, sp, ports)
+}
+
 func notNamed(names ...string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: names,
@@ -135,6 +150,25 @@ func TestPolicies(t *testing.T) {
 				intstr.FromString("amqp"), http)),
 			deny("a1"),
 		},
+	}, {
+		name: "peer ports are opened to the space's own pods, less those open to every permitted namespace already",
+		in: netpol.Input{Space: alphaSp, ProjectMembers: []string{"a2"}, GatewayNamespace: "gateway",
+			ListenerPorts: []intstr.IntOrString{intstr.FromInt32(8080)}, ExposedPorts: []intstr.IntOrString{intstr.FromInt32(8080)},
+			PeerPorts: []intstr.IntOrString{intstr.FromInt32(9300), intstr.FromInt32(7800), intstr.FromInt32(8080), intstr.FromInt32(7800)}},
+		want: []*networkingv1.NetworkPolicy{
+			withGateway(withPeers(allow("a1", named("a1", "a2"), listener(intstr.FromInt32(8080))), "a1",
+				listener(intstr.FromInt32(7800), intstr.FromInt32(9300))), "gateway", listener(intstr.FromInt32(8080))),
+			deny("a1"),
+		},
+	}, {
+		name: "peer ports alone still give a listener policy, with the peer rule only",
+		in:   netpol.Input{Space: openSp, PeerPorts: []intstr.IntOrString{intstr.FromInt32(7800)}},
+		want: []*networkingv1.NetworkPolicy{peersOnly("open1", listener(intstr.FromInt32(7800))), deny("open1")},
+	}, {
+		name: "peer ports that are all open already add no rule",
+		in: netpol.Input{Space: openSp, ListenerPorts: []intstr.IntOrString{intstr.FromInt32(7800)},
+			PeerPorts: []intstr.IntOrString{intstr.FromInt32(7800)}},
+		want: []*networkingv1.NetworkPolicy{allow("open1", allNs, listener(intstr.FromInt32(7800))), deny("open1")},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

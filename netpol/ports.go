@@ -50,9 +50,12 @@ func TransparentPorts(sp space.Space, services []corev1.Service, slices []discov
 	return spacePorts(sp, services, resolvedPorts(sp.Name, slices, 1), serviceTransparentPorts)
 }
 
-type portsOf func(*corev1.Service, func(corev1.ServicePort) []intstr.IntOrString) ([]intstr.IntOrString, error)
+// portsOfService is the TLS ports of one Service's ports, in one
+// interception mode (serviceListenerPorts, serviceTransparentPorts); named
+// says what a named target port opens.
+type portsOfService func(svc *corev1.Service, named func(corev1.ServicePort) []intstr.IntOrString) ([]intstr.IntOrString, error)
 
-func spacePorts(sp space.Space, services []corev1.Service, resolved map[string]portNumbers, of portsOf) ([]intstr.IntOrString, error) {
+func spacePorts(sp space.Space, services []corev1.Service, resolved map[string]portNumbers, of portsOfService) ([]intstr.IntOrString, error) {
 	var out []intstr.IntOrString
 	var errs []error
 	for i := range services {

@@ -228,7 +228,7 @@ func desired(t *testing.T, l layout) []*networkingv1.NetworkPolicy {
 		if n == unrouted {
 			exposed = nil
 		}
-		dests, err := netpol.ResolveEgress(egressEntries[n], "cluster.local", netpol.Gateway{Namespace: gatewayNS}, func(ns, name string) (*corev1.Service, bool) {
+		dests, err := netpol.ResolveEgress(egressEntries[n], "cluster.local", netpol.Gateway{Namespace: gatewayNS}, inject.InterceptPorts, func(ns, name string) (*corev1.Service, bool) {
 			for _, s := range services(t, ns) {
 				if s.Name == name {
 					return &s, true

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -141,8 +142,10 @@ func decide(in Input, o Options) Desired {
 		}
 	}
 	listenerPorts := netpol.ListenerPorts
+	var peerPorts []intstr.IntOrString
 	if o.Interception == inject.InterceptCNI {
 		listenerPorts = netpol.TransparentPorts
+		peerPorts = netpol.DeclaredPorts(sp, in.Pods)
 	}
 	ports, portsErr := listenerPorts(sp, in.Services, in.EndpointSlices)
 	exposed, _ := listenerPorts(sp, routed(exposable, conflicts), in.EndpointSlices)
@@ -154,6 +157,7 @@ func decide(in Input, o Options) Desired {
 		GatewayNamespace:   o.Gateway.Namespace,
 		ListenerPorts:      ports,
 		ExposedPorts:       exposed,
+		PeerPorts:          peerPorts,
 		EgressDestinations: in.EgressDestinations,
 		DNS:                o.EgressDNS,
 	}) {

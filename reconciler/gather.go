@@ -3,6 +3,7 @@ package reconciler
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,9 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/decco-dev/decco/dns/endpoint"
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/sidecar"
@@ -96,7 +99,7 @@ func (r *Reconciler) egress(ctx context.Context, sp space.Space, pods []corev1.P
 		return &svc, true
 	}
 	dests, unresolved := netpol.ResolveEgress(entries, r.opts.ClusterDomain,
-		netpol.Gateway{Namespace: r.opts.Gateway.Namespace, PodPort: r.opts.GatewayPodPort}, lookup)
+		netpol.Gateway{Namespace: r.opts.Gateway.Namespace, PodPort: r.opts.GatewayPodPort}, r.opts.Interception, lookup)
 	return dests, unresolved, nil
 }
 
@@ -329,4 +332,31 @@ func (r *Reconciler) dnsSource(sp space.Space) string {
 		return "Gateway " + r.gatewayOf(sp).String()
 	}
 	return "the space's Ingresses"
+}
+
+// restoreServices, in cni interception, gives the space's Services that
+// ports interception rewrote (decco.io/rewritten-ports) their original
+// targets back (inject.RestoreService): a cluster that switched modes
+// would otherwise keep sending them to listener ports nothing serves. The
+// Services in services are updated in place, so this reconcile's policies
+// open the restored ports. The patch is conditioned on the Service as read:
+// a concurrent edit makes it fail and the reconcile retry.
+func (r *Reconciler) restoreServices(ctx context.Context, services []corev1.Service) error {
+	if r.opts.Interception != inject.InterceptCNI {
+		return nil
+	}
+	var errs []error
+	for i := range services {
+		out, changed, err := inject.RestoreService(&services[i])
+		if err != nil || !changed {
+			continue // a record that doesn't parse is the webhook's to refuse
+		}
+		if err := r.client.Patch(ctx, out, client.MergeFromWithOptions(&services[i], client.MergeFromWithOptimisticLock{})); err != nil {
+			errs = append(errs, fmt.Errorf("restoring Service %s/%s's targets from the ports-mode rewrite: %w", out.Namespace, out.Name, err))
+			continue
+		}
+		logf.FromContext(ctx).Info("restored a Service's targets from the ports-mode rewrite", "service", out.Name)
+		services[i] = *out
+	}
+	return errors.Join(errs...)
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -20,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -374,7 +378,11 @@ func portsOnly(cs []corev1.Container) []corev1.Container {
 //     declares its egress (only then are they its policy's destinations);
 //   - it comes or goes while a Service of the space selects it: the ports
 //     it declares may serve, or stop serving, that Service's target (the
-//     status reports targets nothing serves). A pod's ports never change.
+//     status reports targets nothing serves). A pod's ports never change;
+//   - in cni interception, it comes or goes declaring a TLS port no other
+//     pod of the space declares: the listener policy opens that port to
+//     the space's pods (netpol.DeclaredPorts). The replicas after the
+//     first cost nothing.
 //
 // Other pod events change nothing: without these tests every pod created
 // (the injector's input) would cost its space a reconcile.
@@ -392,7 +400,7 @@ func (m *mapper) podHandler() handler.TypedEventHandler[client.Object, reconcile
 		if _, ok := egress(obj); ok {
 			enqueue(ctx, obj, q)
 		}
-		if m.selectedByService(ctx, obj) {
+		if m.selectedByService(ctx, obj) || m.changesPeerPorts(ctx, obj) {
 			q.Add(namespaceKey(obj.GetNamespace()))
 		}
 	}
@@ -424,6 +432,28 @@ func (m *mapper) selectedByService(ctx context.Context, pod client.Object) bool 
 		}
 	}
 	return false
+}
+
+// changesPeerPorts reports, in cni interception, whether pod declares a
+// TLS port that no other pod of its space in the cache declares: its
+// coming opens that port, its going closes it. When the cache can't
+// answer it says yes.
+func (m *mapper) changesPeerPorts(ctx context.Context, obj client.Object) bool {
+	pod, ok := obj.(*corev1.Pod)
+	if m.r.opts.Interception != inject.InterceptCNI || !ok {
+		return false
+	}
+	sp := space.Space{Name: pod.Namespace}
+	own := netpol.DeclaredPorts(sp, []corev1.Pod{*pod})
+	if len(own) == 0 {
+		return false
+	}
+	var pods corev1.PodList
+	if err := m.r.client.List(ctx, &pods, client.InNamespace(pod.Namespace), client.MatchingLabels{space.LabelSpace: pod.Namespace}); err != nil {
+		return true
+	}
+	others := netpol.DeclaredPorts(sp, slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return p.Name == pod.Name }))
+	return slices.ContainsFunc(own, func(p intstr.IntOrString) bool { return !slices.Contains(others, p) })
 }
 
 // egressDeclared reports whether namespace ns is a space that declares its

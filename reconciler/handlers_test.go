@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/route"
 	"github.com/decco-dev/decco/space"
 )
@@ -109,6 +112,52 @@ func TestPodHandlerEnqueuesOnlyWhatThePodChanges(t *testing.T) {
 				q.Done(req)
 			}
 			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// In cni interception a pod's coming or going reconciles its space when it
+// declares a TLS port no other pod of the space declares (the listener
+// policy opens declared ports to the space's pods); its replicas don't.
+func TestPodHandlerReconcilesNewPeerPortsInCNIMode(t *testing.T) {
+	plan := intercept.Plan{Version: intercept.Version, SidecarUID: 1337, Inbound: intercept.Inbound{Port: 15006, Exclude: []int32{9121}},
+		Outbound: intercept.Outbound{Port: 15001, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}, CheckPort: 15020, HealthPort: 15021}
+	pod := func(name string, ports ...int32) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name,
+			Labels:      map[string]string{space.LabelSpace: "shop", space.LabelInjected: "true"},
+			Annotations: map[string]string{space.AnnotationInterception: plan.Encode()}}}
+		c := corev1.Container{Name: "app"}
+		for _, n := range ports {
+			c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: n})
+		}
+		p.Spec.Containers = []corev1.Container{c}
+		return p
+	}
+	c := fake.NewClientBuilder().WithObjects(pod("kc-0", 7800, 8080)).Build()
+	for _, tc := range []struct {
+		name string
+		mode inject.Interception
+		pod  *corev1.Pod
+		want bool
+	}{
+		{"a replica declaring the same ports", inject.InterceptCNI, pod("kc-1", 7800), false},
+		{"a port no other pod declares", inject.InterceptCNI, pod("search-0", 9300), true},
+		{"the only pod declaring a port (its going closes it)", inject.InterceptCNI, pod("kc-0", 7800, 8080), true},
+		{"a plaintext port", inject.InterceptCNI, pod("metrics", 9121), false},
+		{"no port", inject.InterceptCNI, pod("job"), false},
+		{"ports mode opens no declared port", inject.InterceptPorts, pod("search-0", 9300), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &mapper{r: &Reconciler{client: c, opts: Options{Interception: tc.mode}}}
+			for _, handle := range []func(queue){
+				func(q queue) { m.podHandler().Create(context.Background(), event.CreateEvent{Object: tc.pod}, q) },
+				func(q queue) { m.podHandler().Delete(context.Background(), event.DeleteEvent{Object: tc.pod}, q) },
+			} {
+				q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+				handle(q)
+				assert.Equal(t, tc.want, q.Len() == 1)
+				q.ShutDown()
+			}
 		})
 	}
 }

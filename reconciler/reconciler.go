@@ -98,6 +98,7 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	restoreErr := r.restoreServices(ctx, in.Services)
 	facts, err := r.gatherPKI(ctx, sp, have)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -113,6 +114,7 @@ func (r *Reconciler) converge(ctx context.Context, ns *metav1.PartialObjectMetad
 		return reconcile.Result{}, err
 	}
 	errs := partErrs{}
+	errs.add(space.PartPolicies, restoreErr)
 	r.apply(ctx, want.Objects, have, errs)
 	r.prune(ctx, want.Objects, have, errs)
 	r.pruneSecrets(ctx, sp.Name, keptSecrets(want.Objects, sp), have, errs)

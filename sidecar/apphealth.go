@@ -10,7 +10,9 @@ import (
 // is redirected to a TLS listener, including the kubelet's probes, which
 // speak plaintext; so the injector points the app's HTTP and TCP probes
 // here instead, and the sidecar repeats them against the app on loopback,
-// as Istio's probe rewrite does. Exempting the node's address instead
+// as Istio's probe rewrite does. gRPC probes come the same way: the
+// sidecar makes the gRPC health check (grpc.health.v1.Health/Check) the
+// kubelet would have made. Exempting the node's address instead
 // would also exempt whatever kube-proxy masquerades as the node.
 const AppHealthPrefix = "/app-health/"
 
@@ -19,14 +21,17 @@ const (
 	ProbeHTTP  = "http"
 	ProbeHTTPS = "https"
 	ProbeTCP   = "tcp"
+	ProbeGRPC  = "grpc"
 )
 
 // AppHealthPath is the path that checks the app's port with scheme (for
-// HTTP, GETting path there): /app-health/<scheme>/<port><path>.
+// HTTP, GETting path there; for gRPC, asking about the service named by
+// path, "" for the server as a whole): /app-health/<scheme>/<port><path>.
 func AppHealthPath(scheme string, port int32, path string) string {
-	if scheme == ProbeTCP {
+	switch {
+	case scheme == ProbeTCP, scheme == ProbeGRPC && strings.TrimPrefix(path, "/") == "":
 		path = ""
-	} else if !strings.HasPrefix(path, "/") {
+	case !strings.HasPrefix(path, "/"):
 		path = "/" + path
 	}
 	return AppHealthPrefix + scheme + "/" + strconv.Itoa(int(port)) + path
@@ -50,6 +55,8 @@ func ParseAppHealthPath(p string) (scheme string, port int32, path string, ok bo
 	switch {
 	case scheme == ProbeTCP && path == "":
 		return scheme, n, "", true
+	case scheme == ProbeGRPC && path != "/":
+		return scheme, n, path, true
 	case (scheme == ProbeHTTP || scheme == ProbeHTTPS) && path != "":
 		return scheme, n, path, true
 	}

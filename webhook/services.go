@@ -54,7 +54,13 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	out := inject.TrustedService(svc, old)
-	if !h.transparent {
+	done := "target ports point at the TLS listeners"
+	if h.transparent {
+		// A Service rewritten while the cluster ran ports interception
+		// gets its targets back on its next write.
+		out, _, err = inject.RestoreService(out)
+		done = "target ports restored from the ports-mode rewrite"
+	} else {
 		out, _, err = inject.Service(out)
 	}
 	if err != nil {
@@ -73,7 +79,7 @@ func (h *serviceMutator) Handle(ctx context.Context, req admission.Request) admi
 		structPair{"/metadata", &svc.ObjectMeta, &out.ObjectMeta},
 		structPair{"/spec", &svc.Spec, &out.Spec},
 	)
-	return observe(ctx, "Service", admission.Patched("target ports point at the TLS listeners", ops...).WithWarnings(warnings...), inject.Injected, "")
+	return observe(ctx, "Service", admission.Patched(done, ops...).WithWarnings(warnings...), inject.Injected, "")
 }
 
 // oldService is the Service as stored, on an update; nil on create.

@@ -325,7 +325,7 @@ func TestTenantEphemeralContainersAreChecked(t *testing.T) {
 		{"privileged", func(ec *corev1.EphemeralContainer) { ec.SecurityContext = &corev1.SecurityContext{Privileged: &yes} },
 			podSecurity, "must not set securityContext.privileged=true"},
 		{"the sidecar's UID", func(ec *corev1.EphemeralContainer) { ec.SecurityContext = &corev1.SecurityContext{RunAsUser: &uid} },
-			"", "runs as UID 65532, which is reserved for decco's TLS sidecar"},
+			"", "runs as UID 1337 (its securityContext.runAsUser), which is reserved for decco's TLS sidecar"},
 		{"a mount of the key", func(ec *corev1.EphemeralContainer) {
 			ec.VolumeMounts = []corev1.VolumeMount{{Name: inject.CertVolume, MountPath: "/k", ReadOnly: true}}
 		}, "", `mounts volume "decco-tls", which only decco's sidecar may mount`},

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/reliability/reltest"
 )
@@ -53,8 +54,8 @@ func TestTenantAttacksRefusedThroughTheAPIServer(t *testing.T) {
 		{"hostNetwork", attackPod(ns, func(p *corev1.Pod) { p.Spec.HostNetwork = true }),
 			[]string{"hostNetwork", "remove hostNetwork"}},
 		{"the sidecar's UID", attackPod(ns, func(p *corev1.Pod) {
-			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](65532)}
-		}), []string{"UID 65532", "runAsUser"}},
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To(inject.DefaultUID)}
+		}), []string{"UID 1337", "spec.securityContext.runAsUser", "--sidecar-uid"}},
 		{"NET_ADMIN", attackPod(ns, func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
 		}), []string{"NET_ADMIN", "capabilities.add"}},
@@ -112,4 +113,47 @@ func attackService(ns, claimed string, target intstr.IntOrString) *corev1.Servic
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: target}}},
 	}
+}
+
+// With cni interception the sidecar's UID is exempt from the outbound
+// rules, so a pod whose app runs as it is refused through the real
+// apiserver, naming the field that sets it and both fixes; a pod running
+// as another UID is admitted, its plan exempting the sidecar's UID only.
+func TestSidecarUIDRefusedInCNIMode(t *testing.T) {
+	cluster.Need(t)
+	c := cluster.Client
+	startWebhook(t, "--interception=cni", "--pod-cidrs=10.244.0.0/16", "--service-cidrs=10.96.0.0/12")
+	ns := reltest.EnsureSpace(t, c, "uidclash")
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want []string
+	}{
+		{"pod-level runAsUser", attackPod(ns, func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To(inject.DefaultUID)}
+		}), []string{"runs as UID 1337 (the pod's spec.securityContext.runAsUser)", "its connections would skip the sidecar",
+			"set the pod's spec.securityContext.runAsUser to another UID", "--sidecar-uid", "sidecar.uid"}},
+		{"container-level runAsUser over another pod-level one", attackPod(ns, func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000)}
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To(inject.DefaultUID)}
+		}), []string{"runs as UID 1337 (its securityContext.runAsUser)", "set its securityContext.runAsUser to another UID"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.Create(context.Background(), tc.pod)
+			require.Error(t, err, "the apiserver admitted it")
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			t.Logf("refused: %v", err)
+		})
+	}
+	t.Run("another UID", func(t *testing.T) {
+		pod := attackPod(ns, func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](65532)}
+		})
+		require.NoError(t, c.Create(context.Background(), pod, client.DryRunAll))
+		plan, err := intercept.Parse(pod.Annotations[space.AnnotationInterception])
+		require.NoError(t, err)
+		assert.Equal(t, inject.DefaultUID, plan.SidecarUID)
+	})
 }
