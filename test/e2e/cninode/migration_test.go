@@ -16,6 +16,7 @@ import (
 	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 	"github.com/decco-dev/decco/test/deccotest"
+	"github.com/decco-dev/decco/test/node"
 	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
@@ -29,6 +30,7 @@ import (
 // namespace is a space (the webhook doesn't see it then), and the
 // namespace then becomes one.
 func TestPortsModeServiceRestored(t *testing.T) {
+	node.Require(t)
 	ctx := context.Background()
 	name := "migrated-" + rand.String(5)
 	require.NoError(t, suite.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
