@@ -76,6 +76,10 @@ func (n *Node) ControlPlaneOptions(opts controlplane.Options) controlplane.Optio
 	}
 	args["kubelet-preferred-address-types"] = []string{"InternalIP"}
 	args["disable-admission-plugins"] = []string{"DefaultStorageClass"}
+	// Both families' ranges on a dual-stack node (the apiserver allocates
+	// ClusterIPs; kube-controller-manager needs no range, as it allocates
+	// no node CIDRs: host-local IPAM has the pod ranges).
+	args["service-cluster-ip-range"] = []string{Join(n.Network.ServiceCIDRs())}
 	opts.APIServerArgs = args
 	return opts
 }
@@ -91,6 +95,9 @@ func Prepare(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if opts.Network == (Network{}) {
 		opts.Network = DefaultNetwork
+	}
+	if err := opts.Network.Validate(); err != nil {
+		return nil, err
 	}
 	if err := CanHost(); err != nil {
 		return nil, err
@@ -229,7 +236,7 @@ func (n *Node) startKubelet(ctx context.Context) error {
 		"--config="+filepath.Join(n.Dir, "kubelet.yaml"),
 		"--kubeconfig="+n.cluster.Kubeconfig,
 		"--hostname-override="+Name,
-		"--node-ip="+n.paths.NodeIP,
+		"--node-ip="+Join(n.Network.NodeIPs()),
 		"--root-dir="+n.paths.KubeletRoot,
 		"--cert-dir="+filepath.Join(n.Dir, "kubelet-pki"),
 		"--register-with-taints="+notReadyTaint+"=:NoSchedule",
@@ -255,9 +262,15 @@ func (n *Node) startKubeProxy(ctx context.Context) error {
 	if err := n.run("kube-proxy", filepath.Join(n.bin, "kube-proxy"), n.kubeProxyArgs()...); err != nil {
 		return err
 	}
-	// kube-proxy has synced once it has written the kubernetes Service.
+	// kube-proxy has synced once it has written the kubernetes Service
+	// (each family's proxier writes its own chains).
 	return waitUntil(ctx, 30*time.Second, "kube-proxy's Service rules", func() error {
-		return quiet(exec.CommandContext(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES"))
+		for _, fam := range n.iptables() {
+			if err := quiet(exec.CommandContext(ctx, fam, "-t", "nat", "-S", "KUBE-SERVICES")); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -266,7 +279,7 @@ func (n *Node) kubeProxyArgs() []string {
 		"--kubeconfig=" + n.cluster.Kubeconfig,
 		"--proxy-mode=iptables",
 		"--hostname-override=" + Name,
-		"--cluster-cidr=" + n.Network.PodCIDR.String(),
+		"--cluster-cidr=" + Join(n.Network.PodCIDRs()),
 		"--bind-address=" + n.paths.NodeIP,
 		"--healthz-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyHealthPort),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyMetricsPort),
@@ -279,25 +292,48 @@ func (n *Node) kubeProxyArgs() []string {
 // startPolicyEngine runs kube-router's firewall, waits until it has
 // programmed the node, then lifts the taint that kept pods away.
 func (n *Node) startPolicyEngine(ctx context.Context) error {
-	if err := n.run("kube-router", filepath.Join(n.bin, "kube-router"),
-		"--kubeconfig="+n.cluster.Kubeconfig,
-		"--hostname-override="+Name,
-		"--run-firewall=true",
-		"--run-router=false",
-		"--run-service-proxy=false",
-		"--enable-cni=false",
-		"--metrics-port=0",
-		"--health-port=0",
-		"--v=1",
-	); err != nil {
+	if err := n.run("kube-router", filepath.Join(n.bin, "kube-router"), n.policyEngineArgs()...); err != nil {
 		return err
 	}
 	if err := waitUntil(ctx, 60*time.Second, "kube-router's firewall chains", func() error {
-		return quiet(exec.CommandContext(ctx, "iptables", "-t", "filter", "-S", "KUBE-ROUTER-FORWARD"))
+		for _, fam := range n.iptables() {
+			if err := quiet(exec.CommandContext(ctx, fam, "-t", "filter", "-S", "KUBE-ROUTER-FORWARD")); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
 	return n.untaint(ctx)
+}
+
+// policyEngineArgs run kube-router's firewall alone, in both families on a
+// dual-stack node (it then needs both Service ranges, and the Node's
+// address in each family, which kubelet's --node-ip gives).
+func (n *Node) policyEngineArgs() []string {
+	return []string{
+		"--kubeconfig=" + n.cluster.Kubeconfig,
+		"--hostname-override=" + Name,
+		"--run-firewall=true",
+		"--run-router=false",
+		"--run-service-proxy=false",
+		"--enable-cni=false",
+		"--enable-ipv4=true",
+		"--enable-ipv6=" + strconv.FormatBool(n.Network.DualStack()),
+		"--service-cluster-ip-range=" + Join(n.Network.ServiceCIDRs()),
+		"--metrics-port=0",
+		"--health-port=0",
+		"--v=1",
+	}
+}
+
+// iptables are the iptables commands of the node's families.
+func (n *Node) iptables() []string {
+	if n.Network.DualStack() {
+		return iptablesFamilies
+	}
+	return iptablesFamilies[:1]
 }
 
 func (n *Node) untaint(ctx context.Context) error {
