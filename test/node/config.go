@@ -24,7 +24,8 @@ type Network struct {
 	// PodCIDRv6 and ServiceCIDRv6, both set or neither, make the node
 	// dual-stack with IPv4 primary: pods get an address in each family,
 	// the node an IPv6 address on the bridge (the first of PodCIDRv6), and
-	// Services may ask for both families.
+	// Services may ask for both families. NetworkPolicies are enforced for
+	// IPv4 only (see policyEngineArgs).
 	PodCIDRv6, ServiceCIDRv6 netip.Prefix
 }
 

@@ -296,21 +296,23 @@ func (n *Node) startPolicyEngine(ctx context.Context) error {
 		return err
 	}
 	if err := waitUntil(ctx, 60*time.Second, "kube-router's firewall chains", func() error {
-		for _, fam := range n.iptables() {
-			if err := quiet(exec.CommandContext(ctx, fam, "-t", "filter", "-S", "KUBE-ROUTER-FORWARD")); err != nil {
-				return err
-			}
-		}
-		return nil
+		return quiet(exec.CommandContext(ctx, "iptables", "-t", "filter", "-S", "KUBE-ROUTER-FORWARD"))
 	}); err != nil {
 		return err
 	}
 	return n.untaint(ctx)
 }
 
-// policyEngineArgs run kube-router's firewall alone, in both families on a
-// dual-stack node (it then needs both Service ranges, and the Node's
-// address in each family, which kubelet's --node-ip gives).
+// policyEngineArgs run kube-router's firewall alone, for IPv4 only even
+// on a dual-stack node: kube-router 2.1.0 (the newest release the module
+// proxy serves here) fails every IPv6 sync once a policy selects peers by
+// namespace, as decco's do (its ip6tables rules name the peers' ipset
+// without the "inet6:" prefix the set has; upstream issue
+// cloudnativelabs/kube-router#1653, fixed after 2.1.0). IPv6 would then be
+// fenced by whichever syncs happened to succeed: pods created later open
+// to all, older ones closed even to their own space. Without it, IPv6 is
+// consistently left to decco's TLS listeners. With a fixed release, pass
+// --enable-ipv6 and both Service ranges (Join(n.Network.ServiceCIDRs())).
 func (n *Node) policyEngineArgs() []string {
 	return []string{
 		"--kubeconfig=" + n.cluster.Kubeconfig,
@@ -320,8 +322,8 @@ func (n *Node) policyEngineArgs() []string {
 		"--run-service-proxy=false",
 		"--enable-cni=false",
 		"--enable-ipv4=true",
-		"--enable-ipv6=" + strconv.FormatBool(n.Network.DualStack()),
-		"--service-cluster-ip-range=" + Join(n.Network.ServiceCIDRs()),
+		"--enable-ipv6=false",
+		"--service-cluster-ip-range=" + n.Network.ServiceCIDR.String(),
 		"--metrics-port=0",
 		"--health-port=0",
 		"--v=1",
