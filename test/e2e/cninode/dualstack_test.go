@@ -124,14 +124,22 @@ func TestDualStackServiceOverMutualTLS(t *testing.T) {
 
 	// From the node, plaintext to the pod's IPv6 address reaches the TLS
 	// listener, never the app; the bytes are the capture's control.
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort(pod6, "3306"), 2*time.Second)
-	require.NoError(t, err)
-	fmt.Fprintf(conn, "%s\n", control)
-	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 256)
-	n, _ := conn.Read(buf)
-	conn.Close()
-	assert.NotContains(t, string(buf[:n]), "greeting", "a plaintext client reached the app over IPv6")
+	// (Retried while the connection is refused: the sidecar restarts
+	// stunnel when it dies, as it does when the container's memory limit
+	// kills it.)
+	deccotest.WaitFor(t, 30*time.Second, "a plaintext connection from the node to the db over IPv6", func() error {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(pod6, "3306"), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "%s\n", control)
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 256)
+		n, _ := conn.Read(buf)
+		assert.NotContains(t, string(buf[:n]), "greeting", "a plaintext client reached the app over IPv6")
+		return nil
+	})
 
 	frames, seen := capt.result()
 	t.Logf("capture: %d frames on the node's bridge and veths; markers seen: %v", frames, seen)
