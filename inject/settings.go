@@ -134,7 +134,36 @@ func (s Settings) InterceptionRanges() (intercept.Ranges, error) {
 			*f.into = append(*f.into, p)
 		}
 	}
+	if err := podFamiliesCoverServices(r); err != nil {
+		errs = append(errs, err)
+	}
 	return r, errors.Join(errs...)
+}
+
+// podFamiliesCoverServices refuses Service ranges in a family the pod
+// ranges lack: Services of a family are backed by pods of that family, so
+// such a cluster is dual-stack and the app's connections to pods'
+// addresses in the missing family would leave the pod in plaintext. (Pod
+// ranges in a family without Services are fine: single-stack Services on
+// dual-stack pods.)
+func podFamiliesCoverServices(r intercept.Ranges) error {
+	has := func(ps []netip.Prefix, v6 bool) bool {
+		for _, p := range ps {
+			if p.Addr().Is6() == v6 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range []struct {
+		name string
+		v6   bool
+	}{{"IPv4", false}, {"IPv6", true}} {
+		if has(r.Services, f.v6) && len(r.Pods) > 0 && !has(r.Pods, f.v6) {
+			return fmt.Errorf("--pod-cidrs has no %s range but --service-cidrs has one: the cluster's pods have %s addresses, whose connections would leave pods in plaintext; add the %s pod range (chart value dataPlane.podCIDRs)", f.name, f.name, f.name)
+		}
+	}
+	return nil
 }
 
 // Resources parses the resource flags; an empty one sets nothing.

@@ -44,6 +44,12 @@ func TestSettingsValidate(t *testing.T) {
 		{"cni with a bad range", func(s *Settings) {
 			s.Interception, s.PodCIDRs, s.ServiceCIDRs = "cni", []string{"10.244.0.1/16"}, []string{"10.0.0.0/24"}
 		}, "--pod-cidrs"},
+		{"cni with IPv6 Services but no IPv6 pods", func(s *Settings) {
+			s.Interception, s.PodCIDRs, s.ServiceCIDRs = "cni", []string{"10.244.0.0/16"}, []string{"10.0.0.0/24", "fd00:10:96::/112"}
+		}, "--pod-cidrs has no IPv6 range but --service-cidrs has one"},
+		{"cni with IPv4 Services but IPv6 pods only", func(s *Settings) {
+			s.Interception, s.PodCIDRs, s.ServiceCIDRs = "cni", []string{"fd00:10:244::/64"}, []string{"10.0.0.0/24"}
+		}, "--pod-cidrs has no IPv4 range"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := DefaultSettings()

@@ -2,8 +2,10 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"text/template"
 )
 
@@ -19,17 +21,98 @@ type Network struct {
 	// ServiceCIDR is the apiserver's --service-cluster-ip-range (envtest's
 	// default).
 	ServiceCIDR netip.Prefix
+	// PodCIDRv6 and ServiceCIDRv6, both set or neither, make the node
+	// dual-stack with IPv4 primary: pods get an address in each family,
+	// the node an IPv6 address on the bridge (the first of PodCIDRv6), and
+	// Services may ask for both families. NetworkPolicies are enforced for
+	// IPv4 only (see policyEngineArgs).
+	PodCIDRv6, ServiceCIDRv6 netip.Prefix
 }
 
-// DefaultNetwork is the plan Prepare uses by default.
+// DefaultNetwork is the plan Prepare uses by default: IPv4 only.
 var DefaultNetwork = Network{
 	Bridge:      "decco0",
 	PodCIDR:     netip.MustParsePrefix("10.244.0.0/24"),
 	ServiceCIDR: netip.MustParsePrefix("10.0.0.0/24"),
 }
 
+// DualStackNetwork is DefaultNetwork with IPv6 ranges beside the IPv4
+// ones: unique local addresses (fd00::/8, never routed off a site), apart
+// from any range this machine's own interfaces use (its uplink may sit in
+// fd00::/64).
+var DualStackNetwork = Network{
+	Bridge:        DefaultNetwork.Bridge,
+	PodCIDR:       DefaultNetwork.PodCIDR,
+	ServiceCIDR:   DefaultNetwork.ServiceCIDR,
+	PodCIDRv6:     netip.MustParsePrefix("fd00:10:244::/64"),
+	ServiceCIDRv6: netip.MustParsePrefix("fd00:10:96::/112"),
+}
+
+// DualStack reports whether the plan has IPv6 ranges.
+func (n Network) DualStack() bool { return n.PodCIDRv6.IsValid() }
+
+// Validate checks that a dual-stack plan has both IPv6 ranges and that
+// every range is a network of the family its field names.
+func (n Network) Validate() error {
+	if n.PodCIDRv6.IsValid() != n.ServiceCIDRv6.IsValid() {
+		return errors.New("network: set both PodCIDRv6 and ServiceCIDRv6 for a dual-stack node, or neither")
+	}
+	type field struct {
+		name string
+		p    netip.Prefix
+		v6   bool
+	}
+	fields := []field{{"PodCIDR", n.PodCIDR, false}, {"ServiceCIDR", n.ServiceCIDR, false}}
+	if n.DualStack() {
+		fields = append(fields, field{"PodCIDRv6", n.PodCIDRv6, true}, field{"ServiceCIDRv6", n.ServiceCIDRv6, true})
+	}
+	var errs []error
+	for _, f := range fields {
+		family := map[bool]string{false: "IPv4", true: "IPv6"}[f.v6]
+		switch {
+		case !f.p.IsValid():
+			errs = append(errs, fmt.Errorf("network: %s is empty: want an %s range", f.name, family))
+		case f.p.Addr().Is6() != f.v6 || f.p.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("network: %s %s is not an %s range", f.name, f.p, family))
+		case f.p.Masked() != f.p:
+			errs = append(errs, fmt.Errorf("network: %s %s has host bits set: want %s", f.name, f.p, f.p.Masked()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // NodeIP is the node's address: the first of the pod range, on the bridge.
 func (n Network) NodeIP() netip.Addr { return n.PodCIDR.Addr().Next() }
+
+// NodeIPv6 is the node's IPv6 address, the first of PodCIDRv6; invalid on
+// an IPv4-only node.
+func (n Network) NodeIPv6() netip.Addr {
+	if !n.DualStack() {
+		return netip.Addr{}
+	}
+	return n.PodCIDRv6.Addr().Next()
+}
+
+// NodeIPs are the node's addresses, IPv4 first.
+func (n Network) NodeIPs() []netip.Addr {
+	if !n.DualStack() {
+		return []netip.Addr{n.NodeIP()}
+	}
+	return []netip.Addr{n.NodeIP(), n.NodeIPv6()}
+}
+
+// PodCIDRs are the pod ranges, IPv4 first.
+func (n Network) PodCIDRs() []netip.Prefix { return n.ranges(n.PodCIDR, n.PodCIDRv6) }
+
+// ServiceCIDRs are the Service ranges, IPv4 (the primary family) first.
+func (n Network) ServiceCIDRs() []netip.Prefix { return n.ranges(n.ServiceCIDR, n.ServiceCIDRv6) }
+
+func (n Network) ranges(v4, v6 netip.Prefix) []netip.Prefix {
+	if !n.DualStack() {
+		return []netip.Prefix{v4}
+	}
+	return []netip.Prefix{v4, v6}
+}
 
 // DNSIP is the kube-dns Service's ClusterIP: the tenth of the Service
 // range, as kubeadm picks it.
@@ -39,6 +122,16 @@ func (n Network) DNSIP() netip.Addr {
 		a = a.Next()
 	}
 	return a
+}
+
+// Join writes addresses or ranges as a comma-separated flag value, as
+// Kubernetes' dual-stack flags take them.
+func Join[T fmt.Stringer](items []T) string {
+	s := make([]string, len(items))
+	for i, it := range items {
+		s[i] = it.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // paths are the files and sockets of one node, all under its directory.
@@ -140,8 +233,9 @@ var cniTemplate = template.Must(template.New("cni").Parse(`{
       "ipam": {
         "type": "host-local",
         "dataDir": "{{.Dir}}/cni/ipam",
-        "ranges": [[{"subnet": "{{.Network.PodCIDR}}", "gateway": "{{.NodeIP}}"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
+        "ranges": [[{"subnet": "{{.Network.PodCIDR}}", "gateway": "{{.NodeIP}}"}]{{if .Network.DualStack}},
+                   [{"subnet": "{{.Network.PodCIDRv6}}", "gateway": "{{.Network.NodeIPv6}}"}]{{end}}],
+        "routes": [{"dst": "0.0.0.0/0"}{{if .Network.DualStack}}, {"dst": "::/0"}{{end}}]
       }
     }
   ]

@@ -75,6 +75,10 @@ func (n *Node) ControlPlaneOptions(opts controlplane.Options) controlplane.Optio
 	}
 	args["kubelet-preferred-address-types"] = []string{"InternalIP"}
 	args["disable-admission-plugins"] = []string{"DefaultStorageClass"}
+	// Both families' ranges on a dual-stack node (the apiserver allocates
+	// ClusterIPs; kube-controller-manager needs no range, as it allocates
+	// no node CIDRs: host-local IPAM has the pod ranges).
+	args["service-cluster-ip-range"] = []string{Join(n.Network.ServiceCIDRs())}
 	opts.APIServerArgs = args
 	return opts
 }
@@ -90,6 +94,9 @@ func Prepare(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if opts.Network == (Network{}) {
 		opts.Network = DefaultNetwork
+	}
+	if err := opts.Network.Validate(); err != nil {
+		return nil, err
 	}
 	if err := CanHost(); err != nil {
 		return nil, err
@@ -228,7 +235,7 @@ func (n *Node) startKubelet(ctx context.Context) error {
 		"--config="+filepath.Join(n.Dir, "kubelet.yaml"),
 		"--kubeconfig="+n.cluster.Kubeconfig,
 		"--hostname-override="+Name,
-		"--node-ip="+n.paths.NodeIP,
+		"--node-ip="+Join(n.Network.NodeIPs()),
 		"--root-dir="+n.paths.KubeletRoot,
 		"--cert-dir="+filepath.Join(n.Dir, "kubelet-pki"),
 		"--register-with-taints="+notReadyTaint+"=:NoSchedule",
@@ -254,9 +261,15 @@ func (n *Node) startKubeProxy(ctx context.Context) error {
 	if err := n.run("kube-proxy", filepath.Join(n.bin, "kube-proxy"), n.kubeProxyArgs()...); err != nil {
 		return err
 	}
-	// kube-proxy has synced once it has written the kubernetes Service.
+	// kube-proxy has synced once it has written the kubernetes Service
+	// (each family's proxier writes its own chains).
 	return waitUntil(ctx, 30*time.Second, "kube-proxy's Service rules", func() error {
-		return quiet(exec.CommandContext(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES"))
+		for _, fam := range n.iptables() {
+			if err := quiet(exec.CommandContext(ctx, fam, "-t", "nat", "-S", "KUBE-SERVICES")); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -265,7 +278,7 @@ func (n *Node) kubeProxyArgs() []string {
 		"--kubeconfig=" + n.cluster.Kubeconfig,
 		"--proxy-mode=iptables",
 		"--hostname-override=" + Name,
-		"--cluster-cidr=" + n.Network.PodCIDR.String(),
+		"--cluster-cidr=" + Join(n.Network.PodCIDRs()),
 		"--bind-address=" + n.paths.NodeIP,
 		"--healthz-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyHealthPort),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(n.paths.ProxyMetricsPort),
@@ -278,17 +291,7 @@ func (n *Node) kubeProxyArgs() []string {
 // startPolicyEngine runs kube-router's firewall, waits until it has
 // programmed the node, then lifts the taint that kept pods away.
 func (n *Node) startPolicyEngine(ctx context.Context) error {
-	if err := n.run("kube-router", filepath.Join(n.bin, "kube-router"),
-		"--kubeconfig="+n.cluster.Kubeconfig,
-		"--hostname-override="+Name,
-		"--run-firewall=true",
-		"--run-router=false",
-		"--run-service-proxy=false",
-		"--enable-cni=false",
-		"--metrics-port=0",
-		"--health-port=0",
-		"--v=1",
-	); err != nil {
+	if err := n.run("kube-router", filepath.Join(n.bin, "kube-router"), n.policyEngineArgs()...); err != nil {
 		return err
 	}
 	if err := waitUntil(ctx, 60*time.Second, "kube-router's firewall chains", func() error {
@@ -297,6 +300,41 @@ func (n *Node) startPolicyEngine(ctx context.Context) error {
 		return err
 	}
 	return n.untaint(ctx)
+}
+
+// policyEngineArgs run kube-router's firewall alone, for IPv4 only even
+// on a dual-stack node: kube-router 2.1.0 (the newest release the module
+// proxy serves here) fails every IPv6 sync once a policy selects peers by
+// namespace, as decco's do (its ip6tables rules name the peers' ipset
+// without the "inet6:" prefix the set has; upstream issue
+// cloudnativelabs/kube-router#1653, fixed after 2.1.0). IPv6 would then be
+// fenced by whichever syncs happened to succeed: pods created later open
+// to all, older ones closed even to their own space. Without it, IPv6 is
+// consistently left to decco's TLS listeners. With a fixed release, pass
+// --enable-ipv6 and both Service ranges (Join(n.Network.ServiceCIDRs())).
+func (n *Node) policyEngineArgs() []string {
+	return []string{
+		"--kubeconfig=" + n.cluster.Kubeconfig,
+		"--hostname-override=" + Name,
+		"--run-firewall=true",
+		"--run-router=false",
+		"--run-service-proxy=false",
+		"--enable-cni=false",
+		"--enable-ipv4=true",
+		"--enable-ipv6=false",
+		"--service-cluster-ip-range=" + n.Network.ServiceCIDR.String(),
+		"--metrics-port=0",
+		"--health-port=0",
+		"--v=1",
+	}
+}
+
+// iptables are the iptables commands of the node's families.
+func (n *Node) iptables() []string {
+	if n.Network.DualStack() {
+		return iptablesFamilies
+	}
+	return iptablesFamilies[:1]
 }
 
 func (n *Node) untaint(ctx context.Context) error {

@@ -12,17 +12,20 @@ import (
 )
 
 // RunTests is a TestMain body for packages whose tests need a node: it
-// prepares the node's network, starts a control plane serving on it (opts
-// plus ControlPlaneOptions), joins the node, points *cluster and *node at
-// them, runs the tests and always stops both. Use it as
+// prepares the node's network (network, DefaultNetwork if zero), starts a
+// control plane serving on it (opts plus ControlPlaneOptions), joins the
+// node, points *cluster and *node at them, runs the tests and always stops
+// both. Use it as
 //
-//	func TestMain(m *testing.M) { os.Exit(node.RunTests(m, &cluster, &theNode, controlplane.Options{})) }
+//	func TestMain(m *testing.M) {
+//		os.Exit(node.RunTests(m, &cluster, &theNode, controlplane.Options{}, node.Network{}))
+//	}
 //
 // With -short nothing starts and both stay nil. Every test calls Require
 // first: it skips under -short, and on a machine that can't host a node it
 // applies decco's rule for a missing component (test/prereq): a skip
 // saying why, a failure in CI.
-func RunTests(m controlplane.Runner, cluster **controlplane.Cluster, node **Node, opts controlplane.Options) int {
+func RunTests(m controlplane.Runner, cluster **controlplane.Cluster, node **Node, opts controlplane.Options, network Network) int {
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
@@ -31,7 +34,7 @@ func RunTests(m controlplane.Runner, cluster **controlplane.Cluster, node **Node
 		return m.Run()
 	}
 	ctx := context.Background()
-	n, err := Prepare(ctx, Options{})
+	n, err := Prepare(ctx, Options{Network: network})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "preparing the node: %v\n", err)
 		return 1

@@ -13,7 +13,9 @@
 package cninode
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -22,34 +24,47 @@ import (
 	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
-// suite is the node and its cluster, once decco is installed.
-var suite = nodetest.Suite{ProbeTimeout: 2 * time.Second}
+// suite is the node and its cluster, once decco is installed. The node is
+// dual-stack, so every test's pods have both families (IPv4 primary).
+var suite = nodetest.Suite{ProbeTimeout: 2 * time.Second, Network: node.DualStackNetwork}
 
 func TestMain(m *testing.M) { os.Exit(suite.Main(m, chart)) }
 
 const systemNamespace = "decco-system"
 
-// chart installs decco with cni interception over the node's ranges. The
-// kubernetes Service's address and the node's (where the apiserver serves,
-// inside the pod range here) don't speak decco's TLS. The DaemonSet
-// installs decco-cni into the node's own CNI directories; it runs as root
-// with hostPath volumes, so decco's namespace allows privileged pods.
+// chart installs decco with cni interception over the node's ranges, in
+// both families. The kubernetes Service's address and the node's (where
+// the apiserver serves, inside the pod range here) don't speak decco's TLS.
+// The DaemonSet installs decco-cni into the node's own CNI directories; it
+// runs as root with hostPath volumes, so decco's namespace allows
+// privileged pods.
 func chart(n *node.Node) nodetest.Chart {
 	net := n.Network
 	cniRepo, cniTag := nodetest.SplitImage(n.Images.CNI)
+	exclude := []netip.Prefix{netip.PrefixFrom(net.ServiceCIDR.Addr().Next(), 32)}
+	for _, ip := range net.NodeIPs() {
+		exclude = append(exclude, netip.PrefixFrom(ip, ip.BitLen()))
+	}
 	return nodetest.Chart{
 		Namespace:   systemNamespace,
 		Mode:        "with cni interception",
 		PodSecurity: "privileged",
 		Values: fmt.Sprintf(`dataPlane:
   interception: cni
-  podCIDRs: [%s]
-  serviceCIDRs: [%s]
-  excludeCIDRs: [%s/32, %s/32]
+  podCIDRs: %s
+  serviceCIDRs: %s
+  excludeCIDRs: %s
   cni:
     image: {repository: %s, tag: %s}
     binDir: %s
     confDir: %s
-`, net.PodCIDR, net.ServiceCIDR, net.ServiceCIDR.Addr().Next(), net.NodeIP(), cniRepo, cniTag, n.CNIBinDir(), n.CNIConfDir()),
+`, yamlList(net.PodCIDRs()), yamlList(net.ServiceCIDRs()), yamlList(exclude), cniRepo, cniTag, n.CNIBinDir(), n.CNIConfDir()),
 	}
+}
+
+// yamlList writes ranges as a YAML flow sequence of quoted strings (an
+// IPv6 range's colons stay text).
+func yamlList(ps []netip.Prefix) string {
+	b, _ := json.Marshal(ps) // netip.Prefix marshals as its text
+	return string(b)
 }

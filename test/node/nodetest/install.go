@@ -34,7 +34,7 @@ func (s *Suite) Main(m *testing.M, chart func(*node.Node) Chart) int {
 		s.Client, s.Node = cluster.Client, n
 		return s.InstallDecco(ctx, cluster.Kubeconfig, chart(n))
 	}
-	return node.RunTests(&withDecco{m: m, node: &n, setUp: up}, &cluster, &n, controlplane.Options{WithCertManager: true})
+	return node.RunTests(&withDecco{m: m, node: &n, setUp: up}, &cluster, &n, controlplane.Options{WithCertManager: true}, s.Network)
 }
 
 // withDecco runs setUp once the node has joined (*node set), then m.

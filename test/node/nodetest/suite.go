@@ -31,6 +31,9 @@ type Suite struct {
 	Node   *node.Node
 	// ProbeTimeout bounds each connection Probe asks an agent for.
 	ProbeTimeout time.Duration
+	// Network is the node's address plan (node.DualStackNetwork for a
+	// dual-stack node); node.DefaultNetwork if zero.
+	Network node.Network
 }
 
 // NewSpace creates a space namespace named after prefix, with annotations
@@ -107,7 +110,16 @@ func (s Suite) DumpPods(t *testing.T, ns, app string) {
 // addr from inside the pod's network namespace. It returns the first line
 // the peer sent, or why the connection failed.
 func (s Suite) Probe(pod *corev1.Pod, addr string) (string, error) {
+	return s.ProbeSending(pod, addr, "")
+}
+
+// ProbeSending is Probe with the agent sending send once connected (to
+// put a marker on the wire that a capture looks for).
+func (s Suite) ProbeSending(pod *corev1.Pod, addr, send string) (string, error) {
 	q := url.Values{"addr": {addr}, "timeout": {s.ProbeTimeout.String()}}
+	if send != "" {
+		q.Set("send", send)
+	}
 	resp, err := http.Get("http://" + pod.Status.PodIP + ":9000/connect?" + q.Encode())
 	if err != nil {
 		return "", fmt.Errorf("asking the agent in %s: %w", pod.Name, err)
