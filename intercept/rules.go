@@ -13,6 +13,9 @@ import (
 const (
 	InboundChain  = "DECCO_INBOUND"
 	OutboundChain = "DECCO_OUTBOUND"
+	// GuardChain, in the filter table, refuses the sidecar's connections
+	// to its own transparent listeners.
+	GuardChain = "DECCO_GUARD"
 )
 
 // Family is an address family: iptables or ip6tables.
@@ -49,6 +52,21 @@ func (f Family) has(p netip.Prefix) bool { return p.Addr().Is4() == (f == IPv4) 
 func Rules(p Plan, f Family) string {
 	var b strings.Builder
 	line := func(parts ...string) { b.WriteString(strings.Join(parts, " ") + "\n") }
+	uid := strconv.FormatInt(p.SidecarUID, 10)
+
+	// The guard: the sidecar never connects to its own transparent
+	// listeners. A connection that reaches one without a redirect (a
+	// client dialing 15006 or 15001 directly) has itself as its "original
+	// destination"; without this rule stunnel would dial itself, accept
+	// that, dial itself again, and spawn threads until the container is
+	// OOM-killed. Refused here, the loop ends at its first hop.
+	line("*filter")
+	line(":"+GuardChain, "-", "[0:0]")
+	line("-A", "OUTPUT", "-p", "tcp", "-j", GuardChain)
+	line("-A", GuardChain, "-p", "tcp", "-m", "owner", "--uid-owner", uid, "-m", "addrtype", "--dst-type", "LOCAL",
+		"-m", "multiport", "--dports", joinPorts(p.transparentListeners()), "-j", "REJECT", "--reject-with", "tcp-reset")
+	line("COMMIT")
+
 	line("*nat")
 	line(":"+InboundChain, "-", "[0:0]")
 	line(":"+OutboundChain, "-", "[0:0]")
@@ -64,7 +82,6 @@ func Rules(p Plan, f Family) string {
 	}
 	line("-A", InboundChain, "-p", "tcp", "-j", "REDIRECT", "--to-ports", itoa(in.Port))
 
-	uid := strconv.FormatInt(p.SidecarUID, 10)
 	// First, so that nothing below can hide the rules from the sidecar.
 	line("-A", OutboundChain, "-p", "tcp", "-d", f.loopback(), "--dport", itoa(p.CheckPort),
 		"-m", "owner", "--uid-owner", uid, "-j", "REDIRECT", "--to-ports", itoa(p.HealthPort))
@@ -85,6 +102,21 @@ func Rules(p Plan, f Family) string {
 	}
 	line("COMMIT")
 	return b.String()
+}
+
+// transparentListeners are the sidecar's listeners that read a
+// connection's original destination: its two inbound servers and its
+// outbound client.
+func (p Plan) transparentListeners() []int32 {
+	return unique([]int32{p.Inbound.Port, p.Inbound.HTTPPort, p.Outbound.Port})
+}
+
+func joinPorts(ports []int32) string {
+	s := make([]string, len(ports))
+	for i, port := range ports {
+		s[i] = itoa(port)
+	}
+	return strings.Join(s, ",")
 }
 
 // inboundExcluded are the ports the inbound rules return untouched: the

@@ -35,7 +35,12 @@ func TestRules(t *testing.T) {
 		family Family
 		want   string
 	}{
-		{"IPv4", IPv4, `*nat
+		{"IPv4", IPv4, `*filter
+:DECCO_GUARD - [0:0]
+-A OUTPUT -p tcp -j DECCO_GUARD
+-A DECCO_GUARD -p tcp -m owner --uid-owner 65532 -m addrtype --dst-type LOCAL -m multiport --dports 15006,15007,15001 -j REJECT --reject-with tcp-reset
+COMMIT
+*nat
 :DECCO_INBOUND - [0:0]
 :DECCO_OUTBOUND - [0:0]
 -A PREROUTING -p tcp -j DECCO_INBOUND
@@ -55,7 +60,12 @@ func TestRules(t *testing.T) {
 -A DECCO_OUTBOUND -p tcp -d 10.96.0.0/12 -j REDIRECT --to-ports 15001
 COMMIT
 `},
-		{"IPv6 takes only IPv6 ranges", IPv6, `*nat
+		{"IPv6 takes only IPv6 ranges", IPv6, `*filter
+:DECCO_GUARD - [0:0]
+-A OUTPUT -p tcp -j DECCO_GUARD
+-A DECCO_GUARD -p tcp -m owner --uid-owner 65532 -m addrtype --dst-type LOCAL -m multiport --dports 15006,15007,15001 -j REJECT --reject-with tcp-reset
+COMMIT
+*nat
 :DECCO_INBOUND - [0:0]
 :DECCO_OUTBOUND - [0:0]
 -A PREROUTING -p tcp -j DECCO_INBOUND

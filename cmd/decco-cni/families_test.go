@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,12 +85,14 @@ func TestInterceptionCarriesBothFamilies(t *testing.T) {
 	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
 	cfg := sidecar.Config{CertDir: dir, HealthPort: sidecar.HealthPort, CheckPort: sidecar.CheckPort,
 		Inbound: []sidecar.Inbound{{Port: sidecar.InboundPort, VerifyClient: true}}, OutboundPort: sidecar.OutboundPort}
+	var sidecars []int
 	for _, n := range []string{client, server} {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", n, "setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", bin}, cfg.Args()...)...)
 		cmd.Env = append(os.Environ(), "DECCO_STUNNEL="+stunnel)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Start())
+		sidecars = append(sidecars, cmd.Process.Pid) // ip and setpriv exec it
 		t.Cleanup(func() {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
@@ -141,6 +145,50 @@ func TestInterceptionCarriesBothFamilies(t *testing.T) {
 		assert.True(t, strings.HasPrefix(got, "peer "+tc.self+":"), "the server's app saw %q: the connection must arrive through its own sidecar", got)
 		assert.Contains(t, got, "said hello")
 	}
+
+	// A client that dials a transparent listener directly (no redirect)
+	// gives stunnel the listener itself as the original destination. The
+	// guard refuses stunnel's connection to itself, so the client's
+	// connection is closed at once; without it stunnel would dial itself
+	// in a loop until the container's memory ran out.
+	for _, addr := range []string{"127.0.0.1:15001", "[::1]:15001", "10.123.0.1:15006", "[fd12:3::1]:15006", "10.123.0.2:15006"} {
+		require.NoError(t, ns.WithNetNSPath(clientPath, func(ns.NetNS) error {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return nil // refused outright: no loop either
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintln(c, "hello")
+			_, err = io.ReadAll(c)
+			var ne net.Error
+			assert.False(t, errors.As(err, &ne) && ne.Timeout(), "%s: a direct connection must be closed, not held by a loop", addr)
+			return nil
+		}))
+	}
+	for _, pid := range sidecars {
+		for _, child := range children(pid) {
+			threads, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", child))
+			require.NoError(t, err)
+			assert.Less(t, len(threads), 16, "stunnel (pid %d) spawned a thread per looped connection", child)
+		}
+	}
+	waitReady(t, clientPath)
+}
+
+// children are the child processes of pid.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // waitReady polls the sidecar's /ready inside the namespace at path: it

@@ -63,11 +63,27 @@ func stdin(t *testing.T, annotations map[string]string) []byte {
 	return b
 }
 
+// savedRules is every table's rules in namespace ns.
+func savedRules(t *testing.T, ns, save string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, save).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return string(out)
+}
+
+// natRules is the nat table's rules in namespace ns, without the save's
+// comment lines (they carry the time of the save).
 func natRules(t *testing.T, ns, save string) string {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", ns, save, "-t", "nat").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	return string(out)
+	var rules []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			rules = append(rules, line)
+		}
+	}
+	return strings.Join(rules, "\n")
 }
 
 // ADD installs exactly the plan's rules in the pod's namespace, for both
@@ -78,11 +94,13 @@ func TestAddInstallsThePlan(t *testing.T) {
 		StdinData: stdin(t, map[string]string{space.AnnotationInterception: testPlan().Encode(), "other": "x"})}
 	require.NoError(t, cmdAdd(args))
 	v4 := natRules(t, name, "iptables-save")
+	all := savedRules(t, name, "iptables-save")
 	for _, want := range strings.Split(strings.TrimSpace(intercept.Rules(testPlan(), intercept.IPv4)), "\n") {
 		if strings.HasPrefix(want, "-A") {
-			assert.Contains(t, v4, normalize(want), "IPv4")
+			assert.Contains(t, all, normalize(want), "IPv4")
 		}
 	}
+	assert.Contains(t, savedRules(t, name, "ip6tables-save"), "-j "+intercept.GuardChain, "IPv6 has the guard too")
 	v6 := natRules(t, name, "ip6tables-save")
 	assert.Contains(t, v6, "-A DECCO_OUTBOUND -d fd00:10:244::/64 -p tcp -j REDIRECT --to-ports 15001")
 	assert.NotContains(t, v6, "10.244.0.0/24")

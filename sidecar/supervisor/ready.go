@@ -16,21 +16,26 @@ import (
 type portCheck struct {
 	what string // "listen http-8443" or "egress 15001", for the 503 body
 	port int32
+	// transparent listeners are checked for a listening socket, never
+	// dialed: a connection that reaches one without a redirect has the
+	// listener itself as its original destination, and the rules refuse
+	// the sidecar's own connections to it (intercept.GuardChain).
+	transparent bool
 }
 
 func readinessChecks(c sidecar.Config) []portCheck {
 	var checks []portCheck
 	for _, l := range c.Listeners {
-		checks = append(checks, portCheck{"listen " + ListenerService(l), l.Port})
+		checks = append(checks, portCheck{"listen " + ListenerService(l), l.Port, false})
 	}
 	for _, e := range c.Egress {
-		checks = append(checks, portCheck{"egress " + EgressService(e), e.LocalPort})
+		checks = append(checks, portCheck{"egress " + EgressService(e), e.LocalPort, false})
 	}
 	for _, in := range c.Inbound {
-		checks = append(checks, portCheck{InboundService(in), in.Port})
+		checks = append(checks, portCheck{InboundService(in), in.Port, true})
 	}
 	if c.OutboundPort != 0 {
-		checks = append(checks, portCheck{OutboundService(c.OutboundPort, "ipv4"), c.OutboundPort})
+		checks = append(checks, portCheck{OutboundService(c.OutboundPort, "ipv4"), c.OutboundPort, true})
 	}
 	return checks
 }
@@ -41,7 +46,11 @@ func readinessChecks(c sidecar.Config) []portCheck {
 func (s *supervisor) readyHandler(w http.ResponseWriter, _ *http.Request) {
 	problems := s.notReady()
 	for _, c := range s.checks {
-		if err := s.probe(c.port); err != nil {
+		check := s.probe
+		if c.transparent {
+			check = listening
+		}
+		if err := check(c.port); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: port %d: %v", c.what, c.port, err))
 		}
 	}
