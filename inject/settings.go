@@ -55,7 +55,11 @@ func DefaultSettings() Settings {
 		Image:         "ghcr.io/decco-dev/decco-sidecar:latest",
 		CPURequest:    "10m",
 		MemoryRequest: "16Mi",
-		MemoryLimit:   "64Mi",
+		// stunnel holds a thread and its TLS buffers per open connection,
+		// about 120 KiB each over 17 MiB idle (BENCHMARKS.md): 256Mi
+		// carries about 1,900 connections at once. At the limit the
+		// kernel kills stunnel and every connection of the pod drops.
+		MemoryLimit:   "256Mi",
 		UID:           DefaultUID,
 		NativeSidecar: NativeAuto,
 		Interception:  string(InterceptPorts),
