@@ -80,14 +80,7 @@ func CertificatePolicy(systemNamespace, certManagerUser, clusterDomain string) (
 			},
 		},
 	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: meta,
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        CertificatePolicyName,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-		},
-	}
-	return policy, binding
+	return policy, denyBinding(meta, CertificatePolicyName)
 }
 
 // ownName is a CEL expression: the name in variable n belongs to the
@@ -109,5 +102,17 @@ func notDeccoOrAdmin(systemNamespace string) admissionregistrationv1.MatchCondit
 		Name: "not-decco-or-a-cluster-administrator",
 		Expression: "!('" + mastersGroup + "' in request.userInfo.groups) && " +
 			"!request.userInfo.username.startsWith('system:serviceaccount:" + systemNamespace + ":')",
+	}
+}
+
+// denyBinding binds the policy named name cluster-wide, refusing what it
+// finds (its own match constraints say where it applies).
+func denyBinding(meta metav1.ObjectMeta, name string) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: meta,
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
 	}
 }

@@ -122,14 +122,7 @@ func GatewayPolicy(systemNamespace string) (*admissionregistrationv1.ValidatingA
 			},
 		},
 	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: meta,
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        GatewayPolicyName,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-		},
-	}
-	return policy, binding
+	return policy, denyBinding(meta, GatewayPolicyName)
 }
 
 // spaceHost is a CEL expression: the space's hostname, <space>.<domain>,
