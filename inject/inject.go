@@ -129,7 +129,7 @@ func decide(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 
 // inject does the work for a pod that is in the space and opted in.
 func inject(pod *corev1.Pod, sp space.Space, w space.Workload, cfg Config) (Result, error) {
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	_, previous := pod.Annotations[space.AnnotationInjected]
 	if previous {
 		removeInjection(out)
@@ -170,7 +170,7 @@ func skip(pod *corev1.Pod, sp space.Space, d Decision) (Result, error) {
 	if sp.RuntimeClass == "" || runtimeClass(pod) == sp.RuntimeClass {
 		return Result{Pod: pod, Decision: d}, nil
 	}
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	setRuntimeClass(out, sp)
 	return Result{Pod: out, Decision: d}, nil
 }
@@ -185,7 +185,7 @@ func optOut(pod *corev1.Pod, sp space.Space) (Result, error) {
 	if err := checkRuntimeClass(pod, sp); err != nil {
 		return Result{}, err
 	}
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	removeInjection(out)
 	setRuntimeClass(out, sp)
 	return Result{Pod: out, Decision: SkippedOptOut}, nil
