@@ -80,13 +80,15 @@ const (
 // Result is Pod's output.
 type Result struct {
 	// Pod is the pod to admit. When nothing changed it is the input pointer
-	// itself; callers must treat it as read-only.
+	// itself, else a copy sharing what did not change with the input;
+	// callers must treat it as read-only.
 	Pod      *corev1.Pod
 	Decision Decision
 }
 
 // Pod injects the decco sidecar into pod for space sp. It never modifies
-// pod. Errors are *Refusal.
+// pod; the result shares with pod the parts it did not change, so neither
+// may be changed in place while the other is in use. Errors are *Refusal.
 func Pod(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 	if err := checkIsolation(pod); err != nil {
 		return Result{}, err
