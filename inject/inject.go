@@ -80,13 +80,15 @@ const (
 // Result is Pod's output.
 type Result struct {
 	// Pod is the pod to admit. When nothing changed it is the input pointer
-	// itself; callers must treat it as read-only.
+	// itself, else a copy sharing what did not change with the input;
+	// callers must treat it as read-only.
 	Pod      *corev1.Pod
 	Decision Decision
 }
 
 // Pod injects the decco sidecar into pod for space sp. It never modifies
-// pod. Errors are *Refusal.
+// pod; the result shares with pod the parts it did not change, so neither
+// may be changed in place while the other is in use. Errors are *Refusal.
 func Pod(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 	if err := checkIsolation(pod); err != nil {
 		return Result{}, err
@@ -129,7 +131,7 @@ func decide(pod *corev1.Pod, sp space.Space, cfg Config) (Result, error) {
 
 // inject does the work for a pod that is in the space and opted in.
 func inject(pod *corev1.Pod, sp space.Space, w space.Workload, cfg Config) (Result, error) {
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	_, previous := pod.Annotations[space.AnnotationInjected]
 	if previous {
 		removeInjection(out)
@@ -170,7 +172,7 @@ func skip(pod *corev1.Pod, sp space.Space, d Decision) (Result, error) {
 	if sp.RuntimeClass == "" || runtimeClass(pod) == sp.RuntimeClass {
 		return Result{Pod: pod, Decision: d}, nil
 	}
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	setRuntimeClass(out, sp)
 	return Result{Pod: out, Decision: d}, nil
 }
@@ -185,7 +187,7 @@ func optOut(pod *corev1.Pod, sp space.Space) (Result, error) {
 	if err := checkRuntimeClass(pod, sp); err != nil {
 		return Result{}, err
 	}
-	out := pod.DeepCopy()
+	out := writableCopy(pod)
 	removeInjection(out)
 	setRuntimeClass(out, sp)
 	return Result{Pod: out, Decision: SkippedOptOut}, nil

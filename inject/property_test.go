@@ -68,11 +68,7 @@ func TestPropertyIdempotent(t *testing.T) {
 // checkOne runs the three injections and returns the outcome's name.
 func checkOne(t *testing.T, pod *corev1.Pod, sp space.Space, cfg inject.Config) string {
 	t.Helper()
-	before := pod.DeepCopy()
-	first, err := inject.Pod(pod, sp, cfg)
-	if !reflect.DeepEqual(pod, before) {
-		t.Errorf("%s: input modified", pod.Name)
-	}
+	first, err := injectPure(t, pod, sp, cfg)
 	if err != nil {
 		var r *inject.Refusal
 		if !errors.As(err, &r) || r.Reason == "" || r.Message == "" {
@@ -83,7 +79,7 @@ func checkOne(t *testing.T, pod *corev1.Pod, sp space.Space, cfg inject.Config) 
 	}
 	out := first.Pod
 	for run := 2; run <= 3; run++ {
-		again, err := inject.Pod(out, sp, cfg)
+		again, err := injectPure(t, out, sp, cfg)
 		if err != nil {
 			t.Errorf("%s: run %d refused its own output: %v", pod.Name, run, err)
 			return "error"
@@ -100,6 +96,20 @@ func checkOne(t *testing.T, pod *corev1.Pod, sp space.Space, cfg inject.Config) 
 	return string(first.Decision)
 }
 
+// injectPure is inject.Pod, failing the test if the call changed its input:
+// Pod's result shares the parts it does not change with its input, so a
+// write through a shared part would change the input, or an earlier
+// result that a reinjection was given.
+func injectPure(t *testing.T, pod *corev1.Pod, sp space.Space, cfg inject.Config) (inject.Result, error) {
+	t.Helper()
+	before := pod.DeepCopy()
+	res, err := inject.Pod(pod, sp, cfg)
+	if !reflect.DeepEqual(pod, before) {
+		t.Errorf("%s: input modified", pod.Name)
+	}
+	return res, err
+}
+
 // checkRoundTrip reinjects with another image and sidecar mode, then with
 // the original config again: removal must restore the pod exactly, so the
 // result equals the first injection.
@@ -108,12 +118,12 @@ func checkRoundTrip(t *testing.T, injected *corev1.Pod, sp space.Space, cfg inje
 	other := cfg
 	other.Image += "-next"
 	other.NativeSidecar = !cfg.NativeSidecar
-	mid, err := inject.Pod(injected, sp, other)
+	mid, err := injectPure(t, injected, sp, other)
 	if err != nil || mid.Decision != inject.Reinjected {
 		t.Errorf("%s: reinjection with another config: %v %s", injected.Name, err, mid.Decision)
 		return
 	}
-	back, err := inject.Pod(mid.Pod, sp, cfg)
+	back, err := injectPure(t, mid.Pod, sp, cfg)
 	if err != nil || back.Decision != inject.Reinjected || !reflect.DeepEqual(back.Pod, injected) {
 		t.Errorf("%s: reinjection back to the original config differs: %v %s", injected.Name, err, back.Decision)
 	}

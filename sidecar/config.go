@@ -83,7 +83,11 @@ type Inbound struct {
 }
 
 // String is the --inbound flag value: port:verify|noverify.
-func (in Inbound) String() string { return fmt.Sprintf("%d:%s", in.Port, verifyWord(in.VerifyClient)) }
+func (in Inbound) String() string { return itoa(in.Port) + ":" + verifyWord(in.VerifyClient) }
+
+// itoa formats a port. The flag values are built on every pod admission:
+// concatenation, unlike fmt.Sprintf, costs one allocation per value.
+func itoa(port int32) string { return strconv.Itoa(int(port)) }
 
 func verifyWord(v bool) string {
 	if v {
@@ -172,12 +176,12 @@ func (c Config) Args() []string {
 
 // String is the --listen flag value: name:port:appPort:verify|noverify.
 func (l Listener) String() string {
-	return fmt.Sprintf("%s:%d:%d:%s", l.Name, l.Port, l.AppPort, verifyWord(l.VerifyClient))
+	return l.Name + ":" + itoa(l.Port) + ":" + itoa(l.AppPort) + ":" + verifyWord(l.VerifyClient)
 }
 
 // String is the --egress flag value: localPort:host:port.
 func (e Egress) String() string {
-	return fmt.Sprintf("%d:%s:%d", e.LocalPort, e.Host, e.Port)
+	return itoa(e.LocalPort) + ":" + e.Host + ":" + itoa(e.Port)
 }
 
 // ParseArgs parses what Args produced. Unknown flags and malformed values

@@ -47,7 +47,10 @@ func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Val
 	for _, f := range jsonFields(before.Type()) {
 		name, omitEmpty := f.name, f.omitEmpty
 		b, a := before.FieldByIndex(f.index), after.FieldByIndex(f.index)
-		if descend && isStructSlice(a) && b.Len() == a.Len() {
+		if same(b, a) {
+			continue
+		}
+		if descend && f.structSlice && b.Len() == a.Len() {
 			// Compared element by element below; comparing the whole
 			// slice first would walk it twice.
 			ops = sliceOps(ops, path+"/"+escape(name), b, a)
@@ -56,12 +59,14 @@ func structOps(ops []jsonpatch.Operation, path string, before, after reflect.Val
 		if deepEqual(b, a) {
 			continue
 		}
-		ops = fieldOps(ops, path+"/"+escape(name), b, a, omitEmpty, descend)
+		ops = fieldOps(ops, path+"/"+escape(name), b, a, omitEmpty, descend && f.structSlice)
 	}
 	return ops
 }
 
-func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmpty, descend bool) []jsonpatch.Operation {
+// elementwise says whether a and b are slices of structs to compare
+// element by element.
+func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmpty, elementwise bool) []jsonpatch.Operation {
 	switch {
 	case omitEmpty && isEmpty(a):
 		if isEmpty(b) {
@@ -70,7 +75,7 @@ func fieldOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value, omitEmp
 		return append(ops, jsonpatch.NewOperation("remove", ptr, nil))
 	case omitEmpty && isEmpty(b):
 		return append(ops, jsonpatch.NewOperation("add", ptr, iface(a)))
-	case descend && isStructSlice(a):
+	case elementwise:
 		return sliceOps(ops, ptr, b, a)
 	default:
 		return append(ops, jsonpatch.NewOperation("replace", ptr, iface(a)))
@@ -105,10 +110,27 @@ func sliceOps(ops []jsonpatch.Operation, ptr string, b, a reflect.Value) []jsonp
 	}
 }
 
-// deepEqual is reflect.DeepEqual with the common cases first: most fields
-// of a container are empty on both sides, and reflect.DeepEqual allocates
-// on every call. It compares through pointers: Interface() on a struct
-// value copies it to the heap, and these are whole containers.
+// same reports whether a and b are the same memory: one slice (same
+// first element and length), map or pointer. inject.Pod shares what it
+// does not change with its input, so this settles most fields without
+// reading them.
+func same(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Slice:
+		return a.Len() == b.Len() && a.Len() > 0 && a.UnsafePointer() == b.UnsafePointer()
+	case reflect.Map, reflect.Pointer:
+		return !a.IsNil() && a.UnsafePointer() == b.UnsafePointer()
+	}
+	return false
+}
+
+// deepEqual is reflect.DeepEqual with the common cases first, walked here
+// so that what is shared by address (inject.Pod shares with its input
+// what it does not change) is settled without being read: most fields of
+// a container are empty on both sides, and reflect.DeepEqual allocates on
+// every call. It compares through pointers: Interface() on a struct value
+// copies it to the heap, and these are whole containers. API objects have
+// no cycles, so the recursion ends.
 func deepEqual(a, b reflect.Value) bool {
 	switch a.Kind() {
 	case reflect.String:
@@ -117,18 +139,45 @@ func deepEqual(a, b reflect.Value) bool {
 		return a.Bool() == b.Bool()
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return a.Int() == b.Int()
-	case reflect.Slice, reflect.Map:
+	case reflect.Slice:
 		if a.Len() != b.Len() {
 			return false
 		}
-		if a.Len() == 0 {
-			// nil and empty decode to the same object.
+		// nil and empty decode to the same object.
+		if a.Len() == 0 || same(a, b) {
+			return true
+		}
+		for i := range a.Len() {
+			if !deepEqual(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		if a.Len() == 0 || same(a, b) {
 			return true
 		}
 	case reflect.Pointer:
 		if a.IsNil() || b.IsNil() {
 			return a.IsNil() == b.IsNil()
 		}
+		return same(a, b) || deepEqual(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			fa, fb := a.Field(i), b.Field(i)
+			if !fa.CanInterface() {
+				// Unexported state (metav1.Time, resource.Quantity):
+				// only reflect reads it.
+				return reflect.DeepEqual(iface(a), iface(b))
+			}
+			if !deepEqual(fa, fb) {
+				return false
+			}
+		}
+		return true
 	}
 	return reflect.DeepEqual(iface(a), iface(b))
 }
@@ -142,15 +191,15 @@ func iface(v reflect.Value) any {
 	return v.Interface()
 }
 
-// isStructSlice reports whether v is a slice whose elements the walk may
-// compare field by field: structs encoded from their fields, not by their
-// own MarshalJSON (metav1.Time, resource.Quantity), whose fields are not
-// the JSON's.
-func isStructSlice(v reflect.Value) bool {
-	if v.Kind() != reflect.Slice {
+// isStructSlice reports whether t is a slice type whose elements the walk
+// may compare field by field: structs encoded from their fields, not by
+// their own MarshalJSON (metav1.Time, resource.Quantity), whose fields are
+// not the JSON's.
+func isStructSlice(t reflect.Type) bool {
+	if t.Kind() != reflect.Slice {
 		return false
 	}
-	elem := v.Type().Elem()
+	elem := t.Elem()
 	return elem.Kind() == reflect.Struct && !reflect.PointerTo(elem).Implements(marshalerType)
 }
 
@@ -174,6 +223,9 @@ type jsonField struct {
 	index     []int
 	name      string
 	omitEmpty bool
+	// structSlice: isStructSlice of the field's type, read once per
+	// type rather than once per field compared.
+	structSlice bool
 }
 
 // fieldCache holds each struct type's JSON fields: reading struct tags is
@@ -202,7 +254,7 @@ func appendJSONFields(fields []jsonField, t reflect.Type, prefix []int) []jsonFi
 			continue
 		}
 		if name, omitEmpty := jsonName(f); name != "" {
-			fields = append(fields, jsonField{index: index, name: name, omitEmpty: omitEmpty})
+			fields = append(fields, jsonField{index: index, name: name, omitEmpty: omitEmpty, structSlice: isStructSlice(f.Type)})
 		}
 	}
 	return fields
