@@ -41,6 +41,21 @@ func ParseInterception(s string) (Interception, error) {
 	return "", fmt.Errorf("interception %q: want cni (the node runs decco-cni) or ports (nothing installed on nodes)", s)
 }
 
+// InjectedMode is the data plane decco injected pod for, as its marks
+// say: InterceptCNI for a pod labeled decco.io/interception=cni,
+// InterceptPorts for any other pod labeled decco.io/injected; false when
+// decco did not inject it. Each mode's listener NetworkPolicy opens only
+// its own pods.
+func InjectedMode(pod *corev1.Pod) (Interception, bool) {
+	if pod.Labels[space.LabelInjected] != "true" {
+		return "", false
+	}
+	if pod.Labels[space.LabelInterception] == string(InterceptCNI) {
+		return InterceptCNI, true
+	}
+	return InterceptPorts, true
+}
+
 // sidecarPorts are the ports the sidecar owns in cni mode; no container
 // may declare them.
 var sidecarPorts = []int32{sidecar.OutboundPort, sidecar.InboundPort, sidecar.InboundHTTPPort, sidecar.CheckPort, sidecar.HealthPort}

@@ -272,3 +272,78 @@ func TestCNIPlanImmutable(t *testing.T) {
 	assert.Contains(t, r.Message, space.AnnotationInterception)
 	require.NoError(t, PodUpdate(injected, injected.DeepCopy(), cniCfg))
 }
+
+// TestInterceptionLabel: the label the cni listener policy selects is
+// decco's output in cni mode alone. A user's copy is replaced on a pod
+// decco injects (dropped in ports mode, where it would open the pod's
+// plaintext ports once the cluster switched to cni), refused on a pod it
+// doesn't inject, and its absence makes a cni pod outdated.
+func TestInterceptionLabel(t *testing.T) {
+	forged := func(edit func(*corev1.Pod)) *corev1.Pod {
+		p := basePod()
+		p.Labels[space.LabelInterception] = "cni"
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		pod    *corev1.Pod
+		cfg    Config
+		want   string // the label's value on the admitted pod; "" for none
+		reason Reason // a refusal instead
+	}{
+		{"cni mode labels the pod", basePod(), cniCfg, "cni", ""},
+		{"ports mode doesn't", basePod(), testCfg, "", ""},
+		{"a user's label, cni mode: decco's value", forged(func(p *corev1.Pod) { p.Labels[space.LabelInterception] = "x" }), cniCfg, "cni", ""},
+		{"a user's label, ports mode: dropped", forged(nil), testCfg, "", ""},
+		{"a user's label on a pod that opts out", forged(func(p *corev1.Pod) { p.Annotations = map[string]string{space.AnnotationInject: "false"} }), cniCfg, "", ReservedLabel},
+		{"a user's label on a ports-mode pod with nothing to expose", forged(func(p *corev1.Pod) { p.Spec.Containers[0].Ports = nil }), testCfg, "", ReservedLabel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Pod(tc.pod, testSpace, tc.cfg)
+			if tc.reason != "" {
+				r, ok := IsRefusal(err)
+				require.True(t, ok, "want a refusal, got %v", err)
+				assert.Equal(t, tc.reason, r.Reason)
+				assert.Contains(t, r.Message, space.LabelInterception)
+				assert.Contains(t, r.Message, "remove the label")
+				return
+			}
+			require.NoError(t, err)
+			got, ok := res.Pod.Labels[space.LabelInterception]
+			assert.Equal(t, tc.want != "", ok)
+			assert.Equal(t, tc.want, got)
+			again := mustInject(t, res.Pod, testSpace, tc.cfg)
+			assert.Equal(t, UpToDate, again.Decision, "the label is part of the injection")
+		})
+	}
+
+	t.Run("a cni pod without the label is outdated", func(t *testing.T) {
+		out := mustInject(t, basePod(), testSpace, cniCfg).Pod
+		delete(out.Labels, space.LabelInterception)
+		res := mustInject(t, out, testSpace, cniCfg)
+		assert.Equal(t, Reinjected, res.Decision)
+		assert.Equal(t, "cni", res.Pod.Labels[space.LabelInterception])
+	})
+	t.Run("a ports pod in a cni cluster is outdated, and the reverse", func(t *testing.T) {
+		portsPod := mustInject(t, basePod(), testSpace, testCfg).Pod
+		res := mustInject(t, portsPod, testSpace, cniCfg)
+		assert.Equal(t, Reinjected, res.Decision)
+		assert.Equal(t, "cni", res.Pod.Labels[space.LabelInterception])
+		back := mustInject(t, res.Pod, testSpace, testCfg)
+		assert.Equal(t, Reinjected, back.Decision)
+		assert.NotContains(t, back.Pod.Labels, space.LabelInterception)
+		assert.NotContains(t, back.Pod.Annotations, space.AnnotationInterception)
+	})
+	t.Run("immutable on a running pod", func(t *testing.T) {
+		injected := mustInject(t, basePod(), testSpace, cniCfg).Pod
+		removed := injected.DeepCopy()
+		delete(removed.Labels, space.LabelInterception)
+		r, ok := IsRefusal(PodUpdate(injected, removed, cniCfg))
+		require.True(t, ok)
+		assert.Equal(t, Immutable, r.Reason)
+		assert.Contains(t, r.Message, "removing label "+space.LabelInterception)
+	})
+}

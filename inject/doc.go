@@ -23,7 +23,11 @@
 //   - Records a hash of what it injected in the annotation decco.io/injected,
 //     and labels the pod decco.io/injected=true: the space's listener
 //     NetworkPolicy opens only pods carrying it, and Pod refuses it on any
-//     pod it does not inject.
+//     pod it does not inject. In cni mode the pod is also labeled
+//     decco.io/interception=cni (InjectedMode), which cni mode's listener
+//     policy requires and ports mode's refuses, so pods left from before a
+//     switch of modes are closed, not plaintext; a user's copy is replaced
+//     or refused the same way.
 //
 // # cni interception (Config.Interception = InterceptCNI)
 //

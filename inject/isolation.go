@@ -97,8 +97,10 @@ func unconfined(sc *corev1.PodSecurityContext) bool {
 	return sc != nil && sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined
 }
 
-// checkInjectedLabel refuses decco.io/injected on a pod decco did not
-// inject: the listener policy opens the pods that carry it.
+// checkInjectedLabel refuses decco's marks on a pod decco did not inject
+// (in cni mode, for decco.io/interception): the listener policy opens the
+// pods that carry them. On a pod decco injects they are decco's output,
+// the user's values already replaced.
 func checkInjectedLabel(pod *corev1.Pod, d Decision) error {
 	injected := d == Injected || d == Reinjected || d == UpToDate
 	if _, set := pod.Annotations[space.AnnotationInterception]; set && !injected {
@@ -106,10 +108,16 @@ func checkInjectedLabel(pod *corev1.Pod, d Decision) error {
 			"annotation %s is decco's: it tells the node which of the pod's traffic to hand to decco's sidecar; remove the annotation",
 			space.AnnotationInterception)
 	}
-	if _, set := pod.Labels[space.LabelInjected]; !set || d == Injected || d == Reinjected || d == UpToDate {
-		return nil
+	if _, set := pod.Labels[space.LabelInjected]; set && !injected {
+		return refuse(pod, ReservedLabel,
+			"label %s is decco's: it marks pods decco injected with its TLS sidecar, whose listener ports the space's NetworkPolicy opens; remove the label",
+			space.LabelInjected)
 	}
-	return refuse(pod, ReservedLabel,
-		"label %s is decco's: it marks pods decco injected with its TLS sidecar, whose listener ports the space's NetworkPolicy opens; remove the label",
-		space.LabelInjected)
+	// Injected pods get it from apply, in cni mode only.
+	if _, set := pod.Labels[space.LabelInterception]; set && !injected {
+		return refuse(pod, ReservedLabel,
+			"label %s is decco's: it marks pods decco injected for cni interception, which the space's NetworkPolicy opens on every port the sidecar serves; remove the label",
+			space.LabelInterception)
+	}
+	return nil
 }

@@ -120,6 +120,8 @@ func TestPodUpdate(t *testing.T) {
 			Immutable, []string{"removing label decco.io/space"}},
 		{"injected label forged", plain, func(p *corev1.Pod) { p.Labels = map[string]string{space.LabelInjected: "true"} },
 			Immutable, []string{"adding label decco.io/injected=true", "NetworkPolicy opens"}},
+		{"interception label forged on a ports-mode pod", injected, func(p *corev1.Pod) { p.Labels[space.LabelInterception] = "cni" },
+			Immutable, []string{"adding label decco.io/interception=cni", "cluster's mode"}},
 		{"injected annotation removed", injected, func(p *corev1.Pod) { delete(p.Annotations, space.AnnotationInjected) },
 			Immutable, []string{"annotation decco.io/injected", "decco's alone"}},
 		{"sidecar image swapped", injected, func(p *corev1.Pod) { sidecarOf(p).Image = "evil:1" },

@@ -115,6 +115,9 @@ func upToDate(pod *corev1.Pod, p *plan, sp space.Space) bool {
 	if v, ok := pod.Annotations[space.AnnotationInterception]; ok != p.cni || v != p.interception {
 		return false
 	}
+	if v, ok := pod.Labels[space.LabelInterception]; ok != p.cni || p.cni && v != string(InterceptCNI) {
+		return false
+	}
 	if sp.RuntimeClass != "" && runtimeClass(pod) != sp.RuntimeClass {
 		return false
 	}
@@ -167,13 +170,22 @@ func apply(pod *corev1.Pod, p *plan) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[space.AnnotationInjected] = p.hash
-	if p.cni {
-		pod.Annotations[space.AnnotationInterception] = p.interception
-	}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
 	pod.Labels[space.LabelInjected] = "true"
+	// A user's copies of the cni marks on a new pod are replaced, never
+	// kept: in ports mode they would open the pod's plaintext ports to the
+	// cni listener policy after a switch of modes.
+	delete(pod.Annotations, space.AnnotationInterception)
+	delete(pod.Labels, space.LabelInterception)
+	if p.cni {
+		pod.Annotations[space.AnnotationInterception] = p.interception
+		// The cni listener policy opens only pods carrying it: on a pod
+		// injected in ports mode the same number is the app's plaintext
+		// port.
+		pod.Labels[space.LabelInterception] = string(InterceptCNI)
+	}
 }
 
 // certMode: the Secret's files are owned by root and the sidecar runs as

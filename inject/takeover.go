@@ -93,6 +93,7 @@ func removeInjection(pod *corev1.Pod) {
 	delete(pod.Annotations, space.AnnotationInjected)
 	delete(pod.Annotations, space.AnnotationInterception)
 	delete(pod.Labels, space.LabelInjected)
+	delete(pod.Labels, space.LabelInterception)
 	restoreProbes(pod)
 	names := map[int32]string{} // listener port -> original app port name
 	for _, c := range old {

@@ -24,6 +24,10 @@ func PodUpdate(old, pod *corev1.Pod, cfg Config) error {
 		"decco sets it on pods it injected, and the space's NetworkPolicy opens the pods carrying it; leave it as decco wrote it"); err != nil {
 		return err
 	}
+	if err := checkUnchangedLabel(old, pod, space.LabelInterception,
+		"decco sets it on pods it injected for cni interception, and the space's NetworkPolicy opens only the pods of the cluster's mode; leave it as decco wrote it"); err != nil {
+		return err
+	}
 	for _, k := range []string{space.AnnotationInjected, space.AnnotationInterception} {
 		// The plan is read again whenever the pod's sandbox is recreated.
 		if old.Annotations[k] != pod.Annotations[k] {

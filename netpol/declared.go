@@ -17,8 +17,9 @@ import (
 // no Service lists (Keycloak's JGroups on 7800, Elasticsearch's
 // transport), and TransparentPorts opens only Service targets.
 //
-// A port counts only on a pod labeled with the space and decco.io/injected
-// whose decco.io/interception plan parses, and only when that plan
+// A port counts only on a pod the cni listener policy selects (labeled
+// with the space, decco.io/injected and decco.io/interception=cni) whose
+// decco.io/interception plan parses, and only when that plan
 // redirects it to the sidecar: ports the plan excludes
 // (decco.io/plaintext-ports, the sidecar's own) reach the app in
 // plaintext and stay closed. decco's sidecar container is skipped; a
@@ -40,7 +41,8 @@ func DeclaredPorts(sp space.Space, pods []corev1.Pod) []intstr.IntOrString {
 // podTLSPorts are the declared TCP ports of one pod that its plan sends
 // to the sidecar's TLS listeners.
 func podTLSPorts(sp space.Space, pod *corev1.Pod) []int32 {
-	if pod.Namespace != sp.Name || pod.Labels[space.LabelSpace] != sp.Name || pod.Labels[space.LabelInjected] != "true" {
+	if pod.Namespace != sp.Name || pod.Labels[space.LabelSpace] != sp.Name || pod.Labels[space.LabelInjected] != "true" ||
+		pod.Labels[space.LabelInterception] != string(inject.InterceptCNI) {
 		return nil
 	}
 	plan, err := intercept.Parse(pod.Annotations[space.AnnotationInterception])

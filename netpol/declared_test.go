@@ -27,7 +27,7 @@ func cniPlan(plaintext ...int32) string {
 // plan: as in ports mode), its app container declaring ports.
 func cniPod(ns, plan string, ports ...corev1.ContainerPort) corev1.Pod {
 	p := corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", Labels: map[string]string{space.LabelSpace: ns, space.LabelInjected: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p", Labels: map[string]string{space.LabelSpace: ns, space.LabelInjected: "true", space.LabelInterception: "cni"}},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{Name: inject.SidecarName, Ports: []corev1.ContainerPort{{Name: inject.HealthName, ContainerPort: 15021}}}},
 			Containers:     []corev1.Container{{Name: "app", Ports: ports}},
@@ -68,6 +68,8 @@ func TestDeclaredPorts(t *testing.T) {
 			[]intstr.IntOrString{i(4000)}},
 		{"a pod without a plan is not intercepted: its ports are plaintext", []corev1.Pod{cniPod("acme", "", cport(7800, ""))}, nil},
 		{"a plan that doesn't parse counts as none", []corev1.Pod{cniPod("acme", `{"v":1}`, cport(7800, ""))}, nil},
+		{"a pod without the cni label is not opened by the cni policy, so its ports don't count",
+			[]corev1.Pod{edit(cniPod("acme", cniPlan(), cport(7800, "")), func(p *corev1.Pod) { delete(p.Labels, space.LabelInterception) })}, nil},
 		{"a pod not injected is not opened", []corev1.Pod{edit(cniPod("acme", cniPlan(), cport(7800, "")), func(p *corev1.Pod) { delete(p.Labels, space.LabelInjected) })}, nil},
 		{"a pod of another space, or in another namespace, is not this space's",
 			[]corev1.Pod{

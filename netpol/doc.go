@@ -12,7 +12,11 @@
 //     and allows no ingress: default deny. Pods that are not (or not yet)
 //     part of the space are fenced too, because every port they have is
 //     plaintext.
-//   - ListenerPolicy selects the space's pods (decco.io/space=<space>) and
+//   - ListenerPolicy selects the space's pods decco injected for the
+//     cluster's interception mode (decco.io/space=<space>,
+//     decco.io/injected=true, and decco.io/interception=cni in cni mode or
+//     no such label in ports mode: a number that is TLS on a pod of one
+//     mode can be the app's plaintext port on a pod of the other) and
 //     allows ingress only to the TLS listener ports (Input.ListenerPorts),
 //     only from the permitted namespaces. It is left out when there is no
 //     listener port: a rule without ports would open every port.

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/decco-dev/decco/inject"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -33,6 +34,10 @@ const LabelNamespaceName = corev1.LabelMetadataName
 type Input struct {
 	// Space is the space being fenced.
 	Space space.Space
+	// Interception is the cluster's data plane (empty means
+	// inject.InterceptPorts). The listener policy opens only pods injected
+	// for it: see podsOfMode.
+	Interception inject.Interception
 	// ProjectMembers names the spaces of Space.Project, the space itself
 	// included (it is added if missing). Ignored when Space.Project is "".
 	ProjectMembers []string
@@ -132,11 +137,30 @@ func listeners(in Input) *networkingv1.NetworkPolicy {
 		TypeMeta:   typeMeta(),
 		ObjectMeta: in.Space.ObjectMeta(ListenerPolicy),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: in.Space.Name, space.LabelInjected: "true"}},
+			PodSelector: podsOfMode(in.Space, in.Interception),
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress:     rules,
 		},
 	}
+}
+
+// podsOfMode selects the space's pods decco injected for the cluster's
+// data plane. A port number the listener policy opens is TLS on those
+// pods, but on a pod injected for the other mode it can be the app's
+// plaintext port: a ports-mode pod's app keeps its own number (the
+// listener is on p+10000), and a cni pod serves its plaintext-ports on
+// theirs. Pods of the other mode (left by a switch of modes until they are
+// recreated) are therefore closed, never opened in plaintext. Pods decco
+// injected in ports mode carry no decco.io/interception label, and older
+// ones never did, so ports mode selects its pods by the label's absence.
+func podsOfMode(sp space.Space, mode inject.Interception) metav1.LabelSelector {
+	sel := metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp.Name, space.LabelInjected: "true"}}
+	if mode == inject.InterceptCNI {
+		sel.MatchLabels[space.LabelInterception] = string(inject.InterceptCNI)
+		return sel
+	}
+	sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: space.LabelInterception, Operator: metav1.LabelSelectorOpDoesNotExist}}
+	return sel
 }
 
 // without is ports less those in open.

@@ -1,6 +1,7 @@
 package netpol_test
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -9,8 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/space"
 )
@@ -54,7 +58,8 @@ func allow(sp string, from *metav1.LabelSelector, ports []networkingv1.NetworkPo
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: "decco-allow-listeners", Namespace: sp, Labels: managed(sp)},
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp, space.LabelInjected: "true"}},
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{space.LabelSpace: sp, space.LabelInjected: "true"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: space.LabelInterception, Operator: metav1.LabelSelectorOpDoesNotExist}}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				Ports: ports,
@@ -261,5 +266,54 @@ func TestEgressPolicy(t *testing.T) {
 	open := netpol.Policies(netpol.Input{Space: alphaSp, EgressDestinations: []netpol.Destination{{Namespace: "open1", Port: intstr.FromInt32(1)}}})
 	for _, p := range open {
 		assert.NotEqual(t, netpol.EgressPolicy, p.Name, "egress stays open without the annotation")
+	}
+}
+
+// TestListenerPolicyOpensOnlyPodsOfTheClusterMode: the same port number is
+// TLS on a pod injected for one data plane and the app's plaintext port on
+// a pod of the other (a ports-mode pod's app keeps 8080, its listener is
+// 18080). After a switch of modes, until the workloads are recreated, the
+// listener policy must leave the other mode's pods closed. The pods are
+// the injector's own output.
+func TestListenerPolicyOpensOnlyPodsOfTheClusterMode(t *testing.T) {
+	sp := space.Space{Name: "acme", Domain: "example.com"}
+	app := func() *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: "web", Labels: map[string]string{space.LabelSpace: "acme"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:1",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: tcp}}}}},
+		}
+	}
+	injected := func(mode inject.Interception) *corev1.Pod {
+		cfg := inject.Config{Image: "decco-sidecar:test", NativeSidecar: true, Interception: mode,
+			Ranges: intercept.Ranges{Pods: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}}
+		res, err := inject.Pod(app(), sp, cfg)
+		require.NoError(t, err)
+		return res.Pod
+	}
+	pods := map[string]*corev1.Pod{
+		"injected in ports mode": injected(inject.InterceptPorts),
+		"injected in cni mode":   injected(inject.InterceptCNI),
+		"not injected":           app(),
+	}
+	for _, tc := range []struct {
+		mode inject.Interception
+		open string
+	}{
+		{"", "injected in ports mode"},
+		{inject.InterceptPorts, "injected in ports mode"},
+		{inject.InterceptCNI, "injected in cni mode"},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			ps := netpol.Policies(netpol.Input{Space: sp, Interception: tc.mode,
+				ListenerPorts: []intstr.IntOrString{intstr.FromInt32(8080), intstr.FromInt32(18080)}})
+			i := slices.IndexFunc(ps, func(p *networkingv1.NetworkPolicy) bool { return p.Name == netpol.ListenerPolicy })
+			require.GreaterOrEqual(t, i, 0)
+			sel, err := metav1.LabelSelectorAsSelector(&ps[i].Spec.PodSelector)
+			require.NoError(t, err)
+			for name, pod := range pods {
+				assert.Equal(t, name == tc.open, sel.Matches(labels.Set(pod.Labels)), "%s: selected by the %q listener policy", name, tc.mode)
+			}
+		})
 	}
 }

@@ -152,6 +152,7 @@ func decide(in Input, o Options) Desired {
 	objs := []client.Object{}
 	for _, p := range netpol.Policies(netpol.Input{
 		Space:              sp,
+		Interception:       o.Interception,
 		ProjectMembers:     projectMembers(in.Peers, sp.Project),
 		SystemNamespace:    o.SystemNamespace,
 		GatewayNamespace:   o.Gateway.Namespace,

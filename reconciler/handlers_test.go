@@ -124,7 +124,7 @@ func TestPodHandlerReconcilesNewPeerPortsInCNIMode(t *testing.T) {
 		Outbound: intercept.Outbound{Port: 15001, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}, CheckPort: 15020, HealthPort: 15021}
 	pod := func(name string, ports ...int32) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name,
-			Labels:      map[string]string{space.LabelSpace: "shop", space.LabelInjected: "true"},
+			Labels:      map[string]string{space.LabelSpace: "shop", space.LabelInjected: "true", space.LabelInterception: "cni"},
 			Annotations: map[string]string{space.AnnotationInterception: plan.Encode()}}}
 		c := corev1.Container{Name: "app"}
 		for _, n := range ports {

@@ -74,6 +74,16 @@ const (
 // so decco refuses it on pods it did not inject.
 const LabelInjected = Prefix + "injected"
 
+// LabelInterception marks, on a Pod injected in cni mode, the data plane
+// it was injected for (value "cni"; pods injected in ports mode carry no
+// such label). The same port number is TLS on a pod of one mode and the
+// app's plaintext port on a pod of the other, so each mode's listener
+// NetworkPolicy opens only pods of its own mode: a cluster that switches
+// modes leaves the pods injected for the other one closed, not plaintext,
+// until they are recreated. decco refuses it on pods it did not inject in
+// cni mode. (The annotation of the same key holds the pod's plan.)
+const LabelInterception = Prefix + "interception"
+
 // LabelManagedBy marks every object the reconciler creates, so cleanup
 // removes exactly those.
 const LabelManagedBy = "app.kubernetes.io/managed-by"

@@ -117,9 +117,15 @@ func classifyPod(pod *corev1.Pod, sp space.Space, cfg inject.Config) PodInjectio
 	return pi
 }
 
-// outdatedDetail says what differs, when it is the image, the most common
-// cause (an upgraded installation).
+// outdatedDetail says what differs: the data plane (a cluster that
+// switched interception modes, whose listener policy leaves the pod
+// closed), or the image, the most common cause (an upgraded
+// installation).
 func outdatedDetail(pod *corev1.Pod, cfg inject.Config) string {
+	want, _ := inject.ParseInterception(string(cfg.Interception))
+	if got, ok := inject.InjectedMode(pod); ok && got != want {
+		return fmt.Sprintf("injected for %s interception, but the installation runs %s: the space's NetworkPolicy keeps it closed to other pods (never open in plaintext) until its workload is rolled", got, want)
+	}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			if c.Name == inject.SidecarName && c.Image != cfg.Image {

@@ -1,6 +1,7 @@
 package spacectl
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/decco-dev/decco/inject"
+	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/space"
 )
 
@@ -72,6 +74,30 @@ func TestClassifyPod(t *testing.T) {
 			if tc.state == PodMissing || tc.state == PodOutdated {
 				assert.Contains(t, got.Detail, "recreate it", "a problem comes with its fix")
 			}
+		})
+	}
+}
+
+// After a switch of data planes, a pod injected for the other one is
+// outdated, and describe says why it is closed and that rolling fixes it.
+func TestClassifyPodAfterAModeSwitch(t *testing.T) {
+	cni := testConfig
+	cni.Interception = inject.InterceptCNI
+	cni.Ranges = intercept.Ranges{Pods: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}
+	for _, tc := range []struct {
+		name       string
+		was, now   inject.Config
+		wasN, nowN string
+	}{
+		{"ports to cni", testConfig, cni, "ports", "cni"},
+		{"cni to ports", cni, testConfig, "cni", "ports"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classifyPod(injected(t, appPod(nil), tc.was), acmeSpace, tc.now)
+			assert.Equal(t, PodOutdated, got.State)
+			assert.Contains(t, got.Detail, "injected for "+tc.wasN+" interception, but the installation runs "+tc.nowN+
+				": the space's NetworkPolicy keeps it closed to other pods (never open in plaintext) until its workload is rolled")
+			assert.Contains(t, got.Detail, "kubectl rollout restart its workload")
 		})
 	}
 }

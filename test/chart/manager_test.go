@@ -186,8 +186,10 @@ func runRenderedManager(t *testing.T, set valueSet) {
 		// The sidecar serves TLS on the port's own number: Services stay as written.
 		assert.Equal(t, intstr.FromInt32(5000), svc.Spec.Ports[0].TargetPort, "the Service was rewritten in cni mode")
 		assert.Contains(t, pod.Annotations, space.AnnotationInterception, "cni mode records the interception plan")
+		assert.Equal(t, string(inject.InterceptCNI), pod.Labels[space.LabelInterception], "cni mode's listener policy opens only pods labeled for it")
 	} else {
 		assert.Equal(t, intstr.FromInt32(inject.ListenerPort(5000)), svc.Spec.Ports[0].TargetPort, "the Service was not rewritten")
+		assert.NotContains(t, pod.Labels, space.LabelInterception, "ports mode's listener policy opens only pods without the cni label")
 	}
 
 	// A workload whose pod template names another space: refused at apply.

@@ -157,3 +157,25 @@ func TestSidecarUIDRefusedInCNIMode(t *testing.T) {
 		assert.Equal(t, inject.DefaultUID, plan.SidecarUID)
 	})
 }
+
+// The label cni mode's listener policy requires (decco.io/interception)
+// is decco's: the real webhook in cni mode sets it on the pods it
+// injects, replacing a user's value, and refuses it on a pod it doesn't
+// inject, which the policy would otherwise open on plaintext ports.
+func TestInterceptionLabelInCNIMode(t *testing.T) {
+	cluster.Need(t)
+	c := cluster.Client
+	startWebhook(t, "--interception=cni", "--pod-cidrs=10.244.0.0/16", "--service-cidrs=10.96.0.0/12")
+	ns := reltest.EnsureSpace(t, c, "modelabel")
+	pod := attackPod(ns, func(p *corev1.Pod) { p.Labels[space.LabelInterception] = "mine" })
+	require.NoError(t, c.Create(context.Background(), pod, client.DryRunAll))
+	assert.Equal(t, string(inject.InterceptCNI), pod.Labels[space.LabelInterception])
+	optedOut := attackPod(ns, func(p *corev1.Pod) {
+		p.Labels[space.LabelInterception] = string(inject.InterceptCNI)
+		p.Annotations = map[string]string{space.AnnotationInject: "false"}
+	})
+	err := c.Create(context.Background(), optedOut, client.DryRunAll)
+	require.Error(t, err, "the apiserver admitted an opted-out pod labeled for cni mode's listener policy")
+	assert.Contains(t, err.Error(), "label "+space.LabelInterception+" is decco's")
+	t.Logf("refused: %v", err)
+}
