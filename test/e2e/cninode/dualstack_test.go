@@ -124,22 +124,17 @@ func TestDualStackServiceOverMutualTLS(t *testing.T) {
 
 	// From the node, plaintext to the pod's IPv6 address reaches the TLS
 	// listener, never the app; the bytes are the capture's control.
-	// (Retried while the connection is refused: the sidecar restarts
-	// stunnel when it dies, as it does when the container's memory limit
-	// kills it.)
-	deccotest.WaitFor(t, 30*time.Second, "a plaintext connection from the node to the db over IPv6", func() error {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(pod6, "3306"), 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "%s\n", control)
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 256)
-		n, _ := conn.Read(buf)
-		assert.NotContains(t, string(buf[:n]), "greeting", "a plaintext client reached the app over IPv6")
-		return nil
-	})
+	// One attempt: the pod is Ready, so its sidecar's stunnel is up and
+	// stays up (a refusal here once meant stunnel was being OOM-killed by
+	// the self-dial loop intercept's guard now prevents).
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(pod6, "3306"), 2*time.Second)
+	require.NoError(t, err, "a plaintext connection from the node to the db over IPv6")
+	fmt.Fprintf(conn, "%s\n", control)
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 256)
+	n, _ := conn.Read(buf)
+	conn.Close()
+	assert.NotContains(t, string(buf[:n]), "greeting", "a plaintext client reached the app over IPv6")
 
 	frames, seen := capt.result()
 	t.Logf("capture: %d frames on the node's bridge and veths; markers seen: %v", frames, seen)
