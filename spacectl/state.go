@@ -103,7 +103,7 @@ func classifyPod(pod *corev1.Pod, sp space.Space, cfg inject.Config) PodInjectio
 		pi.State = PodInjected
 	case inject.Injected:
 		pi.State = PodMissing
-		pi.Detail = "has no sidecar: it was admitted while the webhook was not called (created before the namespace became a space, or the webhook was unregistered), so the space's NetworkPolicy keeps it closed to other pods" + recreate
+		pi.Detail = "has no sidecar: it was admitted without decco's webhook (created while the webhook was not registered, or labeled before its namespace became a space under a decco release that let such pods through), so the space's NetworkPolicy keeps it closed to other pods" + recreate
 	case inject.Reinjected:
 		pi.State = PodOutdated
 		pi.Detail = outdatedDetail(pod, cfg) + recreate

@@ -49,6 +49,21 @@ func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
 	}}
 }
 
+// outsideSpaces matches the namespaces spaceNamespaces does not, but for
+// the ones decco leaves alone. The apiserver matches a namespace selector
+// against its namespace cache, which can still show a namespace made a
+// space a moment ago without its label; a hook on spaceNamespaces alone
+// would then let a pod labeled for that space be stored without calling
+// decco. Each such hook has a twin on outsideSpaces for objects that carry
+// decco's marks: whichever way the cache leans, exactly one of the two
+// calls decco, which reads the namespace itself and then injects, or
+// refuses a labeled object outside a space.
+func outsideSpaces(systemNamespace string) *metav1.LabelSelector {
+	sel := spaceNamespaces(systemNamespace)
+	sel.MatchExpressions[0].Operator = metav1.LabelSelectorOpDoesNotExist
+	return sel
+}
+
 // labeledObjects matches only objects that carry the space label, so the
 // apiserver doesn't call us for the rest.
 var labeledObjects = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
@@ -97,8 +112,16 @@ func MutatingConfiguration(cc ClientConfig, systemNamespace string) *admissionre
 			// pods too.
 			hook("pods.decco.io", PodPath, nil, rule("", "v1", create, "pods")),
 			hook("services.decco.io", ServicePath, labeledObjects, rule("", "v1", createOrUpdate, "services")),
+			outside(hook("pods-outside-spaces.decco.io", PodPath, labeledObjects, rule("", "v1", create, "pods")), systemNamespace),
+			outside(hook("services-outside-spaces.decco.io", ServicePath, labeledObjects, rule("", "v1", createOrUpdate, "services")), systemNamespace),
 		},
 	}
+}
+
+// outside turns a hook into its twin on outsideSpaces.
+func outside(h admissionregistrationv1.MutatingWebhook, systemNamespace string) admissionregistrationv1.MutatingWebhook {
+	h.NamespaceSelector = outsideSpaces(systemNamespace)
+	return h
 }
 
 // ValidatingConfiguration checks workload pod templates at apply time.
@@ -132,6 +155,7 @@ func ValidatingConfiguration(cc ClientConfig, systemNamespace string) *admission
 			hook("workloads.decco.io", "object."+strings.Join(specTemplate, "."), workloadRules(specTemplate)...),
 			hook("cronjobs.decco.io", "object."+strings.Join(jobTemplate, "."), workloadRules(jobTemplate)...),
 			podUpdateHook(cc, systemNamespace),
+			podMarksOutsideSpacesHook(cc, systemNamespace),
 			namespaceHook(cc, systemNamespace),
 		},
 	}
@@ -170,16 +194,11 @@ func podUpdateHook(cc ClientConfig, systemNamespace string) admissionregistratio
 		Rules:        []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods", "pods/ephemeralcontainers")},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{
 			Name: "changes-what-decco-checks",
-			Expression: strings.Join([]string{
-				"has(request.subResource) && request.subResource == 'ephemeralcontainers'",
-				keyChanged("labels", space.LabelSpace),
-				keyChanged("labels", space.LabelInjected),
-				keyChanged("labels", space.LabelInterception),
-				keyChanged("annotations", space.AnnotationInjected),
-				keyChanged("annotations", space.AnnotationInterception),
-				sidecarChanged("initContainers"),
-				sidecarChanged("containers"),
-			}, " || "),
+			Expression: strings.Join(append([]string{
+				"has(request.subResource) && request.subResource == 'ephemeralcontainers'"},
+				append(marksChanged(),
+					sidecarChanged("initContainers"),
+					sidecarChanged("containers"))...), " || "),
 		}},
 		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
@@ -188,6 +207,35 @@ func podUpdateHook(cc ClientConfig, systemNamespace string) admissionregistratio
 		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 		TimeoutSeconds:          ptr.To[int32](TimeoutSeconds),
 		AdmissionReviewVersions: []string{"v1"},
+	}
+}
+
+// podMarksOutsideSpacesHook is podUpdateHook's twin on outsideSpaces (see
+// there) for decco's labels and annotations alone: outside a space they
+// can't be put on a pod either, so no pod enters a space, when its
+// namespace becomes one, carrying marks decco did not set. Ephemeral
+// containers and containers named like the sidecar are no concern there.
+func podMarksOutsideSpacesHook(cc ClientConfig, systemNamespace string) admissionregistrationv1.ValidatingWebhook {
+	h := podUpdateHook(cc, systemNamespace)
+	h.Name = "pod-marks-outside-spaces.decco.io"
+	h.Rules = []admissionregistrationv1.RuleWithOperations{rule("", "v1", update, "pods")}
+	h.NamespaceSelector = outsideSpaces(systemNamespace)
+	h.MatchConditions = []admissionregistrationv1.MatchCondition{{
+		Name:       "changes-decco-marks",
+		Expression: strings.Join(marksChanged(), " || "),
+	}}
+	return h
+}
+
+// marksChanged are CEL expressions, one per label or annotation of decco's
+// on a pod: it was added, removed or changed.
+func marksChanged() []string {
+	return []string{
+		keyChanged("labels", space.LabelSpace),
+		keyChanged("labels", space.LabelInjected),
+		keyChanged("labels", space.LabelInterception),
+		keyChanged("annotations", space.AnnotationInjected),
+		keyChanged("annotations", space.AnnotationInterception),
 	}
 }
 

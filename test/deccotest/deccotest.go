@@ -6,6 +6,7 @@ package deccotest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,6 +82,57 @@ func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBu
 		}
 	}
 	return WaitForInjection(ctx, c)
+}
+
+// WithoutInjection runs store with decco's mutating webhooks unregistered,
+// as a cluster before decco was installed (or while it was removed) would
+// store pods, and registers them again: the only way a pod labeled with a
+// space is stored without decco's checks, for tests of what decco reports
+// about such pods. It waits for the apiserver to stop calling the webhooks
+// before store, and to call them again after; tests using it must not run
+// in parallel with others on the same cluster.
+func WithoutInjection(ctx context.Context, c client.Client, store func() error) error {
+	saved := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := c.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, saved); err != nil {
+		return fmt.Errorf("reading decco's mutating webhooks: %w", err)
+	}
+	if err := c.Delete(ctx, saved); err != nil {
+		return fmt.Errorf("unregistering decco's mutating webhooks: %w", err)
+	}
+	restore := saved.DeepCopy()
+	restore.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Labels: saved.Labels}
+	err := waitUncalled(ctx, c)
+	if err == nil {
+		err = store()
+	}
+	if rerr := c.Create(ctx, restore); rerr != nil {
+		return errors.Join(err, fmt.Errorf("registering decco's mutating webhooks again: %w", rerr))
+	}
+	return errors.Join(err, WaitForInjection(ctx, c))
+}
+
+// waitUncalled dry-runs a labeled pod in a namespace that is no space until
+// the apiserver stores it, which it does only once it no longer calls
+// decco's webhook (decco refuses it), for up to 30 s.
+func waitUncalled(ctx context.Context, c client.Client) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "decco-probe-"}}
+	if err := c.Create(ctx, ns); err != nil {
+		return err
+	}
+	defer c.Delete(context.Background(), ns)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := c.Create(ctx, probePod(ns.Name), client.DryRunAll)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the apiserver still called decco's webhook 30s after it was unregistered (last error: %v)", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // WaitForInjection dry-runs a pod in a throwaway space until it comes back

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"testing"
 
@@ -58,7 +59,10 @@ func requireRestricted(t *testing.T, pod *corev1.Pod, what string) {
 		Labels: map[string]string{space.PodSecurityPrefix + "enforce": "restricted"}}}
 	require.NoError(t, k8s.Create(ctx, strict))
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), strict) })
-	copyOf := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: strict.Name, Name: pod.Name, Labels: pod.Labels, Annotations: pod.Annotations}, Spec: *pod.Spec.DeepCopy()}
+	// Without the space label, which decco refuses outside a space.
+	labels := maps.Clone(pod.Labels)
+	delete(labels, space.LabelSpace)
+	copyOf := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: strict.Name, Name: pod.Name, Labels: labels, Annotations: pod.Annotations}, Spec: *pod.Spec.DeepCopy()}
 	copyOf.Spec.NodeName = ""
 	require.NoError(t, k8s.Create(ctx, copyOf, client.DryRunAll), "%s must pass Pod Security restricted", what)
 	denied := copyOf.DeepCopy()

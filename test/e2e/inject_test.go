@@ -299,3 +299,66 @@ func appPorts(cfg sidecar.Config) []int32 {
 	}
 	return out
 }
+
+// A pod labeled with a space reaches decco whatever the apiserver's
+// namespace cache says: in a namespace that is not a space it is refused
+// with the fix, not stored without a sidecar; the same for a labeled
+// Service, and for decco's marks put on a pod there later. An unlabeled
+// pod there does not involve decco.
+func TestLabeledObjectsOutsideASpaceRefused(t *testing.T) {
+	cluster.Need(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "plain-"}}
+	require.NoError(t, k8s.Create(ctx, ns))
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
+
+	labeled := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "claims", Labels: map[string]string{space.LabelSpace: ns.Name}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+	}
+	err := k8s.Create(ctx, labeled)
+	require.Error(t, err, "a labeled pod outside a space was stored without a sidecar")
+	assert.Contains(t, err.Error(), "namespace "+ns.Name+" is not a space")
+	assert.Contains(t, err.Error(), "remove the label, or make "+ns.Name+" a space")
+
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "claims", Labels: map[string]string{space.LabelSpace: ns.Name}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	err = k8s.Create(ctx, svc)
+	require.Error(t, err, "a labeled Service outside a space was accepted")
+	assert.Contains(t, err.Error(), "is not a space")
+
+	plain := labeled.DeepCopy()
+	plain.Name, plain.Labels = "plain", nil
+	require.NoError(t, k8s.Create(ctx, plain), "an unlabeled pod outside a space is none of decco's business")
+	assert.NotContains(t, plain.Annotations, space.AnnotationInjected)
+
+	// Nor can decco's marks be put on it, to carry them into the space the
+	// namespace may become.
+	for _, key := range []string{space.LabelSpace, space.LabelInjected} {
+		marked := plain.DeepCopy()
+		marked.Labels = map[string]string{key: ns.Name}
+		err = k8s.Update(ctx, marked)
+		require.Error(t, err, "label %s put on a pod outside a space", key)
+		assert.Contains(t, err.Error(), "adding label "+key)
+	}
+	plain.Labels = map[string]string{"app": "plain"}
+	require.NoError(t, k8s.Update(ctx, plain), "other labels are none of decco's business")
+}
+
+// A pod created the moment its namespace becomes a space, as a Helm
+// install that labels the namespace and then creates the workload does, is
+// injected every time: the apiserver's namespace cache lagging behind the
+// label must not let it through without decco.
+func TestPodRightAfterItsNamespaceBecomesASpaceIsInjected(t *testing.T) {
+	cluster.Need(t)
+	ctx := context.Background()
+	for i := range 20 {
+		ns := newSpace(t, "fresh")
+		pod := restrictedPod(ns, "app", map[string]string{space.LabelSpace: ns})
+		require.NoError(t, k8s.Create(ctx, pod), "attempt %d", i)
+		require.True(t, deccotest.Injected(pod), "attempt %d: the pod in fresh space %s was stored without a sidecar", i, ns)
+		require.NoError(t, k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+}

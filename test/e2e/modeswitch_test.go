@@ -20,6 +20,7 @@ import (
 	"github.com/decco-dev/decco/intercept"
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/space"
+	"github.com/decco-dev/decco/test/deccotest"
 )
 
 // TestListenerPolicyAfterAModeSwitch: a space holds one pod injected in
@@ -38,13 +39,13 @@ func TestListenerPolicyAfterAModeSwitch(t *testing.T) {
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
 	sp := space.Space{Name: ns.Name, Domain: "example.com"}
 
-	// Stored as the cni webhook injected it: the namespace is no space
-	// yet, so this webhook doesn't see the pod.
+	// Stored as the cni webhook injected it, without this (ports mode)
+	// webhook.
 	cniCfg := inject.Config{Image: "decco-sidecar:test", NativeSidecar: true, Interception: inject.InterceptCNI,
 		Ranges: intercept.Ranges{Pods: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}}
 	res, err := inject.Pod(modeSwitchPod(ns.Name, "web-cni"), sp, cniCfg)
 	require.NoError(t, err)
-	require.NoError(t, k8s.Create(ctx, res.Pod))
+	require.NoError(t, deccotest.WithoutInjection(ctx, k8s, func() error { return k8s.Create(ctx, res.Pod) }))
 
 	ns.Labels[space.LabelSpace] = ns.Name
 	ns.Annotations = map[string]string{space.AnnotationDomain: sp.Domain}

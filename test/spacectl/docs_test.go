@@ -70,9 +70,11 @@ type step struct {
 	shown string
 	stdin string
 	code  int
-	// retry repeats the step until it exits with code (for state other
-	// tests leave behind), up to a minute.
+	// retry repeats the step until it exits with code and its output
+	// holds until (for state other tests leave behind, such as a space
+	// still being set up or torn down), up to a minute.
 	retry bool
+	until string
 	// settle waits, before the step, until the space's status is ready
 	// again (exposing a Service reissues the workload certificate), so
 	// the document shows the settled state.
@@ -117,7 +119,8 @@ func TestCLIWalkthrough(t *testing.T) {
 		{prose: "Check the installation:",
 			args: []string{"doctor", "--issuer", "ClusterIssuer/decco-root"}, retry: true},
 		{prose: "A failing check says how to fix it, and doctor exits 3:",
-			args: []string{"doctor", "--issuer", "ClusterIssuer/letsencrypt"}, code: spacectl.ExitNotReady},
+			args: []string{"doctor", "--issuer", "ClusterIssuer/letsencrypt"}, code: spacectl.ExitNotReady,
+			retry: true, until: "1 of 7 checks failed"},
 	}
 	setupWalkthrough(t)
 	var doc bytes.Buffer
@@ -199,7 +202,8 @@ func runStep(t *testing.T, s step) string {
 		var buf bytes.Buffer
 		streams := genericiooptions.IOStreams{In: strings.NewReader(s.stdin), Out: &buf, ErrOut: &buf}
 		code := spacectl.Run(context.Background(), append([]string{"spacectl", "--kubeconfig", cluster.Kubeconfig}, s.args...), streams)
-		if code == s.code || !s.retry || time.Now().After(deadline) {
+		done := code == s.code && strings.Contains(buf.String(), s.until)
+		if done || !s.retry || time.Now().After(deadline) {
 			assert.Equal(t, s.code, code, "spacectl %s:\n%s", strings.Join(s.args, " "), buf.String())
 			t.Logf("$ spacectl %s\n%s", strings.Join(s.args, " "), buf.String())
 			return buf.String()

@@ -177,7 +177,7 @@ admissionReviewVersions: ["v1"]
 namespaceSelector:
   matchExpressions:
     - key: decco.io/space
-      operator: Exists
+      operator: {{ if .outside }}DoesNotExist{{ else }}Exists{{ end }}
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values: {{ toJson .systemNamespaces }}
