@@ -84,14 +84,14 @@ func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBu
 	return WaitForInjection(ctx, c)
 }
 
-// WithoutInjection runs store with decco's mutating webhooks unregistered,
-// as a cluster before decco was installed (or while it was removed) would
-// store pods, and registers them again: the only way a pod labeled with a
-// space is stored without decco's checks, for tests of what decco reports
-// about such pods. It waits for the apiserver to stop calling the webhooks
+// WithoutMutatingWebhooks runs store with decco's mutating webhooks
+// unregistered, as a cluster before decco was installed (or while it was
+// removed) would store pods and Services, and registers them again: the
+// only way an object labeled with a space is stored without decco's checks,
+// for tests of what decco makes of such objects. It waits for the apiserver to stop calling the webhooks
 // before store, and to call them again after; tests using it must not run
 // in parallel with others on the same cluster.
-func WithoutInjection(ctx context.Context, c client.Client, store func() error) error {
+func WithoutMutatingWebhooks(ctx context.Context, c client.Client, store func() error) error {
 	saved := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	if err := c.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, saved); err != nil {
 		return fmt.Errorf("reading decco's mutating webhooks: %w", err)
@@ -100,7 +100,7 @@ func WithoutInjection(ctx context.Context, c client.Client, store func() error) 
 		return fmt.Errorf("unregistering decco's mutating webhooks: %w", err)
 	}
 	restore := saved.DeepCopy()
-	restore.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Labels: saved.Labels}
+	restore.ObjectMeta = metav1.ObjectMeta{Name: saved.Name, Labels: saved.Labels, Annotations: saved.Annotations}
 	err := waitUncalled(ctx, c)
 	if err == nil {
 		err = store()

@@ -45,7 +45,7 @@ func TestListenerPolicyAfterAModeSwitch(t *testing.T) {
 		Ranges: intercept.Ranges{Pods: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}}
 	res, err := inject.Pod(modeSwitchPod(ns.Name, "web-cni"), sp, cniCfg)
 	require.NoError(t, err)
-	require.NoError(t, deccotest.WithoutInjection(ctx, k8s, func() error { return k8s.Create(ctx, res.Pod) }))
+	require.NoError(t, deccotest.WithoutMutatingWebhooks(ctx, k8s, func() error { return k8s.Create(ctx, res.Pod) }))
 
 	ns.Labels[space.LabelSpace] = ns.Name
 	ns.Annotations = map[string]string{space.AnnotationDomain: sp.Domain}

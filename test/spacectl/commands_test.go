@@ -179,7 +179,7 @@ func TestDescribeSpace(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app",
 			Ports: []corev1.ContainerPort{{ContainerPort: 9000}}}}},
 	}
-	require.NoError(t, deccotest.WithoutInjection(ctx, k8s, func() error { return k8s.Create(ctx, early) }),
+	require.NoError(t, deccotest.WithoutMutatingWebhooks(ctx, k8s, func() error { return k8s.Create(ctx, early) }),
 		"stored while decco's webhook was not registered: not injected")
 	createSpace(t, ns.Name)
 	createDeployment(t, ns.Name, "web", true, httpPort)

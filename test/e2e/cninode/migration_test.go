@@ -26,9 +26,9 @@ import (
 // reconciler gives it its target back, and a client reaches the app
 // through it over mutual TLS.
 //
-// The Service is stored as ports mode left it by creating it before its
-// namespace is a space (the webhook doesn't see it then), and the
-// namespace then becomes one.
+// The Service is stored as ports mode left it by creating it with decco's
+// mutating webhooks unregistered for the moment, before its namespace
+// becomes a space.
 func TestPortsModeServiceRestored(t *testing.T) {
 	node.Require(t)
 	ctx := context.Background()
@@ -39,7 +39,7 @@ func TestPortsModeServiceRestored(t *testing.T) {
 	})
 	svc := nodetest.Service(name, "db", nodetest.ServicePort("mysql", 3306, inject.ListenerPort(3306)))
 	svc.Annotations = map[string]string{space.AnnotationRewrittenPorts: "3306=3306"}
-	require.NoError(t, suite.Client.Create(ctx, svc))
+	require.NoError(t, deccotest.WithoutMutatingWebhooks(ctx, suite.Client, func() error { return suite.Client.Create(ctx, svc) }))
 
 	var ns corev1.Namespace
 	require.NoError(t, suite.Client.Get(ctx, types("", name), &ns))
