@@ -80,11 +80,13 @@ bench:
 	DECCO_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./sidecar/bench/ | tee -a bench/results.md
 
 ## bench-scale: the reconciler's cost per space from 100 to 10,000 spaces
-## (5 Services each); long (about an hour on 2 cores), so not part of make bench;
-## writes bench/results-scale.md
+## (5 Services each, over 20 projects; SCALE_PROJECT_SIZE=N gives every N
+## spaces a project of their own); long (about 20 minutes on 2 cores), so not
+## part of make bench; writes bench/results-scale.md
 SCALE_SPACES ?= 100,1000,3000,10000
+SCALE_PROJECT_SIZE ?= 0
 bench-scale:
-	cd bench && $(GO) run . -only reconciler -spaces $(SCALE_SPACES) -out results-scale.md
+	cd bench && $(GO) run . -only reconciler -spaces $(SCALE_SPACES) -project-size $(SCALE_PROJECT_SIZE) -out results-scale.md
 
 clean:
 	rm -rf bin/

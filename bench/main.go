@@ -30,6 +30,7 @@ func main() {
 	sizes := flag.String("spaces", "100,1000,3000", "space counts for the reconciler benchmark")
 	perSpace := flag.Int("services-per-space", 5, "Services per space in the reconciler benchmark")
 	flag.StringVar(&profileDir, "profile", "", "directory for CPU profiles: the handlers' in the handler benchmark, the apiserver's per namespace in the apiserver benchmark, the manager's (and heap) in the reconciler benchmark")
+	flag.IntVar(&projectSize, "project-size", 0, "spaces per project in the reconciler benchmark; 0 spreads them over 20 projects, whose members then grow with the run")
 	flag.IntVar(&reconcilerWorkers, "reconciler-workers", reconcilerWorkers, "the manager's --reconciler-workers in the reconciler benchmark")
 	flag.Parse()
 	// The in-process manager's logs are not part of the report.
