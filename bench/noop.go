@@ -123,6 +123,28 @@ func (h *benchWebhook) patch() []byte {
 	return b
 }
 
+// spareBenchNamespaces keeps decco's hooks for namespaces that are no
+// space away from the bench webhook's: the same-patch namespace's pods
+// carry the space label (decco's patch is computed for them), which decco
+// refuses outside a space. Only the bench webhook is then called there.
+func spareBenchNamespaces(ctx context.Context, cluster *controlplane.Cluster) error {
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := cluster.Client.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, cfg); err != nil {
+		return fmt.Errorf("reading decco's webhook configuration: %w", err)
+	}
+	for i := range cfg.Webhooks {
+		sel := cfg.Webhooks[i].NamespaceSelector
+		if sel == nil || len(sel.MatchExpressions) == 0 || sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpDoesNotExist {
+			continue // a hook for spaces
+		}
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: benchLabel, Operator: metav1.LabelSelectorOpDoesNotExist})
+	}
+	if err := cluster.Client.Update(ctx, cfg); err != nil {
+		return fmt.Errorf("sparing the bench namespaces from decco's webhooks: %w", err)
+	}
+	return nil
+}
+
 // startBenchWebhook registers the bench webhook on mgr's server, for pods
 // in the namespaces it makes (labeled benchLabel), configured as decco's
 // pod webhook is, and waits until the apiserver calls it and it holds
@@ -152,6 +174,9 @@ func startBenchWebhook(ctx context.Context, cluster *controlplane.Cluster, mgr *
 		Webhooks:   []admissionregistrationv1.MutatingWebhook{hook},
 	}); err != nil {
 		return nil, fmt.Errorf("creating the bench webhook configuration: %w", err)
+	}
+	if err := spareBenchNamespaces(ctx, cluster); err != nil {
+		return nil, err
 	}
 	podSecurity, err := podSecurityOf(ctx, cluster, spaceNamespace)
 	if err != nil {

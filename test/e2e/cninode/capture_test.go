@@ -92,4 +92,19 @@ func (c *capture) result() (int, map[string]int) {
 	return c.frames, out
 }
 
+// resultAfter is result once the capture has read marker, or after 10 s
+// without it. The capture reads behind the traffic: once it has read a
+// marker, it has read every frame sent before it, so a payload sent
+// earlier and not seen was never on the wire.
+func (c *capture) resultAfter(marker string) (int, map[string]int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		frames, seen := c.result()
+		if seen[marker] > 0 || time.Now().After(deadline) {
+			return frames, seen
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

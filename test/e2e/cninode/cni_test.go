@@ -137,7 +137,7 @@ func TestClusteredAppsOverTransparentTLS(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	frames, seen := capt.result()
+	frames, seen := capt.resultAfter(control)
 	t.Logf("capture: %d frames on the node's bridge and veths; markers seen: %v", frames, seen)
 	require.NotZero(t, seen[control], "the capture must see the plaintext control sent from the node (else it proves nothing)")
 	assert.Zero(t, seen[payload], "the members', replica's and primary's payload crossed the bridge in plaintext")

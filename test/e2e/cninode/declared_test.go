@@ -3,7 +3,6 @@ package cninode
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/decco-dev/decco/netpol"
 	"github.com/decco-dev/decco/space"
-	"github.com/decco-dev/decco/test/deccotest"
 	"github.com/decco-dev/decco/test/node/nodetest"
 )
 
@@ -97,15 +95,8 @@ func TestDeclaredPortsWithoutAService(t *testing.T) {
 	line, _ := bufio.NewReader(conn).ReadString('\n')
 	conn.Close()
 	assert.NotContains(t, line, "ack", "a plaintext client reached the app through interception")
-	// The capture reads behind the traffic: once it has read the control,
-	// it has read every frame the members sent before it.
-	deccotest.WaitFor(t, 10*time.Second, "the capture to see the plaintext control sent from the node (else it proves nothing)", func() error {
-		if _, seen := capt.result(); seen[control] == 0 {
-			return errors.New("not seen yet")
-		}
-		return nil
-	})
-	frames, seen := capt.result()
+	frames, seen := capt.resultAfter(control)
 	t.Logf("capture: %d frames on the node's bridge and veths; markers seen: %v", frames, seen)
+	require.NotZero(t, seen[control], "the capture must see the plaintext control sent from the node (else it proves nothing)")
 	assert.Zero(t, seen[payload], "the members' payload on 7800 crossed the bridge in plaintext")
 }

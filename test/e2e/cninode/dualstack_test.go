@@ -136,7 +136,7 @@ func TestDualStackServiceOverMutualTLS(t *testing.T) {
 	conn.Close()
 	assert.NotContains(t, string(buf[:n]), "greeting", "a plaintext client reached the app over IPv6")
 
-	frames, seen := capt.result()
+	frames, seen := capt.resultAfter(control)
 	t.Logf("capture: %d frames on the node's bridge and veths; markers seen: %v", frames, seen)
 	require.NotZero(t, seen[control], "the capture must see the plaintext control sent over IPv6 (else it proves nothing)")
 	assert.Zero(t, seen[payload], "the client's payload crossed the bridge in plaintext")
