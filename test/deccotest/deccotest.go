@@ -88,9 +88,10 @@ func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBu
 // unregistered, as a cluster before decco was installed (or while it was
 // removed) would store pods and Services, and registers them again: the
 // only way an object labeled with a space is stored without decco's checks,
-// for tests of what decco makes of such objects. It waits for the apiserver to stop calling the webhooks
-// before store, and to call them again after; tests using it must not run
-// in parallel with others on the same cluster.
+// for tests of what decco makes of such objects. It waits for the
+// apiserver to stop calling the webhooks before store (the configuration
+// is one object, so its hooks go together), and to call them again after;
+// tests using it must not run in parallel with others on the same cluster.
 func WithoutMutatingWebhooks(ctx context.Context, c client.Client, store func() error) error {
 	saved := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	if err := c.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, saved); err != nil {
