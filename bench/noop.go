@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,9 +133,12 @@ func spareBenchNamespaces(ctx context.Context, cluster *controlplane.Cluster) er
 	if err := cluster.Client.Get(ctx, client.ObjectKey{Name: webhook.ConfigurationName}, cfg); err != nil {
 		return fmt.Errorf("reading decco's webhook configuration: %w", err)
 	}
+	outside := metav1.LabelSelectorRequirement{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpDoesNotExist}
 	for i := range cfg.Webhooks {
 		sel := cfg.Webhooks[i].NamespaceSelector
-		if sel == nil || len(sel.MatchExpressions) == 0 || sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpDoesNotExist {
+		if sel == nil || !slices.ContainsFunc(sel.MatchExpressions, func(r metav1.LabelSelectorRequirement) bool {
+			return r.Key == outside.Key && r.Operator == outside.Operator
+		}) {
 			continue // a hook for spaces
 		}
 		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: benchLabel, Operator: metav1.LabelSelectorOpDoesNotExist})

@@ -42,8 +42,14 @@ func URLClientConfig(baseURL string, caBundle []byte) ClientConfig {
 // spaceNamespaces matches space namespaces only, and never the namespaces
 // decco must leave alone, even if someone labels them.
 func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
+	return bySpaceLabel(metav1.LabelSelectorOpExists, systemNamespace)
+}
+
+// bySpaceLabel matches the namespaces whose space label satisfies op, but
+// for the ones decco leaves alone.
+func bySpaceLabel(op metav1.LabelSelectorOperator, systemNamespace string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: space.LabelSpace, Operator: metav1.LabelSelectorOpExists},
+		{Key: space.LabelSpace, Operator: op},
 		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
 			Values: space.ExcludedNamespaces(systemNamespace)},
 	}}
@@ -59,9 +65,7 @@ func spaceNamespaces(systemNamespace string) *metav1.LabelSelector {
 // calls decco, which reads the namespace itself and then injects, or
 // refuses a labeled object outside a space.
 func outsideSpaces(systemNamespace string) *metav1.LabelSelector {
-	sel := spaceNamespaces(systemNamespace)
-	sel.MatchExpressions[0].Operator = metav1.LabelSelectorOpDoesNotExist
-	return sel
+	return bySpaceLabel(metav1.LabelSelectorOpDoesNotExist, systemNamespace)
 }
 
 // labeledObjects matches only objects that carry the space label, so the
